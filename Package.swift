@@ -1,0 +1,74 @@
+// swift-tools-version: 6.1
+// Sono: control software of a robotic cardiac-ultrasound scanner.
+// Module map and data flow: ../shared/ARCHITECTURE.md and README.md.
+
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Sono",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sonoctl", targets: ["sonoctl"]),
+        .executable(name: "sono-devlab", targets: ["sono-devlab"]),
+        .library(name: "SonoProtocol", targets: ["SonoProtocol"]),
+        .library(name: "SonoDevices", targets: ["SonoDevices"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        // System-library shims: headers and link flags only.
+        .systemLibrary(name: "CLibSerialPort", pkgConfig: "libserialport",
+                       providers: [.apt(["libserialport-dev"])]),
+        .systemLibrary(name: "CLibUSB", pkgConfig: "libusb-1.0",
+                       providers: [.apt(["libusb-1.0-0-dev"])]),
+        .systemLibrary(name: "CUMockdev", pkgConfig: "umockdev-1.0",
+                       providers: [.apt(["libumockdev-dev"])]),
+
+        // The host–firmware wire protocol: framing, CRC, message catalog. Pure Swift, no I/O.
+        .target(name: "SonoProtocol", swiftSettings: strict),
+
+        // Transports (serial over libserialport, USB over libusb) and the board link layer.
+        .target(name: "SonoDevices",
+                dependencies: ["SonoProtocol", "CLibSerialPort", "CLibUSB"],
+                swiftSettings: strict),
+
+        // The simulated world: firmware boards speaking the real protocol (more in the
+        // virtual-patient issue).
+        .target(name: "SonoSim", dependencies: ["SonoProtocol"], swiftSettings: strict),
+
+        // Test bench: umockdev-emulated devices wired to simulated boards. Used by tests,
+        // the link benchmark and the link demo; never by sonod.
+        .target(name: "SonoTestbed",
+                dependencies: ["SonoSim", "SonoDevices", "SonoProtocol", "CUMockdev"],
+                swiftSettings: strict),
+
+        .executableTarget(name: "sonoctl",
+                          dependencies: ["SonoDevices", "SonoProtocol",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
+        .executableTarget(name: "sono-devlab",
+                          dependencies: ["SonoTestbed", "SonoDevices", "SonoSim", "SonoProtocol",
+                                         .product(name: "Histogram", package: "hdrhistogram-swift"),
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
+
+        .testTarget(name: "SonoProtocolTests", dependencies: ["SonoProtocol"], swiftSettings: strict),
+        .testTarget(name: "SonoSimTests", dependencies: ["SonoSim", "SonoProtocol"], swiftSettings: strict),
+        .testTarget(name: "SonoDevicesTests",
+                    dependencies: ["SonoDevices", "SonoSim", "SonoTestbed", "SonoProtocol"],
+                    swiftSettings: strict),
+
+        .executableTarget(name: "ProtocolCodec",
+                          dependencies: ["SonoProtocol", .product(name: "Benchmark", package: "benchmark")],
+                          path: "Benchmarks/ProtocolCodec",
+                          plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+    ]
+)
