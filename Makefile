@@ -1,0 +1,78 @@
+# Sono — build, test and demo. `make demo` and `make test` do all set-up on a fresh Debian
+# machine (as root); see README.md.
+
+SHELL        := /bin/bash
+SWIFT        ?= swift
+PYTHON       ?= python3
+BUILD_FLAGS  ?=
+DEBUG_BIN     = .build/debug
+RELEASE_BIN   = .build/release
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 20
+# Tests that need umockdev's LD_PRELOAD run in a second pass under umockdev-wrapper.
+EMULATED_TESTS = EmulatedSerialLinkTests
+
+.PHONY: all deps build demo test test-swift test-emulated test-c test-vectors fuzz fuzz-smoke \
+        bench bench-codec bench-link clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build $(BUILD_FLAGS)
+
+# The main job. Until the daemon lands, that is the serial link: Sono's real drivers against
+# simulated firmware boards on emulated USB devices.
+demo: build
+	umockdev-wrapper $(DEBUG_BIN)/sono-devlab demo
+
+test: deps test-c test-vectors test-swift test-emulated fuzz-smoke
+	@echo "make test: all passed"
+
+test-swift: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	$(SWIFT) test --skip-build --skip '$(EMULATED_TESTS)'
+
+test-emulated: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	SONO_REQUIRE_UMOCKDEV=1 umockdev-wrapper $(SWIFT) test --skip-build --filter '$(EMULATED_TESTS)'
+
+test-c: deps
+	$(MAKE) -C firmware-protocol/c test
+
+test-vectors: deps
+	$(PYTHON) tools/protocol/vectors.py check
+
+# libFuzzer on the Swift frame decoder (Fuzz/FrameDecoderFuzz.swift), seeded with the golden frames.
+Fuzz/build/frame-decoder-fuzz: Fuzz/FrameDecoderFuzz.swift $(wildcard Sources/SonoProtocol/*.swift)
+	@mkdir -p Fuzz/build
+	$(SWIFT)c -sanitize=fuzzer,address -parse-as-library -O -module-name FrameDecoderFuzz \
+		Sources/SonoProtocol/*.swift Fuzz/FrameDecoderFuzz.swift -o $@ 2>&1 | grep -v "ld.gold: warning" || true
+	@test -x $@
+
+Fuzz/corpus: firmware-protocol/vectors/frames.json tools/fuzz/seed_corpus.py
+	$(PYTHON) tools/fuzz/seed_corpus.py $< $@
+
+fuzz: deps Fuzz/build/frame-decoder-fuzz Fuzz/corpus
+	Fuzz/build/frame-decoder-fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 Fuzz/corpus
+
+fuzz-smoke: deps Fuzz/build/frame-decoder-fuzz Fuzz/corpus
+	@mkdir -p Fuzz/build/smoke-corpus
+	Fuzz/build/frame-decoder-fuzz -max_total_time=$(FUZZ_SMOKE_SECONDS) -print_final_stats=1 \
+		Fuzz/build/smoke-corpus Fuzz/corpus 2>&1 | grep -E "^(Done|stat::number_of_executed_units|==)|ERROR|SUMMARY" ; \
+		test $${PIPESTATUS[0]} -eq 0
+
+bench: bench-codec bench-link
+
+bench-codec: deps
+	$(SWIFT) package --allow-writing-to-package-directory benchmark --target ProtocolCodec
+
+bench-link: deps
+	$(SWIFT) build -c release --product sono-devlab
+	umockdev-wrapper $(RELEASE_BIN)/sono-devlab bench-link --samples 20000
+
+clean:
+	rm -rf .build Fuzz/build Fuzz/corpus
+	$(MAKE) -C firmware-protocol/c clean
