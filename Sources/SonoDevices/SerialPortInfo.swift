@@ -18,7 +18,7 @@ public struct SerialPortInfo: Sendable, Equatable, CustomStringConvertible {
     /// `1209:5301` for USB ports.
     public var usbID: String? {
         guard let vendor = usbVendorID, let product = usbProductID else { return nil }
-        return hex4(vendor) + ":" + hex4(product)
+        return usbIDString(vendor) + ":" + usbIDString(product)
     }
 
     /// Lists the serial ports present now (libserialport's enumeration over sysfs).
@@ -72,7 +72,7 @@ public enum SerialPortSelector: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .path(let path): path
         case .usb(let vendor, let product, let serial):
-            "USB \(hex4(vendor)):\(hex4(product))" + (serial.map { " serial \($0)" } ?? "")
+            "USB \(usbIDString(vendor)):\(usbIDString(product))" + (serial.map { " serial \($0)" } ?? "")
         }
     }
 
@@ -94,7 +94,8 @@ public enum SerialPortSelector: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-func hex4(_ value: UInt16) -> String {
+/// A USB vendor or product ID as lsusb and sysfs write it: four lowercase hex digits.
+public func usbIDString(_ value: UInt16) -> String {
     let digits = String(value, radix: 16)
     return String(repeating: "0", count: 4 - digits.count) + digits
 }

@@ -1,5 +1,6 @@
 internal import CUMockdev
 import Foundation
+import SonoDevices
 public import SonoSim
 import Synchronization
 
@@ -102,7 +103,7 @@ public final class EmulatedSerialBench: @unchecked Sendable {
             let port = "1-\(index + 1)"
             guard let usbDevice = addDevice(
                 subsystem: "usb", name: port, parent: hubPath,
-                attributes: ["idVendor": hex4(device.vendorID), "idProduct": hex4(device.productID),
+                attributes: ["idVendor": usbIDString(device.vendorID), "idProduct": usbIDString(device.productID),
                              "serial": device.serial, "manufacturer": device.manufacturer,
                              "product": device.product, "busnum": "1", "devnum": "\(index + 2)"],
                 properties: ["DEVTYPE": "usb_device"]) else { throw .umockdev("cannot add USB device \(port)") }
@@ -292,9 +293,4 @@ private func withCStringArray<R>(_ strings: [String], _ body: (UnsafeMutablePoin
     pointers.append(nil)
     defer { for pointer in pointers { free(pointer) } }
     return pointers.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
-}
-
-private func hex4(_ value: UInt16) -> String {
-    let digits = String(value, radix: 16)
-    return String(repeating: "0", count: 4 - digits.count) + digits
 }
