@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // System-library shims: headers and link flags only.
@@ -31,9 +32,17 @@ let package = Package(
                        providers: [.apt(["libusb-1.0-0-dev"])]),
         .systemLibrary(name: "CUMockdev", pkgConfig: "umockdev-1.0",
                        providers: [.apt(["libumockdev-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
 
         // The host–firmware wire protocol: framing, CRC, message catalog. Pure Swift, no I/O.
         .target(name: "SonoProtocol", swiftSettings: strict),
+
+        // Value types and interfaces every layer shares: probe frames and their sources.
+        .target(name: "SonoCore", swiftSettings: strict),
+
+        // Vectors, rotations and poses shared by the simulator and the motion controller.
+        .target(name: "SonoGeometry", swiftSettings: strict),
 
         // Transports (serial over libserialport, USB over libusb) and the board link layer.
         .target(name: "SonoDevices",
@@ -42,7 +51,10 @@ let package = Package(
 
         // The simulated world: firmware boards speaking the real protocol (more in the
         // virtual-patient issue).
-        .target(name: "SonoSim", dependencies: ["SonoProtocol"], swiftSettings: strict),
+        .target(name: "SonoSim",
+                dependencies: ["SonoProtocol", "SonoGeometry", "SonoCore", "CZlib",
+                               .product(name: "TOMLKit", package: "TOMLKit")],
+                swiftSettings: strict),
 
         // Test bench: umockdev-emulated devices wired to simulated boards. Used by tests,
         // the link benchmark and the link demo; never by sonod.
@@ -51,7 +63,7 @@ let package = Package(
                 swiftSettings: strict),
 
         .executableTarget(name: "sonoctl",
-                          dependencies: ["SonoDevices", "SonoProtocol",
+                          dependencies: ["SonoDevices", "SonoProtocol", "SonoSim", "SonoGeometry",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "sono-devlab",
@@ -61,7 +73,8 @@ let package = Package(
                           swiftSettings: strict),
 
         .testTarget(name: "SonoProtocolTests", dependencies: ["SonoProtocol"], swiftSettings: strict),
-        .testTarget(name: "SonoSimTests", dependencies: ["SonoSim", "SonoProtocol"], swiftSettings: strict),
+        .testTarget(name: "SonoSimTests", dependencies: ["SonoSim", "SonoProtocol", "SonoGeometry", "CZlib"],
+                    swiftSettings: strict),
         .testTarget(name: "SonoDevicesTests",
                     dependencies: ["SonoDevices", "SonoSim", "SonoTestbed", "SonoProtocol"],
                     swiftSettings: strict),
