@@ -8,6 +8,7 @@ packages=(
     libserialport-dev     # serial transport (SonoDevices)
     libusb-1.0-0-dev      # USB transport (SonoDevices)
     umockdev libumockdev-dev  # emulated devices for hardware-free tests
+    zlib1g-dev            # PNG frames of the simulated ultrasound (SonoSim)
 )
 
 missing=()
