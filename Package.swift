@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "SonoSimTests", dependencies: ["SonoSim", "SonoProtocol", "SonoGeometry", "CZlib"],
                     swiftSettings: strict),
         .testTarget(name: "SonoDevicesTests",
-                    dependencies: ["SonoDevices", "SonoSim", "SonoTestbed", "SonoProtocol"],
+                    dependencies: ["SonoDevices", "SonoSim", "SonoTestbed", "SonoProtocol", "SonoGeometry"],
                     swiftSettings: strict),
 
         .executableTarget(name: "ProtocolCodec",

@@ -51,6 +51,10 @@ public final class ArmFirmware: BoardFirmware {
     private var pendingMessages: [Message] = []
     private var estopSource: EStopSource = .none
 
+    /// Called at the end of every tick with the board's time: the simulated world follows the
+    /// joints from here (the probe's pose, its contact with the patient).
+    public var onMotion: ((ArmFirmware, UInt64) -> Void)?
+
     public init(serial: String = "ARM-0001", sampleRateHz: UInt16 = 1_000, heartbeatPeriodMs: UInt16 = 50,
                 configuration: ArmBoardConfiguration = .init()) {
         precondition((1...ProtocolConstants.maxJoints).contains(configuration.jointCount), "1…8 joints")
@@ -199,6 +203,7 @@ public final class ArmFirmware: BoardFirmware {
                                          current: currents[index], flags: flags)
         }
         emit(.jointState(JointState(status: status, joints: joints)))
+        onMotion?(self, micros)
     }
 
     /// One step of each joint: a velocity- and acceleration-limited position servo.

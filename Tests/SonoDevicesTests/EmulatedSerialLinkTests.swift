@@ -1,5 +1,6 @@
 import Foundation
 import SonoDevices
+import SonoGeometry
 import SonoProtocol
 import SonoSim
 import SonoTestbed
@@ -204,6 +205,66 @@ struct EmulatedSerialLinkTests {
             #expect(reason.contains("arm actuator board, expected force/torque sensor"))
         }
         #expect(link.deviceInfo == nil)
+    }
+}
+
+extension EmulatedSerialLinkTests {
+    /// A one-joint stand-in for the arm's kinematics: joint 0 pushes the probe along its beam at
+    /// the PLAX window, 20 mm per radian, from 10 mm above the skin at 0 rad.
+    struct PlungerKinematics: ArmKinematics {
+        let start: Pose
+        func probePose(jointAngles: [Double]) -> Pose {
+            var pose = start
+            pose.position += start.rotation.z * (jointAngles[0] * 20 - 10)
+            return pose
+        }
+    }
+
+    /// The virtual patient's boards on emulated USB devices, driven by the real drivers: joint
+    /// commands sent over one link move the simulated arm, and the probe's contact with the
+    /// patient comes back as force samples over the other.
+    @Test func theSimulatedScannerIsDrivenThroughTheRealSerialLinks() throws {
+        var parameters = PatientParameters()
+        parameters.chest.breathingAmplitudeMM = 0
+        let patient = VirtualPatient(parameters)
+        let plax = try #require(StandardViewGeometry(patient: patient).canonical[.plax])
+        let scanner = SimulatedScanner(patient: patient, kinematics: PlungerKinematics(start: plax),
+                                       arm: ArmBoardConfiguration(jointCount: 6))
+        let armBoard = try BenchBoard(firmware: scanner.arm, device: .arm(serial: "ARM-SIM-1"), bench: bench)
+        let forceBoard = try BenchBoard(firmware: scanner.forceSensor, device: .forceSensor(serial: "FT-SIM-1"),
+                                        bench: bench)
+        defer {
+            armBoard.unplug()
+            forceBoard.unplug()
+        }
+        let recorder = FrameRecorder()
+        let arm = BoardLink(BoardLinkConfiguration(name: "arm", port: .path(armBoard.devnode), expectedKind: .arm))
+        let force = BoardLink(BoardLinkConfiguration(name: "force sensor", port: .path(forceBoard.devnode),
+                                                     expectedKind: .forceTorque), onFrame: recorder.record)
+        arm.start()
+        force.start()
+        defer {
+            arm.stop()
+            force.stop()
+        }
+        _ = try #require(arm.waitUntilConnected(timeoutMillis: 2_000))
+        _ = try #require(force.waitUntilConnected(timeoutMillis: 2_000))
+        _ = try force.request(.tare)
+        Thread.sleep(forTimeInterval: 0.2)
+        #expect(abs(recorder.snapshot().lastSample?.fz ?? 99) < 0.3, "tared, in the air")
+
+        _ = try arm.request(.setDrives(enable: true))
+        let target = JointCommand(joints: JointArray((0..<6).map {
+            JointTarget(position: $0 == 0 ? 0.9 : 0, maxVelocity: 1, maxCurrent: 6)
+        }, filler: .zero))
+        for _ in 0..<1_500 {
+            try arm.send(.jointCommand(target))
+            usleep(1_000)
+        }
+        // 8 mm into tissue of 0.8 N/mm stiffening over 8 mm: about 12.8 N.
+        let fz = try #require(recorder.snapshot().lastSample?.fz)
+        #expect(fz > 10 && fz < 16, "force sensor reads \(fz) N")
+        #expect(abs(scanner.state.current.contact.indentationMM - 8) < 0.5)
     }
 }
 

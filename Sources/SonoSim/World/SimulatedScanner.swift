@@ -12,8 +12,9 @@ public protocol ArmKinematics: Sendable {
 /// and the force sensor board measures the result. Stepping is deterministic: same patient,
 /// commands and times give bit-identical board output.
 ///
-/// The boards here are the same firmware `BoardRunner` runs over a serial line, so the host's
-/// drivers can talk to this world exactly as to hardware.
+/// The boards here are the same firmware `BoardRunner` runs over a serial line: hand `arm` and
+/// `forceSensor` to two runners and the host's drivers talk to this world exactly as to
+/// hardware, in real time (the arm's ticks move the probe, the sensor reads the contact).
 public final class SimulatedScanner {
     public let patient: VirtualPatient
     public let state = ScannerState()
@@ -33,7 +34,10 @@ public final class SimulatedScanner {
         forceSensor = ForceSensorFirmware(source: ContactWrench(state: state, seed: patient.parameters.seed))
         tickMicros = 1_000_000 / UInt64(max(1, arm.deviceInfo.sampleRateHz))
         micros = startMicros
-        updateProbe(at: startMicros, dt: 0)
+        arm.onMotion = { [state, contact, patient, kinematics] arm, micros in
+            Self.follow(arm, at: micros, state: state, contact: contact, patient: patient, kinematics: kinematics)
+        }
+        Self.follow(arm, at: startMicros, state: state, contact: contact, patient: patient, kinematics: kinematics)
     }
 
     /// Advances the world to `target` µs in board ticks (1 kHz), passing what each board emits.
@@ -42,7 +46,6 @@ public final class SimulatedScanner {
         while micros + tickMicros <= target {
             micros += tickMicros
             arm.tick(at: micros, emit: armOutput)
-            updateProbe(at: micros, dt: Double(tickMicros) * 1e-6)
             forceSensor.tick(at: micros, emit: forceOutput)
         }
     }
@@ -54,12 +57,14 @@ public final class SimulatedScanner {
         return replies
     }
 
-    private func updateProbe(at micros: UInt64, dt: Double) {
+    /// Moves the probe to where the joints put it and updates its contact with the patient.
+    private static func follow(_ arm: ArmFirmware, at micros: UInt64, state: ScannerState, contact: ContactModel,
+                               patient: VirtualPatient, kinematics: any ArmKinematics) {
         let pose = kinematics.probePose(jointAngles: arm.positions.map(Double.init))
-        let seconds = Double(micros) * 1e-6
-        let rise = patient.chest.breathing(at: seconds)
+        let rise = patient.chest.breathing(at: Double(micros) * 1e-6)
         state.update { value in
-            let velocity = dt > 0 && value.valid ? (pose.position - value.probe.position) / dt : .zero
+            let dt = Double(micros &- value.micros) * 1e-6
+            let velocity = value.valid && dt > 0 ? (pose.position - value.probe.position) / dt : .zero
             value.micros = micros
             value.probe = pose
             value.velocity = velocity
