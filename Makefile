@@ -13,7 +13,7 @@ FUZZ_SMOKE_SECONDS ?= 20
 EMULATED_TESTS = EmulatedSerialLinkTests
 
 .PHONY: all deps build demo test test-swift test-emulated test-c test-vectors fuzz fuzz-smoke \
-        bench bench-codec bench-link clean
+        bench bench-codec bench-link bench-sim sheets clean
 
 all: build
 
@@ -64,7 +64,7 @@ fuzz-smoke: deps Fuzz/build/frame-decoder-fuzz Fuzz/corpus
 		Fuzz/build/smoke-corpus Fuzz/corpus 2>&1 | grep -E "^(Done|stat::number_of_executed_units|==)|ERROR|SUMMARY" ; \
 		test $${PIPESTATUS[0]} -eq 0
 
-bench: bench-codec bench-link
+bench: bench-codec bench-link bench-sim
 
 bench-codec: deps
 	$(SWIFT) package --allow-writing-to-package-directory benchmark --target ProtocolCodec
@@ -72,6 +72,19 @@ bench-codec: deps
 bench-link: deps
 	$(SWIFT) build -c release --product sono-devlab
 	umockdev-wrapper $(RELEASE_BIN)/sono-devlab bench-link --samples 20000
+
+bench-sim: deps
+	$(SWIFT) build -c release --product sonoctl
+	$(RELEASE_BIN)/sonoctl sim bench --seconds 3
+
+# Contact sheets of the shipped patients, committed under docs/sheets for reviewers.
+sheets: deps
+	$(SWIFT) build -c release --product sonoctl
+	@mkdir -p docs/sheets
+	for patient in hardware/patients/*.toml; do \
+		$(RELEASE_BIN)/sonoctl sim render --patient $$patient --sheet --size 192 \
+			--out docs/sheets/$$(basename $$patient .toml).png || exit 1; \
+	done
 
 clean:
 	rm -rf .build Fuzz/build Fuzz/corpus

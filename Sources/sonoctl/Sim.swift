@@ -109,7 +109,7 @@ struct SimRender: ParsableCommand {
             renderer.render(probe: probe, contactForceN: force, seconds: time, frameIndex: 0, into: $0)
         }
         try writePNG(pixels, width: imaging.width, height: imaging.height)
-        let label = geometry.label(pose: probe, contactForceN: force)
+        let label = geometry.label(pose: probe, contactForceN: force, seconds: time)
         print("wrote \(out): view \(label.view)")
         for standard in StandardView.standard {
             if let d = label.distances[standard] {

@@ -58,7 +58,7 @@ struct SimDataset: ParsableCommand {
                     renderer.render(probe: draw.pose, contactForceN: draw.forceN, seconds: draw.seconds,
                                     frameIndex: UInt64(index), into: $0)
                 }
-                let label = geometry.label(pose: draw.pose, contactForceN: draw.forceN)
+                let label = geometry.label(pose: draw.pose, contactForceN: draw.forceN, seconds: draw.seconds)
                 counts[label.view, default: 0] += 1
                 let name = "\(parameters.name)_\(String(format: "%05d", index)).png"
                 do {

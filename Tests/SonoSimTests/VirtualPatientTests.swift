@@ -95,7 +95,8 @@ import Testing
     @Test func ribsCastAcousticShadows() throws {
         let plax = try #require(geometry.canonical[.plax])
         var onRib = plax
-        onRib.position += Vector3(0, patient.parameters.chest.ribSpacingMM / 2, 0)
+        // 10 mm up: still within the PLAX tolerance, but the beam meets the next rib.
+        onRib.position += Vector3(0, patient.parameters.chest.ribSpacingMM * 5 / 12, 0)
         onRib.position.z = patient.chest.surface.height(x: onRib.position.x, y: onRib.position.y)
         let snapshot = patient.snapshot(at: 0)
         let ribDepth = patient.parameters.chest.skinToHeartMM - 7
@@ -110,6 +111,9 @@ import Testing
         let clear = deepBrightness(render(plax))
         let shadowed = deepBrightness(render(onRib))
         #expect(shadowed < 0.45 * clear, "behind the rib \(shadowed), through the window \(clear)")
+        // Within the PLAX tolerance by pose, but a shadow is no view.
+        #expect(geometry.distance(from: onRib, to: .plax).map { $0.isWithin(geometry.tolerance) } == true)
+        #expect(geometry.label(pose: onRib, contactForceN: 6).view == .other)
     }
 
     @Test func lightTouchGivesAPoorImage() throws {

@@ -45,7 +45,7 @@ public struct ContactSheet: Sendable {
             tile.withUnsafeMutableBufferPointer {
                 renderer.render(probe: pose, contactForceN: force, seconds: seconds, frameIndex: UInt64(index), into: $0)
             }
-            let label = geometry.label(pose: pose, contactForceN: force)
+            let label = geometry.label(pose: pose, contactForceN: force, seconds: seconds)
             captions.append("\(caption) [\(label.view)]")
             BitmapFont.draw(caption, into: &tile, width: tileWidth, x: 4, y: 4)
             let originX = (index % columns) * (tileWidth + gap)

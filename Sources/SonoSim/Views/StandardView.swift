@@ -60,6 +60,7 @@ public struct ViewLabel: Sendable, Equatable {
 public struct StandardViewGeometry: Sendable {
     public let canonical: [StandardView: Pose]
     public let tolerance: ViewTolerance
+    private let patient: VirtualPatient
     /// Below this contact force the image is too poor to show any view.
     public let minimumContactForceN: Double
 
@@ -92,6 +93,7 @@ public struct StandardViewGeometry: Sendable {
         let sc4c = aimed(from: chest.subcostalWindow, at: chest.subcostalTarget, lateral: .unitX)
 
         canonical = [.plax: plax, .psax: psax, .a4c: a4c, .a2c: a2c, .sc4c: sc4c]
+        self.patient = patient
         self.tolerance = tolerance
         self.minimumContactForceN = minimumContactForceN
     }
@@ -107,19 +109,36 @@ public struct StandardViewGeometry: Sendable {
                             beamAngleDeg: beamAngle * 180 / .pi, planeRotationDeg: planeAngle * 180 / .pi)
     }
 
-    /// The view a probe at `pose` pressing with `contactForceN` shows: the nearest canonical
-    /// pose within tolerance, if the probe is coupled to the skin.
-    public func label(pose: Pose, contactForceN: Double) -> ViewLabel {
+    /// The view a probe at `pose` pressing with `contactForceN` shows at `seconds`: the nearest
+    /// canonical pose within tolerance, if the probe is coupled to the skin and its central
+    /// beam reaches the heart's blood pool without crossing bone or lung (a probe on a rib sees
+    /// a shadow, whatever its pose).
+    public func label(pose: Pose, contactForceN: Double, seconds: Double = 0) -> ViewLabel {
         var distances: [StandardView: PoseDistance] = [:]
         for view in StandardView.standard {
             distances[view] = distance(from: pose, to: view)
         }
         guard contactForceN >= minimumContactForceN else { return ViewLabel(view: .other, distances: distances) }
         let candidates = distances.filter { $0.value.isWithin(tolerance) }
-        let best = candidates.min {
-            score($0.value) < score($1.value)
+        guard let best = candidates.min(by: { score($0.value) < score($1.value) }),
+              centralBeamReachesBlood(from: pose, seconds: seconds) else {
+            return ViewLabel(view: .other, distances: distances)
         }
-        return ViewLabel(view: best?.key ?? .other, distances: distances)
+        return ViewLabel(view: best.key, distances: distances)
+    }
+
+    /// Whether the beam along the probe's axis meets blood before bone or lung, within 160 mm.
+    public func centralBeamReachesBlood(from pose: Pose, seconds: Double) -> Bool {
+        let snapshot = patient.snapshot(at: seconds)
+        for depth in stride(from: 1.0, through: 160, by: 1) {
+            switch patient.tissue(at: pose.position + pose.rotation.z * depth, snapshot).tissue {
+            case .blood: return true
+            case .bone, .lung: return false
+            case .outside where depth > UltrasoundRenderer.footprintDepthMM: return false
+            default: continue
+            }
+        }
+        return false
     }
 
     private func score(_ d: PoseDistance) -> Double {
