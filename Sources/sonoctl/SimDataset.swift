@@ -48,10 +48,12 @@ struct SimDataset: ParsableCommand {
         for file in files {
             let parameters: PatientParameters
             do { parameters = try PatientParameters.load(path: file.path) } catch { throw ValidationError("\(error)") }
+            // Files and the CSV's patient column use the file's stem: names may hold spaces and commas.
+            let patientID = file.deletingPathExtension().lastPathComponent
             let patient = VirtualPatient(parameters)
             let geometry = StandardViewGeometry(patient: patient)
             let renderer = UltrasoundRenderer(patient: patient, settings: imaging)
-            let sampler = PoseSampler(patient: patient, geometry: geometry)
+            let sampler = TrainingPoseSampler(patient: patient, geometry: geometry)
             for index in 0..<count {
                 let draw = sampler.draw(&rng)
                 pixels.withUnsafeMutableBufferPointer {
@@ -60,13 +62,13 @@ struct SimDataset: ParsableCommand {
                 }
                 let label = geometry.label(pose: draw.pose, contactForceN: draw.forceN, seconds: draw.seconds)
                 counts[label.view, default: 0] += 1
-                let name = "\(parameters.name)_\(String(format: "%05d", index)).png"
+                let name = "\(patientID)_\(String(format: "%05d", index)).png"
                 do {
                     try PNG.write(path: images.appendingPathComponent(name).path, width: size, height: size, pixels: pixels)
                 } catch { throw ValidationError("\(error)") }
                 let r = draw.pose.rotation.rotationVector * (180 / .pi)
                 var row = String(format: "images/%@,%@,%@,%.4f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f",
-                                 name, parameters.name, label.view.rawValue, draw.seconds, draw.forceN,
+                                 name, patientID, label.view.rawValue, draw.seconds, draw.forceN,
                                  draw.pose.position.x, draw.pose.position.y, draw.pose.position.z, r.x, r.y, r.z)
                 for view in StandardView.standard {
                     let d = label.distances[view] ?? PoseDistance(positionMM: .nan, beamAngleDeg: .nan, planeRotationDeg: .nan)
@@ -74,7 +76,7 @@ struct SimDataset: ParsableCommand {
                 }
                 csv += row + "\n"
             }
-            print("\(parameters.name): \(count) frames")
+            print("\(patientID) (\(parameters.name)): \(count) frames")
         }
         try csv.write(toFile: URL(fileURLWithPath: out).appendingPathComponent("labels.csv").path,
                       atomically: true, encoding: .utf8)
@@ -90,58 +92,5 @@ struct SimDataset: ParsableCommand {
         let files = entries.filter { $0.pathExtension == "toml" }.sorted { $0.path < $1.path }
         guard !files.isEmpty else { throw ValidationError("no patient files (*.toml) in \(patients)") }
         return files
-    }
-}
-
-/// Draws probe poses for training data: most near a standard view (inside its tolerance),
-/// some near but outside it (the hard negatives), some anywhere on the chest, at random
-/// cardiac and breathing phases and contact forces.
-struct PoseSampler {
-    let patient: VirtualPatient
-    let geometry: StandardViewGeometry
-
-    struct Draw {
-        var pose: Pose
-        var forceN: Double
-        var seconds: Double
-    }
-
-    func draw(_ rng: inout SplitMix64) -> Draw {
-        let seconds = rng.unit() * 20
-        var force = 3 + rng.unit() * 7
-        if rng.unit() < 0.05 { force = rng.unit() * 1.5 }
-        let kind = rng.unit()
-        let view = StandardView.standard[Int(rng.next() % UInt64(StandardView.standard.count))]
-        guard kind < 0.85, let canonical = geometry.canonical[view] else {
-            return Draw(pose: randomChestPose(&rng), forceN: force, seconds: seconds)
-        }
-        // Near: within about two thirds of the tolerance. Far: 1.3–3× the tolerance.
-        let near = kind < 0.6
-        let positionScale = near ? 7.0 : 16 + rng.unit() * 20
-        let angleScale = (near ? 7.0 : 16 + rng.unit() * 25) * .pi / 180
-        var pose = canonical
-        pose.position += pose.rotation * (unitVector(&rng, planar: true) * (rng.unit() * positionScale))
-        let tilt = Rotation(axis: unitVector(&rng, planar: true), angle: rng.unit() * angleScale)
-        let spin = Rotation(axis: .unitZ, angle: (rng.unit() * 2 - 1) * (near ? 10 : 40) * .pi / 180)
-        pose.rotation = pose.rotation * tilt * spin
-        return Draw(pose: pose, forceN: force, seconds: seconds)
-    }
-
-    func randomChestPose(_ rng: inout SplitMix64) -> Pose {
-        let surface = patient.chest.surface
-        let x = -60 + rng.unit() * 200, y = -170 + rng.unit() * 230
-        let inward = -surface.normal(x: x, y: y)
-        let tilt = Rotation(axis: unitVector(&rng, planar: false).cross(inward), angle: rng.unit() * 40 * .pi / 180)
-        let beam = tilt * inward
-        let lateral = Rotation(axis: beam, angle: rng.unit() * 2 * .pi) * Vector3.unitX
-        return Pose(rotation: Rotation(forward: beam, right: lateral), position: surface.point(x: x, y: y))
-    }
-
-    func unitVector(_ rng: inout SplitMix64, planar: Bool) -> Vector3 {
-        let angle = rng.unit() * 2 * .pi
-        if planar { return Vector3(cos(angle), sin(angle), 0) }
-        let z = rng.unit() * 2 - 1
-        let r = (1 - z * z).squareRoot()
-        return Vector3(r * cos(angle), r * sin(angle), z)
     }
 }

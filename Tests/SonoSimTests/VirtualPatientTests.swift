@@ -155,3 +155,24 @@ import Testing
         #expect(sliding.forceOnPatient.y > 0 && sliding.sensorTorque.length > 0)
     }
 }
+
+@Suite struct TrainingPoseSamplerTests {
+    @Test func drawsEveryViewAndHardNegativesDeterministically() {
+        let patient = VirtualPatient(PatientParameters())
+        let geometry = StandardViewGeometry(patient: patient)
+        let sampler = TrainingPoseSampler(patient: patient, geometry: geometry)
+        func labels(seed: UInt64) -> [StandardView] {
+            var rng = SplitMix64(seed: seed)
+            return (0..<400).map { _ in
+                let draw = sampler.draw(&rng)
+                return geometry.label(pose: draw.pose, contactForceN: draw.forceN, seconds: draw.seconds).view
+            }
+        }
+        let drawn = labels(seed: 3)
+        #expect(drawn == labels(seed: 3))
+        for view in StandardView.allCases {
+            let share = Double(drawn.filter { $0 == view }.count) / Double(drawn.count)
+            #expect(share > 0.05, "\(view) is \(share * 100)% of the draws")
+        }
+    }
+}
