@@ -12,6 +12,8 @@ public struct ArmBoardConfiguration: Sendable {
     /// Motor current per unit joint acceleration (A·s²/rad) and per unit velocity (A·s/rad).
     public var currentPerAcceleration: Float = 0.4
     public var currentPerVelocity: Float = 0.3
+    /// Time constant of each drive's velocity response, s: the servo lags its set-point.
+    public var responseTimeConstantS: Float = 0.015
     /// The board stops on its own when the host is silent this long (PROTOCOL.md §4.3).
     public var hostTimeoutMillis = 150
     public var initialPositions: [Float]
@@ -206,7 +208,8 @@ public final class ArmFirmware: BoardFirmware {
         onMotion?(self, micros)
     }
 
-    /// One step of each joint: a velocity- and acceleration-limited position servo.
+    /// One step of each joint: a position servo with velocity and acceleration limits and a lagging
+    /// velocity response.
     private func integrate(_ dt: Float) {
         for index in 0..<configuration.jointCount {
             let acceleration = configuration.maxAcceleration[index]
@@ -219,7 +222,11 @@ public final class ArmFirmware: BoardFirmware {
                 desired = error >= 0 ? min(limit, error / dt) : max(-limit, error / dt)
             }
             let previous = velocities[index]
-            let change = max(-acceleration * dt, min(acceleration * dt, desired - previous))
+            // First-order lag toward the set-point, never faster than the acceleration limit.
+            // Within 1 mrad/s of the set-point the drive settles on it (a stop must end).
+            let gap = desired - previous
+            let lagged = abs(gap) < 1e-3 ? gap : gap * min(1, dt / max(configuration.responseTimeConstantS, dt))
+            let change = max(-acceleration * dt, min(acceleration * dt, lagged))
             velocities[index] = drivesEnabled ? previous + change : 0
             let next = positions[index] + velocities[index] * dt
             positions[index] = min(configuration.upperLimits[index], max(configuration.lowerLimits[index], next))
