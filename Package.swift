@@ -73,7 +73,7 @@ let package = Package(
                           swiftSettings: strict),
 
         .testTarget(name: "SonoProtocolTests", dependencies: ["SonoProtocol"], swiftSettings: strict),
-        .testTarget(name: "SonoSimTests", dependencies: ["SonoSim", "SonoProtocol", "SonoGeometry", "CZlib"],
+        .testTarget(name: "SonoSimTests", dependencies: ["SonoSim", "SonoProtocol", "SonoGeometry", "SonoTestbed", "CZlib"],
                     swiftSettings: strict),
         .testTarget(name: "SonoDevicesTests",
                     dependencies: ["SonoDevices", "SonoSim", "SonoTestbed", "SonoProtocol", "SonoGeometry"],

@@ -209,17 +209,6 @@ struct EmulatedSerialLinkTests {
 }
 
 extension EmulatedSerialLinkTests {
-    /// A one-joint stand-in for the arm's kinematics: joint 0 pushes the probe along its beam at
-    /// the PLAX window, 20 mm per radian, from 10 mm above the skin at 0 rad.
-    struct PlungerKinematics: ArmKinematics {
-        let start: Pose
-        func probePose(jointAngles: [Double]) -> Pose {
-            var pose = start
-            pose.position += start.rotation.z * (jointAngles[0] * 20 - 10)
-            return pose
-        }
-    }
-
     /// The virtual patient's boards on emulated USB devices, driven by the real drivers: joint
     /// commands sent over one link move the simulated arm, and the probe's contact with the
     /// patient comes back as force samples over the other.

@@ -1,21 +1,11 @@
 import SonoGeometry
 import SonoProtocol
 @testable import SonoSim
+import SonoTestbed
 import Testing
 
 /// The closed loop in simulated time: arm firmware → kinematics → contact → force sensor.
 @Suite struct SimulatedScannerTests {
-    /// A one-joint stand-in for the arm's kinematics: joint 0 pushes the probe along its beam at
-    /// the PLAX window, 20 mm per radian, from 10 mm above the skin at 0 rad.
-    struct PlungerKinematics: ArmKinematics {
-        let start: Pose
-        func probePose(jointAngles: [Double]) -> Pose {
-            var pose = start
-            pose.position += start.rotation.z * (jointAngles[0] * 20 - 10)
-            return pose
-        }
-    }
-
     func makeScanner(seed: UInt64 = 1) -> SimulatedScanner {
         var parameters = PatientParameters()
         parameters.seed = seed
