@@ -42,7 +42,8 @@ let package = Package(
         .target(name: "SonoCore", swiftSettings: strict),
 
         // Vectors, rotations and poses shared by the simulator and the motion controller.
-        .target(name: "SonoGeometry", swiftSettings: strict),
+        .target(name: "SonoGeometry", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")],
+                swiftSettings: strict),
 
         // Transports (serial over libserialport, USB over libusb) and the board link layer.
         .target(name: "SonoDevices",
@@ -73,6 +74,7 @@ let package = Package(
                           swiftSettings: strict),
 
         .testTarget(name: "SonoProtocolTests", dependencies: ["SonoProtocol"], swiftSettings: strict),
+        .testTarget(name: "SonoGeometryTests", dependencies: ["SonoGeometry"], swiftSettings: strict),
         .testTarget(name: "SonoSimTests", dependencies: ["SonoSim", "SonoProtocol", "SonoGeometry", "SonoTestbed", "CZlib"],
                     swiftSettings: strict),
         .testTarget(name: "SonoDevicesTests",
