@@ -23,10 +23,12 @@ deps:
 build: deps
 	$(SWIFT) build $(BUILD_FLAGS)
 
-# The main job. Until the daemon lands, that is the serial link: Sono's real drivers against
-# simulated firmware boards on emulated USB devices.
+# The main job. Until the daemon lands: Sono's real serial drivers against simulated firmware
+# boards on emulated USB devices (the link demo), then the virtual patient behind those boards,
+# visited view by view (frames in /tmp/sono-demo).
 demo: build
 	umockdev-wrapper $(DEBUG_BIN)/sono-devlab demo
+	umockdev-wrapper $(DEBUG_BIN)/sono-devlab patient
 
 test: deps test-c test-vectors test-swift test-emulated fuzz-smoke
 	@echo "make test: all passed"

@@ -68,7 +68,7 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "sono-devlab",
-                          dependencies: ["SonoTestbed", "SonoDevices", "SonoSim", "SonoProtocol",
+                          dependencies: ["SonoTestbed", "SonoDevices", "SonoSim", "SonoProtocol", "SonoGeometry", "SonoCore",
                                          .product(name: "Histogram", package: "hdrhistogram-swift"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),

@@ -10,7 +10,7 @@ public struct ArmBoardConfiguration: Sendable {
     public var maxAcceleration: [Float]
     public var maxCurrent: [Float]
     /// Motor current per unit joint acceleration (A·s²/rad) and per unit velocity (A·s/rad).
-    public var currentPerAcceleration: Float = 0.4
+    public var currentPerAcceleration: Float = 0.25
     public var currentPerVelocity: Float = 0.3
     /// Time constant of each drive's velocity response, s: the servo lags its set-point.
     public var responseTimeConstantS: Float = 0.015
