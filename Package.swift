@@ -50,8 +50,9 @@ let package = Package(
                 dependencies: ["SonoProtocol", "CLibSerialPort", "CLibUSB"],
                 swiftSettings: strict),
 
-        // The simulated world: firmware boards speaking the real protocol (more in the
-        // virtual-patient issue).
+        // The simulated world: the virtual patient (anatomy, imaging, view ground truth,
+        // contact), the arm and force sensor boards' firmware speaking the real protocol, and
+        // the scanner that ties them together.
         .target(name: "SonoSim",
                 dependencies: ["SonoProtocol", "SonoGeometry", "SonoCore", "CZlib",
                                .product(name: "TOMLKit", package: "TOMLKit")],
