@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
@@ -43,6 +44,12 @@ let package = Package(
 
         // Vectors, rotations and poses shared by the simulator and the motion controller.
         .target(name: "SonoGeometry", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")],
+                swiftSettings: strict),
+
+        // The motion controller: safety interlocks (a pure state machine), and more to come in
+        // the motion-controller issue (kinematic control, force control, the 1 kHz loop).
+        .target(name: "SonoMotion",
+                dependencies: ["SonoGeometry", "SonoProtocol", .product(name: "TOMLKit", package: "TOMLKit")],
                 swiftSettings: strict),
 
         // Transports (serial over libserialport, USB over libusb) and the board link layer.
@@ -75,6 +82,10 @@ let package = Package(
                           swiftSettings: strict),
 
         .testTarget(name: "SonoProtocolTests", dependencies: ["SonoProtocol"], swiftSettings: strict),
+        .testTarget(name: "SonoMotionTests",
+                    dependencies: ["SonoMotion", "SonoGeometry", "SonoProtocol",
+                                   .product(name: "PropertyBased", package: "swift-property-based")],
+                    swiftSettings: strict),
         .testTarget(name: "SonoGeometryTests", dependencies: ["SonoGeometry"], swiftSettings: strict),
         .testTarget(name: "SonoSimTests", dependencies: ["SonoSim", "SonoProtocol", "SonoGeometry", "SonoTestbed", "CZlib"],
                     swiftSettings: strict),

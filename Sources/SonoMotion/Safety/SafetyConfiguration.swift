@@ -1,0 +1,101 @@
+import Foundation
+public import SonoGeometry
+import TOMLKit
+
+public enum SafetyConfigurationError: Error, Equatable, CustomStringConvertible {
+    case unreadable(path: String, reason: String)
+    case syntax(source: String, message: String)
+    case unknownKey(source: String, key: String)
+    case wrongType(source: String, key: String, expected: String)
+    /// A limit looser than its default: the file may only tighten.
+    case looserThanDefault(source: String, key: String, value: Double, limit: Double)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path, let reason): "cannot read safety configuration \(path): \(reason)"
+        case .syntax(let source, let message): "\(source): not valid TOML: \(message)"
+        case .unknownKey(let source, let key): "\(source): unknown key \(key)"
+        case .wrongType(let source, let key, let expected): "\(source): \(key) must be \(expected)"
+        case .looserThanDefault(let source, let key, let value, let limit):
+            "\(source): \(key) = \(value) is looser than the built-in limit \(limit); a site may only tighten limits"
+        }
+    }
+}
+
+extension SafetyLimits {
+    public static func load(path: String) throws(SafetyConfigurationError) -> SafetyLimits {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw .unreadable(path: path, reason: error.localizedDescription)
+        }
+        return try parse(toml: text, source: path)
+    }
+
+    /// Reads hardware/safety.toml's format. Every key is optional (the default applies); each
+    /// may only tighten its default.
+    public static func parse(toml: String, source: String) throws(SafetyConfigurationError) -> SafetyLimits {
+        let root: TOMLTable
+        do { root = try TOMLTable(string: toml) } catch { throw .syntax(source: source, message: "\(error)") }
+        let defaults = SafetyLimits()
+        var limits = defaults
+        // key → (read, whether a larger value is looser)
+        let scalars: [String: (WritableKeyPath<SafetyLimits, Double>, Bool)] = [
+            "force.hard_cap_n": (\.forceHardCapN, true), "force.soft_limit_n": (\.forceSoftLimitN, true),
+            "force.rate_limit_n_per_s": (\.forceRateLimitNPerS, true), "speed.tip_mm_s": (\.tipSpeedLimitMMs, true),
+            "speed.joint_fraction": (\.jointSpeedFraction, true),
+        ]
+        let deadlines: [String: WritableKeyPath<SafetyLimits, UInt64>] = [
+            "watchdog.force_deadline_us": \.forceDeadlineMicros, "watchdog.joint_state_deadline_us": \.jointStateDeadlineMicros,
+        ]
+        for (tableName, value) in root {
+            guard let table = value.table else { throw .wrongType(source: source, key: tableName, expected: "a table") }
+            for (name, field) in table {
+                let key = "\(tableName).\(name)"
+                if let (path, largerIsLooser) = scalars[key] {
+                    let number = try Self.number(field, key, source)
+                    let limit = defaults[keyPath: path]
+                    guard number > 0, largerIsLooser ? number <= limit : number >= limit else {
+                        throw .looserThanDefault(source: source, key: key, value: number, limit: limit)
+                    }
+                    limits[keyPath: path] = number
+                } else if let path = deadlines[key] {
+                    let number = try Self.number(field, key, source)
+                    let limit = Double(defaults[keyPath: path])
+                    guard number > 0, number <= limit else {
+                        throw .looserThanDefault(source: source, key: key, value: number, limit: limit)
+                    }
+                    limits[keyPath: path] = UInt64(number)
+                } else if key == "workspace.min_mm" || key == "workspace.max_mm" {
+                    let corner = try Self.vector(field, key, source)
+                    let isMin = key == "workspace.min_mm"
+                    let bound = isMin ? defaults.workspaceMin : defaults.workspaceMax
+                    for (value, limit) in [(corner.x, bound.x), (corner.y, bound.y), (corner.z, bound.z)]
+                    where isMin ? value < limit : value > limit {
+                        throw .looserThanDefault(source: source, key: key, value: value, limit: limit)
+                    }
+                    if isMin { limits.workspaceMin = corner } else { limits.workspaceMax = corner }
+                } else if key == "operator.require_dead_man" {
+                    guard let flag = field.bool else { throw .wrongType(source: source, key: key, expected: "true or false") }
+                    // Requiring the dead-man is tighter; dropping it is allowed only where it is off by default.
+                    limits.requireDeadMan = flag || defaults.requireDeadMan
+                } else {
+                    throw .unknownKey(source: source, key: key)
+                }
+            }
+        }
+        return limits
+    }
+
+    private static func number(_ value: any TOMLValueConvertible, _ key: String, _ source: String) throws(SafetyConfigurationError) -> Double {
+        let number = value.double ?? value.int.map(Double.init)
+        guard let number, number.isFinite else { throw .wrongType(source: source, key: key, expected: "a finite number") }
+        return number
+    }
+
+    private static func vector(_ value: any TOMLValueConvertible, _ key: String, _ source: String) throws(SafetyConfigurationError) -> Vector3 {
+        guard let array = value.array, array.count == 3 else {
+            throw .wrongType(source: source, key: key, expected: "an array of 3 numbers")
+        }
+        return Vector3(try number(array[0], key, source), try number(array[1], key, source), try number(array[2], key, source))
+    }
+}

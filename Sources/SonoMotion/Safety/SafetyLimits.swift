@@ -1,0 +1,82 @@
+public import SonoGeometry
+
+/// Every limit the interlocks enforce, with its default. hardware/safety.toml documents them;
+/// a deployment may only tighten them (enforced when the file is loaded).
+public struct SafetyLimits: Sendable, Equatable {
+    /// Contact force magnitude above which the arm stops and backs off, N.
+    public var forceHardCapN = 20.0
+    /// Axial force above which the controller backs off (no stop), N.
+    public var forceSoftLimitN = 12.0
+    /// Fastest allowed change of the force magnitude, N/s (a sudden blow or slip).
+    public var forceRateLimitNPerS = 400.0
+    /// Probe tip speed limit, mm/s.
+    public var tipSpeedLimitMMs = 100.0
+    /// Joint speed limit as a fraction of each joint's rated maximum.
+    public var jointSpeedFraction = 1.0
+    /// Where the probe tip may be, chest frame, mm: an axis-aligned box over the chest.
+    public var workspaceMin = Vector3(-120, -220, -60)
+    public var workspaceMax = Vector3(200, 120, 250)
+    /// A force sample older than this stops the arm, µs.
+    public var forceDeadlineMicros: UInt64 = 5_000
+    /// A joint state older than this stops the arm, µs.
+    public var jointStateDeadlineMicros: UInt64 = 5_000
+    /// Whether motion needs the operator's dead-man switch held (manual mode).
+    public var requireDeadMan = false
+
+    public init() {}
+}
+
+/// IEC 60204-1 stop categories, as the interlocks request them.
+public enum StopKind: UInt8, Sendable, Equatable, CustomStringConvertible {
+    /// Remove drive power at once, brakes on.
+    case category0 = 0
+    /// Controlled stop at maximum deceleration, then remove power.
+    case category1 = 1
+    /// Controlled stop, power stays on, position held.
+    case category2 = 2
+
+    public var description: String { "category \(rawValue)" }
+}
+
+/// Why the interlocks acted. Each cause has one documented reaction (`reaction`).
+public enum SafetyCause: String, Sendable, Equatable, CaseIterable {
+    case forceHardCap = "force_hard_cap"
+    case forceRate = "force_rate"
+    case tipSpeed = "tip_speed"
+    case jointSpeed = "joint_speed"
+    case workspace = "workspace"
+    case jointLimit = "joint_limit"
+    case staleForce = "stale_force"
+    case staleJointState = "stale_joint_state"
+    case boardLost = "board_lost"
+    case boardFault = "board_fault"
+    case emergencyStop = "emergency_stop"
+    case deadManReleased = "dead_man_released"
+    case nonFiniteInput = "non_finite_input"
+    case sensorUntrusted = "sensor_untrusted"
+    case operatorStop = "operator_stop"
+
+    public enum Reaction: Sendable, Equatable {
+        /// Stop, hold, and resume once the cause is gone and the operator resumes.
+        case protectiveStop(StopKind)
+        /// Stop and latch a fault: only an explicit reset, with the cause gone, clears it.
+        case fault(StopKind)
+        /// The emergency-stop circuit: stop category 0; reset needed after release.
+        case emergencyStop
+    }
+
+    /// The documented reaction to each breach (hardware/safety.toml lists the same table).
+    public var reaction: Reaction {
+        switch self {
+        // Over-force: stop without dropping power, so the controller can back the probe off.
+        case .forceHardCap: .fault(.category2)
+        case .forceRate: .protectiveStop(.category2)
+        case .tipSpeed, .jointSpeed, .jointLimit, .nonFiniteInput, .boardFault: .fault(.category1)
+        case .workspace: .protectiveStop(.category2)
+        // Without fresh force or joint data the arm cannot be trusted to hold: stop and power off.
+        case .staleForce, .staleJointState, .boardLost, .sensorUntrusted: .fault(.category1)
+        case .emergencyStop: .emergencyStop
+        case .deadManReleased, .operatorStop: .protectiveStop(.category2)
+        }
+    }
+}
