@@ -49,7 +49,8 @@ let package = Package(
         // The motion controller: safety interlocks (a pure state machine), and more to come in
         // the motion-controller issue (kinematic control, force control, the 1 kHz loop).
         .target(name: "SonoMotion",
-                dependencies: ["SonoGeometry", "SonoProtocol", .product(name: "TOMLKit", package: "TOMLKit")],
+                dependencies: ["SonoGeometry", "SonoProtocol", .product(name: "TOMLKit", package: "TOMLKit"),
+                               .product(name: "Histogram", package: "hdrhistogram-swift")],
                 swiftSettings: strict),
 
         // Transports (serial over libserialport, USB over libusb) and the board link layer.
@@ -76,7 +77,7 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "sono-devlab",
-                          dependencies: ["SonoTestbed", "SonoDevices", "SonoSim", "SonoProtocol", "SonoGeometry", "SonoCore",
+                          dependencies: ["SonoTestbed", "SonoDevices", "SonoSim", "SonoProtocol", "SonoGeometry", "SonoCore", "SonoMotion",
                                          .product(name: "Histogram", package: "hdrhistogram-swift"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
@@ -96,6 +97,11 @@ let package = Package(
         .executableTarget(name: "ProtocolCodec",
                           dependencies: ["SonoProtocol", .product(name: "Benchmark", package: "benchmark")],
                           path: "Benchmarks/ProtocolCodec",
+                          plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+        .executableTarget(name: "SafetyCycle",
+                          dependencies: ["SonoMotion", "SonoGeometry", "SonoProtocol",
+                                         .product(name: "Benchmark", package: "benchmark")],
+                          path: "Benchmarks/SafetyCycle",
                           plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
     ]
 )

@@ -1,0 +1,159 @@
+import Foundation
+import Histogram
+public import SonoProtocol
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How the loop thread got scheduled; reported once at start, never from the hot path.
+public struct RealTimeReport: Sendable, Equatable, CustomStringConvertible {
+    public var fifoPriority: Int32?
+    public var memoryLocked: Bool
+    public var fifoError: String?
+    public var lockError: String?
+
+    public var description: String {
+        let scheduling = fifoPriority.map { "SCHED_FIFO priority \($0)" }
+            ?? "SCHED_OTHER (SCHED_FIFO not permitted: \(fifoError ?? "unknown"); grant CAP_SYS_NICE or run under sono.service)"
+        let memory = memoryLocked ? "memory locked" : "memory not locked (mlockall: \(lockError ?? "unknown"))"
+        return "\(scheduling), \(memory)"
+    }
+}
+
+/// Period and jitter figures of the running loop, published by the loop thread once a second
+/// through atomics (no lock between the loop and its readers).
+public struct ControlLoopStatistics: Sendable, Equatable {
+    public var cycles: UInt64
+    public var overruns: UInt64
+    /// Measured period between cycle starts, µs.
+    public var periodP50: UInt64
+    public var periodP99: UInt64
+    public var periodP999: UInt64
+    public var periodMax: UInt64
+    /// Lateness of cycle starts against their deadlines, µs.
+    public var jitterP99: UInt64
+    public var jitterMax: UInt64
+}
+
+/// A fixed-rate control thread (default 1 kHz): sleeps to absolute deadlines (no drift), runs
+/// the cycle body, counts overruns and records period and jitter in HDR histograms. Asks for
+/// SCHED_FIFO and mlockall and runs without them when not permitted, saying so once.
+///
+/// The body must not allocate, lock or log: it is the real-time path.
+public final class ControlLoop: Sendable {
+    public typealias Body = @Sendable (_ cycle: UInt64, _ deadlineNanos: UInt64) -> Void
+
+    public let periodNanos: UInt64
+    private let body: Body
+    private let running = Atomic<Bool>(false)
+    private let published = PublishedStatistics()
+    private let finished = Atomic<Bool>(false)
+    private let report = Mutex<RealTimeReport?>(nil)
+
+    public init(rateHz: Double = 1_000, body: @escaping Body) {
+        periodNanos = UInt64((1e9 / rateHz).rounded())
+        self.body = body
+    }
+
+    public var statistics: ControlLoopStatistics { published.read() }
+    public var realTime: RealTimeReport? { report.withLock { $0 } }
+
+    /// Starts the loop thread; returns once it runs, with how it is scheduled.
+    @discardableResult
+    public func start(priority: Int32 = 80) -> RealTimeReport {
+        guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return realTime ?? .init(memoryLocked: false) }
+        finished.store(false, ordering: .releasing)
+        let ready = DispatchSemaphore(value: 0)
+        let thread = Thread { [self] in
+            let scheduling = Self.requestRealTime(priority: priority)
+            report.withLock { $0 = scheduling }
+            ready.signal()
+            run()
+            finished.store(true, ordering: .releasing)
+        }
+        thread.name = "sono-control"
+        thread.stackSize = 1 << 20
+        thread.start()
+        ready.wait()
+        return realTime ?? .init(memoryLocked: false)
+    }
+
+    /// Stops the loop after its current cycle and waits for it.
+    public func stop() {
+        guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        while !finished.load(ordering: .acquiring) { usleep(500) }
+    }
+
+    private static func requestRealTime(priority: Int32) -> RealTimeReport {
+        var result = RealTimeReport(memoryLocked: false)
+        if mlockall(Int32(MCL_CURRENT | MCL_FUTURE)) == 0 {
+            result.memoryLocked = true
+        } else {
+            result.lockError = String(cString: strerror(errno))
+        }
+        var parameters = sched_param(sched_priority: priority)
+        let status = pthread_setschedparam(pthread_self(), Int32(SCHED_FIFO), &parameters)
+        if status == 0 { result.fifoPriority = priority } else { result.fifoError = String(cString: strerror(status)) }
+        return result
+    }
+
+    private func run() {
+        // Everything the hot path touches is allocated here, before the first cycle.
+        var period = Histogram<UInt64>(highestTrackableValue: 10_000_000, numberOfSignificantValueDigits: .three)
+        var jitter = Histogram<UInt64>(highestTrackableValue: 10_000_000, numberOfSignificantValueDigits: .three)
+        var cycle: UInt64 = 0
+        var overruns: UInt64 = 0
+        var deadline = MonotonicClock.nowNanos() + periodNanos
+        var previousStart: UInt64 = 0
+        while running.load(ordering: .relaxed) {
+            MonotonicClock.sleep(untilNanos: deadline)
+            let start = MonotonicClock.nowNanos()
+            if previousStart > 0 { period.record((start - previousStart) / 1_000) }
+            jitter.record(start > deadline ? (start - deadline) / 1_000 : 0)
+            previousStart = start
+            body(cycle, deadline)
+            cycle += 1
+            deadline += periodNanos
+            let end = MonotonicClock.nowNanos()
+            if end > deadline {
+                // The body ran past the next deadline: count it and re-phase rather than burst.
+                overruns += (end - deadline) / periodNanos + 1
+                deadline = end - (end - deadline) % periodNanos + periodNanos
+            }
+            if cycle % 1_000 == 0 { published.write(cycles: cycle, overruns: overruns, period: period, jitter: jitter) }
+        }
+        published.write(cycles: cycle, overruns: overruns, period: period, jitter: jitter)
+    }
+}
+
+/// Loop statistics behind atomics: written by the loop thread only, read by anyone. A reader
+/// may see fields from two consecutive publications, which is harmless for figures.
+final class PublishedStatistics: Sendable {
+    private let cycles = Atomic<UInt64>(0)
+    private let overruns = Atomic<UInt64>(0)
+    private let p50 = Atomic<UInt64>(0)
+    private let p99 = Atomic<UInt64>(0)
+    private let p999 = Atomic<UInt64>(0)
+    private let max = Atomic<UInt64>(0)
+    private let jitter99 = Atomic<UInt64>(0)
+    private let jitterMax = Atomic<UInt64>(0)
+
+    func write(cycles: UInt64, overruns: UInt64, period: Histogram<UInt64>, jitter: Histogram<UInt64>) {
+        self.cycles.store(cycles, ordering: .relaxed)
+        self.overruns.store(overruns, ordering: .relaxed)
+        p50.store(period.valueAtPercentile(50), ordering: .relaxed)
+        p99.store(period.valueAtPercentile(99), ordering: .relaxed)
+        p999.store(period.valueAtPercentile(99.9), ordering: .relaxed)
+        max.store(period.max, ordering: .relaxed)
+        jitter99.store(jitter.valueAtPercentile(99), ordering: .relaxed)
+        jitterMax.store(jitter.max, ordering: .relaxed)
+    }
+
+    func read() -> ControlLoopStatistics {
+        ControlLoopStatistics(cycles: cycles.load(ordering: .relaxed), overruns: overruns.load(ordering: .relaxed),
+                              periodP50: p50.load(ordering: .relaxed), periodP99: p99.load(ordering: .relaxed),
+                              periodP999: p999.load(ordering: .relaxed), periodMax: max.load(ordering: .relaxed),
+                              jitterP99: jitter99.load(ordering: .relaxed), jitterMax: jitterMax.load(ordering: .relaxed))
+    }
+}
