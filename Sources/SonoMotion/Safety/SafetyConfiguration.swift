@@ -1,5 +1,5 @@
 import Foundation
-public import SonoGeometry
+import SonoGeometry
 import TOMLKit
 
 public enum SafetyConfigurationError: Error, Equatable, CustomStringConvertible {
