@@ -13,7 +13,7 @@ import Testing
             if previous > 0 { precondition((deadline - previous) % 2_000_000 == 0, "deadline off the period grid") }
             count.wrappingAdd(1, ordering: .relaxed)
         }
-        let report = loop.start()
+        let report = loop.start(lockMemory: false)
         #expect(report.fifoPriority != nil || report.fifoError != nil, "scheduling is reported either way")
         Thread.sleep(forTimeInterval: 0.5)
         loop.stop()

@@ -59,14 +59,15 @@ public final class ControlLoop: Sendable {
     public var statistics: ControlLoopStatistics { published.read() }
     public var realTime: RealTimeReport? { report.withLock { $0 } }
 
-    /// Starts the loop thread; returns once it runs, with how it is scheduled.
+    /// Starts the loop thread; returns once it runs, with how it is scheduled. `lockMemory`
+    /// (mlockall) belongs to the daemon; a test process need not pin all its pages.
     @discardableResult
-    public func start(priority: Int32 = 80) -> RealTimeReport {
+    public func start(priority: Int32 = 80, lockMemory: Bool = true) -> RealTimeReport {
         guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return realTime ?? .init(memoryLocked: false) }
         finished.store(false, ordering: .releasing)
         let ready = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
-            let scheduling = Self.requestRealTime(priority: priority)
+            let scheduling = Self.requestRealTime(priority: priority, lockMemory: lockMemory)
             report.withLock { $0 = scheduling }
             ready.signal()
             run()
@@ -85,9 +86,11 @@ public final class ControlLoop: Sendable {
         while !finished.load(ordering: .acquiring) { usleep(500) }
     }
 
-    private static func requestRealTime(priority: Int32) -> RealTimeReport {
+    private static func requestRealTime(priority: Int32, lockMemory: Bool) -> RealTimeReport {
         var result = RealTimeReport(memoryLocked: false)
-        if mlockall(Int32(MCL_CURRENT | MCL_FUTURE)) == 0 {
+        if !lockMemory {
+            result.lockError = "not requested"
+        } else if mlockall(Int32(MCL_CURRENT | MCL_FUTURE)) == 0 {
             result.memoryLocked = true
         } else {
             result.lockError = String(cString: strerror(errno))
