@@ -36,6 +36,7 @@ public enum RobotDescriptionError: Error, Equatable, CustomStringConvertible {
     case missing(source: String, key: String)
     case wrongType(source: String, key: String, expected: String)
     case invalid(source: String, key: String, reason: String)
+    case unknownKey(source: String, key: String)
 
     public var description: String {
         switch self {
@@ -44,6 +45,7 @@ public enum RobotDescriptionError: Error, Equatable, CustomStringConvertible {
         case .missing(let source, let key): "\(source): \(key) is missing"
         case .wrongType(let source, let key, let expected): "\(source): \(key) must be \(expected)"
         case .invalid(let source, let key, let reason): "\(source): \(key) \(reason)"
+        case .unknownKey(let source, let key): "\(source): unknown key \(key)"
         }
     }
 }
@@ -63,9 +65,11 @@ extension RobotDescription {
             throw .syntax(source: source, message: "\(error)")
         }
         let file = Fields(source: source)
+        try file.onlyKnownKeys(root, ["name", "base", "joint", "tool", "home"], in: nil)
         let name = try file.string(root, "name")
         let base = try file.pose(try file.table(root, "base"), "base")
         let tool = try file.pose(try file.table(root, "tool"), "tool")
+        try file.onlyKnownKeys(try file.table(root, "home"), ["joints_deg"], in: "home")
         guard let jointArray = root["joint"]?.array, !jointArray.isEmpty else {
             throw .missing(source: source, key: "[[joint]]")
         }
@@ -75,6 +79,8 @@ extension RobotDescription {
                 throw .wrongType(source: source, key: "joint[\(index)]", expected: "a table ([[joint]])")
             }
             let key = "joint[\(index)]"
+            try file.onlyKnownKeys(table, ["name", "d_mm", "a_mm", "alpha_deg", "offset_deg", "lower_deg", "upper_deg",
+                                           "max_velocity_deg_s", "max_acceleration_deg_s2", "max_current_a"], in: key)
             let joint = Joint(
                 name: try file.string(table, "name", in: key),
                 d: try file.number(table, "d_mm", in: key),
@@ -109,6 +115,13 @@ private struct Fields {
     let source: String
 
     func qualified(_ key: String, _ parent: String?) -> String { parent.map { "\($0).\(key)" } ?? key }
+
+    /// A misspelt key would silently fall back to nothing: refuse any key the format lacks.
+    func onlyKnownKeys(_ table: TOMLTable, _ known: Set<String>, in parent: String?) throws(RobotDescriptionError) {
+        for (key, _) in table where !known.contains(key) {
+            throw .unknownKey(source: source, key: qualified(key, parent))
+        }
+    }
 
     func value(_ table: TOMLTable, _ key: String, in parent: String?) throws(RobotDescriptionError) -> any TOMLValueConvertible {
         guard let value = table[key] else { throw .missing(source: source, key: qualified(key, parent)) }
@@ -159,6 +172,7 @@ private struct Fields {
     }
 
     func pose(_ table: TOMLTable, _ parent: String) throws(RobotDescriptionError) -> Pose {
+        try onlyKnownKeys(table, ["position_mm", "rpy_deg"], in: parent)
         let p = try numbers(table, "position_mm", count: 3, in: parent)
         let rpy = try numbers(table, "rpy_deg", count: 3, in: parent).map { $0 * .pi / 180 }
         return Pose(rotation: Rotation(roll: rpy[0], pitch: rpy[1], yaw: rpy[2]), position: Vector3(p[0], p[1], p[2]))

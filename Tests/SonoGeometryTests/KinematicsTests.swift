@@ -130,6 +130,11 @@ import Testing
             try RobotDescription.parse(toml: text.replacingOccurrences(of: "lower_deg = -170.0", with: "lower_deg = 175.0"),
                                        source: "x")
         }
+        #expect(throws: RobotDescriptionError.unknownKey(source: "x", key: "joint[2].max_velocty_deg_s")) {
+            try RobotDescription.parse(toml: text.replacingOccurrences(of: "max_current_a = 5.0",
+                                                                       with: "max_current_a = 5.0\nmax_velocty_deg_s = 10"),
+                                       source: "x")
+        }
         #expect(throws: RobotDescriptionError.wrongType(source: "x", key: "base.position_mm", expected: "an array of 3 numbers")) {
             try RobotDescription.parse(toml: text.replacingOccurrences(of: "position_mm = [350.0, 150.0, -200.0]",
                                                                        with: "position_mm = [350.0, -60.0]"), source: "x")
