@@ -88,12 +88,17 @@ public struct ChestModel: Sendable {
     @inline(__always)
     func diaphragmY(x: Double) -> Double { -72 - 0.15 * abs(x - 20) }
 
-    /// The tissue of the chest (not the heart) at `p`; `rise` is the breathing excursion.
-    /// `heartLocal` tells whether `p` is inside the heart's envelope (lung-free).
+    /// How far below the skin `p` lies (negative: outside the body), with the chest wall risen
+    /// by `rise` mm of breathing.
     @inline(__always)
-    func tissue(at p: Vector3, rise: Double, nearHeart: Bool) -> Tissue {
-        let skin = surface.height(x: p.x, y: p.y) + rise
-        let depth = skin - p.z
+    func depthBelowSkin(_ p: Vector3, rise: Double) -> Double {
+        surface.height(x: p.x, y: p.y) + rise - p.z
+    }
+
+    /// The tissue of the chest (not the heart) at `p`, `depth` below the skin
+    /// (`depthBelowSkin`). `nearHeart` tells whether `p` is inside the heart's envelope (lung-free).
+    @inline(__always)
+    func tissue(at p: Vector3, depth: Double, nearHeart: Bool) -> Tissue {
         if depth < 0 { return .outside }
         if depth < 1.5 { return .skin }
         let wall = parameters.skinToHeartMM

@@ -41,11 +41,11 @@ public struct VirtualPatient: Sendable {
     @inline(__always)
     public func tissue(at p: Vector3, _ snapshot: Snapshot) -> (tissue: Tissue, anchor: Vector3) {
         let q = snapshot.heartInverseRotation * (p - snapshot.heartPose.position) / snapshot.heartScale
-        let depth = chest.surface.height(x: p.x, y: p.y) + snapshot.rise - p.z
+        let depth = chest.depthBelowSkin(p, rise: snapshot.rise)
         if depth >= parameters.chest.skinToHeartMM, let cardiac = HeartModel.tissue(at: q, snapshot.heartInstant) {
             return (cardiac, q)
         }
         let nearHeart = snapshot.heartInstant.envelope.scaled(by: 1.12).contains(q)
-        return (chest.tissue(at: p, rise: snapshot.rise, nearHeart: nearHeart), p)
+        return (chest.tissue(at: p, depth: depth, nearHeart: nearHeart), p)
     }
 }
