@@ -49,7 +49,7 @@ let package = Package(
         // The motion controller: safety interlocks (a pure state machine), and more to come in
         // the motion-controller issue (kinematic control, force control, the 1 kHz loop).
         .target(name: "SonoMotion",
-                dependencies: ["SonoGeometry", "SonoProtocol", .product(name: "TOMLKit", package: "TOMLKit"),
+                dependencies: ["SonoGeometry", "SonoProtocol", "SonoDevices", .product(name: "TOMLKit", package: "TOMLKit"),
                                .product(name: "Histogram", package: "hdrhistogram-swift")],
                 swiftSettings: strict),
 

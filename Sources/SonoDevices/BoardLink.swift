@@ -114,12 +114,15 @@ public final class BoardLink: Sendable {
     private let onEvent: EventHandler
     private let shared: Mutex<Shared>
     private let finished = DispatchSemaphore(value: 0)
+    /// Sequence numbers of outgoing frames, shared by the locked and the real-time send paths.
+    let sequence = Atomic<UInt16>(0)
+    /// The open port's descriptor for `RealTimeSender`, published and withdrawn by the reader.
+    let realTimeGate = RealTimeGate()
 
     private struct Shared: ~Copyable {
         var port: SerialPort?
         var state: LinkState = .stopped
         var running = false
-        var nextSeq: UInt16 = 0
         var statistics = LinkStatistics()
         var pending: [UInt16: PendingRequest] = [:]
     }
@@ -182,7 +185,7 @@ public final class BoardLink: Sendable {
     @discardableResult
     public func send(_ message: Message) throws(LinkError) -> UInt16 {
         try shared.withLock { (state) throws(LinkError) -> UInt16 in
-            try Self.write(message, state: &state, name: configuration.name)
+            try write(message, state: &state, name: configuration.name)
         }
     }
 
@@ -193,7 +196,7 @@ public final class BoardLink: Sendable {
         for _ in 0..<attempts {
             let slot = PendingRequest()
             let seq = try shared.withLock { (state) throws(LinkError) -> UInt16 in
-                let seq = try Self.write(message, state: &state, name: configuration.name)
+                let seq = try write(message, state: &state, name: configuration.name)
                 state.pending[seq] = slot
                 return seq
             }
@@ -213,9 +216,9 @@ public final class BoardLink: Sendable {
                         link: configuration.name)
     }
 
-    private static func write(_ message: Message, state: inout Shared, name: String) throws(LinkError) -> UInt16 {
+    private func write(_ message: Message, state: inout Shared, name: String) throws(LinkError) -> UInt16 {
         guard let port = state.port else { throw .notConnected(link: name) }
-        let seq = state.nextSeq
+        let seq = sequence.wrappingAdd(1, ordering: .relaxed).oldValue
         let frame = Frame(seq: seq, timestampMicros: MonotonicClock.nowMicros(), message: message)
         let result = withUnsafeTemporaryAllocation(byteCount: ProtocolConstants.maxEncodedFrame, alignment: 8) { buffer in
             Result { () throws(LinkError) in
@@ -231,7 +234,6 @@ public final class BoardLink: Sendable {
             }
         }
         try result.get()
-        state.nextSeq &+= 1
         state.statistics.framesSent += 1
         return seq
     }
@@ -269,6 +271,7 @@ public final class BoardLink: Sendable {
                 }
                 service(port, decoder: &decoder)
             }
+            link.realTimeGate.withdraw()
             link.shared.withLock { state in
                 state.port?.close()
                 state.port = nil
@@ -295,6 +298,7 @@ public final class BoardLink: Sendable {
                     state.port = port
                     state.state = .handshaking(path: path)
                 }
+                link.realTimeGate.publish(port.fileDescriptor)
                 // A lone delimiter ends whatever half frame the board may hold from before.
                 try? [UInt8(0)].withUnsafeBytes { try port.write($0, timeoutMillis: 20) }
                 return true
@@ -414,6 +418,7 @@ public final class BoardLink: Sendable {
                 if connected { state.statistics.losses += 1 }
                 return connected
             }
+            link.realTimeGate.withdraw()
             port.close()
             if wasConnected {
                 link.onEvent(.lost(reason: reason, silentForMillis: silentMillis))

@@ -54,6 +54,9 @@ public final class SerialPort: @unchecked Sendable {
 
     deinit { close() }
 
+    /// The open descriptor (non-blocking), for `RealTimeSender`'s direct writes.
+    public var fileDescriptor: Int32 { descriptor }
+
     public func close() {
         guard let port else { return }
         sp_close(port)

@@ -116,6 +116,9 @@ public struct SafetyOutput: Sendable, Equatable {
     public var backOff: Bool
     /// Axial force above the soft limit: the controller must not press further.
     public var forceLimited: Bool
+    /// The over-force fault permits its one motion: retracting the probe along its axis.
+    /// False as soon as anything else is wrong (stale data, e-stop, a limit).
+    public var retractAllowed: Bool = false
 }
 
 /// The interlocks as a pure state machine: inputs are samples, timestamps and commands; outputs
@@ -145,9 +148,11 @@ public struct SafetyStateMachine: Sendable {
             backOff = breach.cause == .forceHardCap
         }
         let axial = inputs.force.z
+        let overForceOnly = breach == nil || breach?.cause == .forceHardCap || breach?.cause == .forceRate
         return SafetyOutput(state: state, motionAllowed: state.allowsMotion && breach == nil, stop: stop,
                             breach: breach, backOff: backOff,
-                            forceLimited: axial.isFinite ? axial > limits.forceSoftLimitN : true)
+                            forceLimited: axial.isFinite ? axial > limits.forceSoftLimitN : true,
+                            retractAllowed: state == .fault && latched?.cause == .forceHardCap && overForceOnly)
     }
 
     /// Whether a breach seen now changes anything: a stopped arm is not stopped again, except
@@ -329,6 +334,12 @@ public struct SafetyStateMachine: Sendable {
     /// clamped, so a wrong command is seen rather than silently altered.
     public func validate(target: JointArray<Double>, tip: Vector3) throws(TargetRejection) {
         guard state.allowsMotion else { throw .motionNotAllowed(state) }
+        try checkLimits(target: target, tip: tip)
+    }
+
+    /// The limit checks of `validate` without the state check: the over-force retraction moves
+    /// in the fault state and its targets obey the same limits.
+    public func checkLimits(target: JointArray<Double>, tip: Vector3) throws(TargetRejection) {
         guard target.count == joints.count else { throw .wrongJointCount(expected: joints.count, got: target.count) }
         for index in 0..<target.count {
             let value = target[index]

@@ -1,0 +1,177 @@
+import Dispatch
+import Foundation
+public import SonoProtocol
+import Synchronization
+
+/// The queues by which board data reaches the control loop: one single-producer queue per
+/// board, fed from that board's link thread, drained by the loop every cycle.
+public final class MotionInputs: Sendable {
+    let force = SPSCQueue<BoardInput>(capacity: 1_024)
+    let arm = SPSCQueue<BoardInput>(capacity: 1_024)
+
+    public init() {}
+
+    /// A frame from the force/torque board; call from that board's link thread only.
+    public func forceSensor(_ frame: Frame, receivedAt micros: UInt64) {
+        switch frame.message {
+        case .forceTorqueSample(let sample):
+            force.push(.force(sample, boardMicros: frame.timestampMicros, receivedMicros: micros))
+        case .faultReport(let report): force.push(.fault(report, board: .forceTorque))
+        case .ack(let ack): force.push(.ack(ackedType: ack.ackedType, board: .forceTorque))
+        case .nack(let ack, let reason): force.push(.nack(ackedType: ack.ackedType, reason: reason, board: .forceTorque))
+        default: break
+        }
+    }
+
+    /// A frame from the arm board; call from that board's link thread only.
+    public func arm(_ frame: Frame, receivedAt micros: UInt64) {
+        switch frame.message {
+        case .jointState(let state): arm.push(.joints(state, receivedMicros: micros))
+        case .estopState(let state): arm.push(.estop(engaged: state.engaged))
+        case .faultReport(let report): arm.push(.fault(report, board: .arm))
+        case .ack(let ack): arm.push(.ack(ackedType: ack.ackedType, board: .arm))
+        case .nack(let ack, let reason): arm.push(.nack(ackedType: ack.ackedType, reason: reason, board: .arm))
+        default: break
+        }
+    }
+
+    /// A board's link connected or lost it; call from that board's link thread.
+    public func link(_ board: BoardKind, alive: Bool) {
+        (board == .arm ? arm : force).push(.link(board, alive: alive))
+    }
+
+    /// Board inputs dropped because the loop fell behind.
+    public var overflows: UInt64 { force.overflowCount + arm.overflowCount }
+}
+
+/// The motion controller: `MotionCore` run by a fixed-rate `ControlLoop`. Board data arrives
+/// through `MotionInputs`, commands through a queue (answered through the event queue), and
+/// the loop publishes its status through a triple buffer: the loop never waits on anyone.
+/// Events (stops, transitions, replies) are delivered to `onEvent` on a separate thread.
+public final class MotionController: Sendable {
+    public typealias EventHandler = @Sendable (MotionEvent) -> Void
+
+    public let configuration: MotionControllerConfiguration
+    public let inputs: MotionInputs
+    private let core: CoreBox
+    private let commands = SPSCQueue<(ticket: UInt64, command: MotionCommand)>(capacity: 64)
+    /// Serialises command producers (off the real-time path) and hands out tickets.
+    private let producer = Mutex<UInt64>(0)
+    private let events = SPSCQueue<MotionEvent>(capacity: 8_192)
+    private let published: TripleBuffer<MotionStatus>
+    private let waiters = Mutex<[UInt64: ReplySlot]>([:])
+    private let onEvent: EventHandler
+    private let pumpRunning = Atomic<Bool>(false)
+    private let pumpFinished = DispatchSemaphore(value: 0)
+    private let loop: ControlLoop
+
+    /// Everything the loop body touches, owned by the loop thread alone once it runs.
+    private final class CoreBox: @unchecked Sendable {
+        var core: MotionCore
+        let output: any ArmCommandOutput
+        init(core: MotionCore, output: any ArmCommandOutput) {
+            self.core = core
+            self.output = output
+        }
+    }
+
+    public init(arm: ArmModel, configuration: MotionControllerConfiguration, inputs: MotionInputs,
+                output: any ArmCommandOutput, onEvent: @escaping EventHandler = { _ in }) {
+        self.configuration = configuration
+        self.inputs = inputs
+        let core = CoreBox(core: MotionCore(arm: arm, configuration: configuration), output: output)
+        self.core = core
+        self.onEvent = onEvent
+        let published = TripleBuffer(core.core.status)
+        self.published = published
+        let commands = self.commands
+        let events = self.events
+        loop = ControlLoop(rateHz: configuration.rateHz) { _, _ in
+            // The real-time path: drain, decide, write. No allocation, lock or log.
+            let now = MonotonicClock.nowMicros()
+            // Closures passed inline stay non-escaping: their contexts live on the stack.
+            while let input = inputs.arm.pop() { core.core.ingest(input) { events.push($0) } }
+            while let input = inputs.force.pop() { core.core.ingest(input) { events.push($0) } }
+            while let (ticket, command) = commands.pop() {
+                core.core.handle(command, ticket: ticket, now: now, output: core.output) { events.push($0) }
+            }
+            core.core.cycle(now: now, output: core.output) { events.push($0) }
+            published.write(core.core.status)
+        }
+    }
+
+    deinit { stop() }
+
+    /// Starts the event thread and the control loop; returns how the loop is scheduled.
+    @discardableResult
+    public func start(priority: Int32 = 80, lockMemory: Bool = true) -> RealTimeReport {
+        if !pumpRunning.exchange(true, ordering: .acquiringAndReleasing) {
+            let thread = Thread { [self] in
+                while pumpRunning.load(ordering: .acquiring) {
+                    drainEvents()
+                    usleep(1_000)
+                }
+                drainEvents()
+                pumpFinished.signal()
+            }
+            thread.name = "sono-motion-events"
+            thread.start()
+        }
+        return loop.start(priority: priority, lockMemory: lockMemory)
+    }
+
+    /// Stops the loop (the arm's own host watchdog stops it if nothing else does) and the
+    /// event thread. The daemon brings the arm to a stop through `perform` before this.
+    public func stop() {
+        loop.stop()
+        if pumpRunning.exchange(false, ordering: .acquiringAndReleasing) { pumpFinished.wait() }
+    }
+
+    public var status: MotionStatus { published.read() }
+    public var loopStatistics: ControlLoopStatistics { loop.statistics }
+    /// Events the loop could not queue (the event thread fell behind).
+    public var droppedEvents: UInt64 { events.overflowCount }
+
+    /// Sends a command to the loop and waits for its answer: the new state, or the reason for
+    /// the refusal. Safe from any thread except the loop's.
+    @discardableResult
+    public func perform(_ command: MotionCommand, timeoutMillis: Int = 500) throws(MotionRefusal) -> SafetyState {
+        guard pumpRunning.load(ordering: .acquiring) else { throw .notRunning }
+        let slot = ReplySlot()
+        let ticket = producer.withLock { next -> UInt64? in
+            next += 1
+            waiters.withLock { $0[next] = slot }
+            return commands.push((next, command)) ? next : nil
+        }
+        guard let ticket else { throw .queueFull }
+        let answer = slot.wait(millis: timeoutMillis)
+        waiters.withLock { $0[ticket] = nil }
+        guard let answer else { throw .timedOut(millis: timeoutMillis) }
+        return try answer.get()
+    }
+
+    private func drainEvents() {
+        while let event = events.pop() {
+            if case .reply(let ticket, let result) = event {
+                waiters.withLock { $0[ticket] }?.finish(result)
+            }
+            onEvent(event)
+        }
+    }
+}
+
+/// A waiting `perform` call: the event thread fills in the answer and wakes it.
+private final class ReplySlot: Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    private let answer = Mutex<Result<SafetyState, MotionRefusal>?>(nil)
+
+    func finish(_ result: Result<SafetyState, MotionRefusal>) {
+        answer.withLock { $0 = result }
+        semaphore.signal()
+    }
+
+    func wait(millis: Int) -> Result<SafetyState, MotionRefusal>? {
+        guard semaphore.wait(timeout: .now() + .milliseconds(millis)) == .success else { return nil }
+        return answer.withLock { $0 }
+    }
+}

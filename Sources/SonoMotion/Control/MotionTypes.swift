@@ -1,0 +1,135 @@
+public import SonoGeometry
+public import SonoProtocol
+
+/// What the boards deliver to the control loop (through lock-free queues from the link threads).
+public enum BoardInput: Sendable {
+    /// A force/torque sample with the board's timestamp and the host's receive time, µs.
+    case force(ForceTorqueSample, boardMicros: UInt64, receivedMicros: UInt64)
+    case joints(JointState, receivedMicros: UInt64)
+    case estop(engaged: Bool)
+    case fault(FaultReport, board: BoardKind)
+    case ack(ackedType: UInt8, board: BoardKind)
+    case nack(ackedType: UInt8, reason: NackReason, board: BoardKind)
+    /// A link connected (alive) or lost its board.
+    case link(BoardKind, alive: Bool)
+}
+
+/// A request to the motion controller, from the planner or the control socket.
+public enum MotionCommand: Sendable, Equatable {
+    /// An interlock command: enable, disable, start/stop scan, stops, resume, reset.
+    case safety(SafetyCommand)
+    /// Move the probe to `pose` on a jerk-limited trajectory (default limits when nil).
+    case move(to: Pose, limits: MotionLimits?)
+    /// Hold the given contact force along the probe axis while moving (nil: position only).
+    case contact(forceN: Double?)
+    /// Cancel the current move and hold where the probe is going now.
+    case hold
+    /// The operator's enabling (dead-man) switch.
+    case deadMan(held: Bool)
+}
+
+/// Why the controller refused a command.
+public enum MotionRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+    case safety(SafetyStateMachine.Refusal)
+    case target(SafetyStateMachine.TargetRejection)
+    case forceOutOfRange(Double, allowed: ClosedRange<Double>)
+    case noJointState
+    case notRunning
+    case timedOut(millis: Int)
+    case queueFull
+
+    public var description: String {
+        switch self {
+        case .safety(let refusal): refusal.description
+        case .target(let rejection): "target rejected: \(rejection)"
+        case .forceOutOfRange(let force, let allowed):
+            "contact force \(force) N is outside the accepted \(allowed.lowerBound)…\(allowed.upperBound) N"
+        case .noJointState: "no joint state from the arm yet: cannot plan from an unknown pose"
+        case .notRunning: "the motion controller is not running"
+        case .timedOut(let millis): "the control loop did not answer within \(millis) ms"
+        case .queueFull: "the control loop's command queue is full"
+        }
+    }
+}
+
+/// One stop the controller issued, with the timing the breach-to-stop benchmark reports.
+public struct StopRecord: Sendable, Equatable {
+    public var kind: StopKind
+    /// Nil for operator stops.
+    public var breach: SafetyBreach?
+    public var cycle: UInt64
+    /// The cycle's time, µs (host monotonic clock).
+    public var decidedMicros: UInt64
+    /// The latest force sample at the time: the board's stamp and the host's receive time.
+    public var forceBoardMicros: UInt64
+    public var forceReceivedMicros: UInt64
+    /// When the STOP frame's write returned, µs; nil if it could not be written (resent next cycle).
+    public var writtenMicros: UInt64?
+}
+
+/// Something the controller did, for the event log, the control socket and tests.
+public enum MotionEvent: Sendable, Equatable {
+    case reply(ticket: UInt64, Result<SafetyState, MotionRefusal>)
+    case transition(from: SafetyState, to: SafetyState, micros: UInt64)
+    case stop(StopRecord)
+    case stopAcknowledged(micros: UInt64)
+    case moveStarted(duration: Double)
+    case moveFinished(micros: UInt64)
+    /// The target could not be tracked (IK residual) or was rejected by the interlocks; the
+    /// move was cancelled and the arm holds.
+    case moveAborted(MoveAbort)
+    case retractStarted(micros: UInt64)
+    case retractFinished(micros: UInt64, distanceMM: Double)
+    case retractAborted(MoveAbort)
+    case boardFault(FaultReport, BoardKind)
+    case boardRefused(ackedType: UInt8, reason: NackReason, BoardKind)
+    case sendFailed(MessageType)
+}
+
+/// Why a move (or the over-force retraction) ended early. Values, not strings: the loop
+/// that reports them must not allocate.
+public enum MoveAbort: Sendable, Equatable, CustomStringConvertible {
+    /// Inverse kinematics could not follow the target (out of reach or at a joint limit).
+    case trackingError(positionMM: Double, orientationRad: Double)
+    case rejected(SafetyStateMachine.TargetRejection)
+    /// Another interlock opened during the retraction.
+    case breach(SafetyBreach)
+    /// The arm did not come to rest after the stop.
+    case holdTimeout
+
+    public var description: String {
+        switch self {
+        case .trackingError(let position, let orientation):
+            "cannot follow the target: \(position) mm / \(orientation) rad away (out of reach or at a joint limit)"
+        case .rejected(let rejection): "target rejected: \(rejection)"
+        case .breach(let breach): "\(breach.cause.rawValue) (\(breach.value) against \(breach.limit))"
+        case .holdTimeout: "the arm did not come to rest after the stop"
+        }
+    }
+}
+
+/// The controller's state as readers see it (published once per cycle).
+public struct MotionStatus: Sendable, Equatable {
+    public var cycle: UInt64 = 0
+    public var micros: UInt64 = 0
+    public var state: SafetyState = .disabled
+    public var latched: SafetyBreach?
+    /// Force in the probe frame, N (+z presses into the body).
+    public var force: Vector3 = .zero
+    public var probe: Pose = .identity
+    public var tipSpeedMMs = 0.0
+    public var contactTargetN: Double?
+    public var forceLimited = false
+    public var moving = false
+    public var retracting = false
+    public var haveJointState = false
+
+    public init() {}
+}
+
+/// Writes messages to the arm board from the control loop. Implementations must not allocate,
+/// lock or block (`RealTimeSender` writes with one non-blocking write(2)).
+public protocol ArmCommandOutput: Sendable {
+    /// True when the whole frame was written.
+    func send(_ message: Message) -> Bool
+}
