@@ -69,7 +69,7 @@ let package = Package(
         // Test bench: umockdev-emulated devices wired to simulated boards. Used by tests,
         // the link benchmark and the link demo; never by sonod.
         .target(name: "SonoTestbed",
-                dependencies: ["SonoSim", "SonoDevices", "SonoProtocol", "CUMockdev"],
+                dependencies: ["SonoSim", "SonoDevices", "SonoMotion", "SonoGeometry", "SonoProtocol", "CUMockdev"],
                 swiftSettings: strict),
 
         .executableTarget(name: "sonoctl",
@@ -91,7 +91,7 @@ let package = Package(
         .testTarget(name: "SonoSimTests", dependencies: ["SonoSim", "SonoProtocol", "SonoGeometry", "SonoTestbed", "CZlib"],
                     swiftSettings: strict),
         .testTarget(name: "SonoDevicesTests",
-                    dependencies: ["SonoDevices", "SonoSim", "SonoTestbed", "SonoProtocol", "SonoGeometry"],
+                    dependencies: ["SonoDevices", "SonoSim", "SonoTestbed", "SonoProtocol", "SonoGeometry", "SonoMotion"],
                     swiftSettings: strict),
 
         .executableTarget(name: "ProtocolCodec",

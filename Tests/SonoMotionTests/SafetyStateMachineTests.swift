@@ -32,7 +32,7 @@ func scanning(_ configure: (inout SafetyLimits) -> Void = { _ in }) throws -> Sa
     /// One breach per interlock: the stop it must cause on the same cycle, and the state after.
     static var breaches: [(String, (inout SafetyInputs) -> Void, SafetyCause, StopKind, SafetyState)] { [
         ("force over the hard cap", { $0.force = Vector3(0, 0, 21) }, .forceHardCap, .category2, .fault),
-        ("force rising too fast", { $0.force = Vector3(0, 0, 6.9) }, .forceRate, .category2, .protectiveStop),
+        ("force rising too fast", { $0.force = Vector3(0, 0, 11) }, .forceRate, .category2, .protectiveStop),
         ("tip too fast", { $0.tipSpeedMMs = 150 }, .tipSpeed, .category1, .fault),
         ("joint too fast", { $0.jointVelocities[2] = -1.2 }, .jointSpeed, .category1, .fault),
         ("tip outside the workspace", { $0.tipPosition = Vector3(300, 0, 0) }, .workspace, .category2, .protectiveStop),
@@ -51,8 +51,8 @@ func scanning(_ configure: (inout SafetyLimits) -> Void = { _ in }) throws -> Sa
     func eachInterlockStopsOnTheCycleItTrips(_ index: Int) throws {
         let (name, breach, cause, stop, after) = Self.breaches[index]
         var m = try scanning()
-        // A first healthy cycle gives the force-rate check its reference.
-        #expect(m.step(healthy(now: 10_000_000 - 1_000)).stop == nil)
+        // A healthy cycle one rate window earlier gives the force-rate check its reference.
+        #expect(m.step(healthy(now: 10_000_000 - 10_000)).stop == nil)
         var inputs = healthy()
         breach(&inputs)
         let output = m.step(inputs)
@@ -61,6 +61,31 @@ func scanning(_ configure: (inout SafetyLimits) -> Void = { _ in }) throws -> Sa
         #expect(!output.motionAllowed, "\(name)")
         #expect(m.state == after, "\(name)")
         #expect(cause.reaction != .protectiveStop(.category2) || after == .protectiveStop)
+    }
+
+    @Test func forceRateIsMeasuredOverItsWindowNotBetweenTwoSamples() throws {
+        var m = try scanning()
+        var now: UInt64 = 10_000_000
+        // Touching the skin: a 0.6 N step in one sample, then steady. Over 10 ms that is
+        // 60 N/s, not the 600 N/s two consecutive samples would suggest.
+        for index in 0..<30 {
+            now += 1_000
+            var inputs = healthy(now: now)
+            inputs.forceMicros = now - 300
+            inputs.force = Vector3(0, 0, index < 15 ? 6 : 6.6)
+            #expect(m.step(inputs).stop == nil, "sample \(index)")
+        }
+        // A blow: 6 N more within 5 ms is 600 N/s over the window, and stops.
+        var stopped: StopKind?
+        for index in 0..<10 where stopped == nil {
+            now += 1_000
+            var inputs = healthy(now: now)
+            inputs.forceMicros = now - 300
+            inputs.force = Vector3(0, 0, 6.6 + 1.2 * Double(min(index + 1, 5)))
+            stopped = m.step(inputs).stop
+        }
+        #expect(stopped == .category2)
+        #expect(m.latched?.cause == .forceRate)
     }
 
     @Test func overForceAsksTheControllerToBackOff() throws {

@@ -88,10 +88,11 @@ public final class MotionController: Sendable {
         let events = self.events
         loop = ControlLoop(rateHz: configuration.rateHz) { _, _ in
             // The real-time path: drain, decide, write. No allocation, lock or log.
-            let now = MonotonicClock.nowMicros()
             // Closures passed inline stay non-escaping: their contexts live on the stack.
             while let input = inputs.arm.pop() { core.core.ingest(input) { events.push($0) } }
             while let input = inputs.force.pop() { core.core.ingest(input) { events.push($0) } }
+            // The cycle's time is taken after draining, so no input is stamped later than it.
+            let now = MonotonicClock.nowMicros()
             while let (ticket, command) = commands.pop() {
                 core.core.handle(command, ticket: ticket, now: now, output: core.output) { events.push($0) }
             }

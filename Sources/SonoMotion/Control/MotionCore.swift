@@ -39,6 +39,7 @@ public struct MotionCore: Sendable {
     private var forceStatus: ForceTorqueStatus = []
     private var forceBoardMicros: UInt64 = 0
     private var forceReceivedMicros: UInt64 = 0
+    private var forceSampleCycle: UInt64 = 0
     private var q: JointArray<Double>
     private var qdot: JointArray<Double>
     private var jointMicros: UInt64 = 0
@@ -98,6 +99,8 @@ public struct MotionCore: Sendable {
         status.moving = trajectory != nil
         status.retracting = retract != nil
         status.haveJointState = haveJoints
+        status.armStatus = armStatus
+        status.joints = q
         return status
     }
 
@@ -110,6 +113,7 @@ public struct MotionCore: Sendable {
             forceStatus = sample.status
             forceBoardMicros = boardMicros
             forceReceivedMicros = receivedMicros
+            forceSampleCycle = cycle &+ 1  // inputs are taken before the cycle they belong to
         case .joints(let state, let receivedMicros):
             guard state.joints.count == arm.jointCount else { return }  // the interlocks see it go stale
             for index in 0..<arm.jointCount {
@@ -140,6 +144,7 @@ public struct MotionCore: Sendable {
 
     private var safetyInputs: SafetyInputs {
         SafetyInputs(nowMicros: lastCycleMicros, force: force, forceMicros: forceReceivedMicros,
+                     forceSampleMicros: forceBoardMicros,
                      forceTrusted: forceStatus.isDisjoint(with: [.saturated, .calibrationInvalid, .overTemperature,
                                                                   .tareInProgress]),
                      jointPositions: q, jointVelocities: qdot, jointMicros: jointMicros,
@@ -382,7 +387,7 @@ public struct MotionCore: Sendable {
         }
         emit(.stop(StopRecord(kind: kind, breach: breach, cycle: cycle, decidedMicros: now,
                               forceBoardMicros: forceBoardMicros, forceReceivedMicros: forceReceivedMicros,
-                              writtenMicros: written)))
+                              forceSampleCycle: forceSampleCycle, writtenMicros: written)))
     }
 
     private mutating func sendJoints(_ joints: JointArray<Double>, _ output: some ArmCommandOutput,

@@ -63,6 +63,9 @@ public struct StopRecord: Sendable, Equatable {
     /// The latest force sample at the time: the board's stamp and the host's receive time.
     public var forceBoardMicros: UInt64
     public var forceReceivedMicros: UInt64
+    /// The cycle that first saw that sample: equal to `cycle` when the stop went out on the
+    /// cycle the breaching sample arrived for.
+    public var forceSampleCycle: UInt64
     /// When the STOP frame's write returned, µs; nil if it could not be written (resent next cycle).
     public var writtenMicros: UInt64?
 }
@@ -123,6 +126,10 @@ public struct MotionStatus: Sendable, Equatable {
     public var moving = false
     public var retracting = false
     public var haveJointState = false
+    /// The arm board's own status from its latest JOINT_STATE.
+    public var armStatus: ArmStatus = []
+    /// Joint positions, rad.
+    public var joints = JointArray<Double>(count: 0, filler: 0)
 
     public init() {}
 }

@@ -46,6 +46,7 @@ extension SafetyLimits {
         ]
         let deadlines: [String: WritableKeyPath<SafetyLimits, UInt64>] = [
             "watchdog.force_deadline_us": \.forceDeadlineMicros, "watchdog.joint_state_deadline_us": \.jointStateDeadlineMicros,
+            "force.rate_window_us": \.forceRateWindowMicros,
         ]
         for (tableName, value) in root {
             guard let table = value.table else { throw .wrongType(source: source, key: tableName, expected: "a table") }

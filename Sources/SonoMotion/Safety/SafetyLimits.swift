@@ -9,6 +9,8 @@ public struct SafetyLimits: Sendable, Equatable {
     public var forceSoftLimitN = 12.0
     /// Fastest allowed change of the force magnitude, N/s (a sudden blow or slip).
     public var forceRateLimitNPerS = 400.0
+    /// Window over which the force rate is measured, µs.
+    public var forceRateWindowMicros: UInt64 = 10_000
     /// Probe tip speed limit, mm/s.
     public var tipSpeedLimitMMs = 100.0
     /// Joint speed limit as a fraction of each joint's rated maximum.

@@ -27,6 +27,9 @@ public struct SafetyInputs: Sendable, Equatable {
     /// Latest force in the probe frame (N) and when it arrived (host clock, µs).
     public var force: Vector3
     public var forceMicros: UInt64
+    /// When the sensor took that sample (its own stamp, µs): the force rate is taken over
+    /// sample times, since receive times bunch up when frames arrive together.
+    public var forceSampleMicros: UInt64
     /// False when the sensor flags its sample (saturated, calibration invalid).
     public var forceTrusted: Bool
     public var jointPositions: JointArray<Double>
@@ -42,13 +45,15 @@ public struct SafetyInputs: Sendable, Equatable {
     public var boardFault: Bool
     public var deadManHeld: Bool
 
-    public init(nowMicros: UInt64, force: Vector3, forceMicros: UInt64, forceTrusted: Bool = true,
+    public init(nowMicros: UInt64, force: Vector3, forceMicros: UInt64, forceSampleMicros: UInt64? = nil,
+                forceTrusted: Bool = true,
                 jointPositions: JointArray<Double>, jointVelocities: JointArray<Double>, jointMicros: UInt64,
                 tipPosition: Vector3, tipSpeedMMs: Double, estopEngaged: Bool = false, boardsAlive: Bool = true,
                 boardFault: Bool = false, deadManHeld: Bool = false) {
         self.nowMicros = nowMicros
         self.force = force
         self.forceMicros = forceMicros
+        self.forceSampleMicros = forceSampleMicros ?? forceMicros
         self.forceTrusted = forceTrusted
         self.jointPositions = jointPositions
         self.jointVelocities = jointVelocities
@@ -130,7 +135,7 @@ public struct SafetyStateMachine: Sendable {
     public private(set) var state: SafetyState = .disabled
     /// The breach that latched the current fault, emergency or protective stop.
     public private(set) var latched: SafetyBreach?
-    private var previousForce: (magnitude: Double, micros: UInt64)?
+    private var forceHistory = ForceHistory()
 
     public init(limits: SafetyLimits, joints: [JointSafetyLimits]) {
         self.limits = limits
@@ -140,7 +145,7 @@ public struct SafetyStateMachine: Sendable {
     /// One control cycle: evaluates every check and reacts to the worst breach.
     public mutating func step(_ inputs: SafetyInputs) -> SafetyOutput {
         let breach = worstBreach(inputs)
-        previousForce = (inputs.force.length, inputs.forceMicros)
+        forceHistory.record(inputs.force.length, at: inputs.forceSampleMicros)
         var stop: StopKind?
         var backOff = false
         if let breach, shouldReact(to: breach) {
@@ -236,7 +241,7 @@ public struct SafetyStateMachine: Sendable {
             guard state == .fault || state == .emergencyStop else { throw .notAllowed(command, in: state) }
             if let breach { throw .causePresent(breach) }
             latched = nil
-            previousForce = nil
+            forceHistory = ForceHistory()
             state = .disabled
         }
         return output(stop: nil, breach: nil)
@@ -256,11 +261,15 @@ public struct SafetyStateMachine: Sendable {
         if !inputs.boardsAlive { return SafetyBreach(cause: .boardLost, value: 1, limit: 0) }
         let forceAge = now &- inputs.forceMicros
         if inputs.forceMicros > now || forceAge > limits.forceDeadlineMicros {
-            return SafetyBreach(cause: .staleForce, value: Double(forceAge), limit: Double(limits.forceDeadlineMicros))
+            // A sample from the future (clocks disagree) is as untrustworthy as an old one;
+            // its age is reported negative.
+            return SafetyBreach(cause: .staleForce, value: Double(now) - Double(inputs.forceMicros),
+                                limit: Double(limits.forceDeadlineMicros))
         }
         let jointAge = now &- inputs.jointMicros
         if inputs.jointMicros > now || jointAge > limits.jointStateDeadlineMicros {
-            return SafetyBreach(cause: .staleJointState, value: Double(jointAge), limit: Double(limits.jointStateDeadlineMicros))
+            return SafetyBreach(cause: .staleJointState, value: Double(now) - Double(inputs.jointMicros),
+                                limit: Double(limits.jointStateDeadlineMicros))
         }
         if !inputs.forceTrusted { return SafetyBreach(cause: .sensorUntrusted, value: 1, limit: 0) }
         if inputs.boardFault { return SafetyBreach(cause: .boardFault, value: 1, limit: 0) }
@@ -283,8 +292,7 @@ public struct SafetyStateMachine: Sendable {
         if magnitude > limits.forceHardCapN {
             return SafetyBreach(cause: .forceHardCap, value: magnitude, limit: limits.forceHardCapN)
         }
-        if let previous = previousForce, inputs.forceMicros > previous.micros {
-            let rate = abs(magnitude - previous.magnitude) / (Double(inputs.forceMicros - previous.micros) * 1e-6)
+        if let rate = forceHistory.rate(magnitude, at: inputs.forceSampleMicros, window: limits.forceRateWindowMicros) {
             if rate > limits.forceRateLimitNPerS {
                 return SafetyBreach(cause: .forceRate, value: rate, limit: limits.forceRateLimitNPerS)
             }
@@ -349,5 +357,38 @@ public struct SafetyStateMachine: Sendable {
             }
         }
         guard tip.isFinite, contains(tip) else { throw .outsideWorkspace(tip) }
+    }
+}
+
+/// Recent force magnitudes by sample time, for the force-rate check: the rate is taken over a
+/// window (10 ms by default) rather than between two samples, so that sensor noise and the
+/// step of touching the skin do not read as a blow, while a blow still does.
+struct ForceHistory: Sendable {
+    private var magnitudes = InlineArray<32, Double>(repeating: 0)
+    private var times = InlineArray<32, UInt64>(repeating: 0)
+    private var count = 0
+    private var newest = -1
+
+    mutating func record(_ magnitude: Double, at micros: UInt64) {
+        guard magnitude.isFinite else { return }
+        if count > 0 && micros <= times[newest] { return }
+        newest = (newest + 1) % 32
+        magnitudes[newest] = magnitude
+        times[newest] = micros
+        count = min(count + 1, 32)
+    }
+
+    /// |ΔF|/Δt between `magnitude` at `micros` and the latest earlier sample at least `window`
+    /// older; with less history, against the oldest sample if it is at least half a window old.
+    func rate(_ magnitude: Double, at micros: UInt64, window: UInt64) -> Double? {
+        guard count > 0 else { return nil }
+        var reference: Int?
+        for step in 0..<count {
+            let index = (newest - step + 32) % 32
+            reference = index
+            if micros > times[index] && micros - times[index] >= window { break }
+        }
+        guard let reference, micros > times[reference], micros - times[reference] >= window / 2 else { return nil }
+        return abs(magnitude - magnitudes[reference]) / (Double(micros - times[reference]) * 1e-6)
     }
 }
