@@ -13,7 +13,7 @@ FUZZ_SMOKE_SECONDS ?= 20
 EMULATED_TESTS = EmulatedSerialLinkTests|MotionOverSerialTests
 
 .PHONY: all deps build demo test test-swift test-emulated test-c test-vectors fuzz fuzz-smoke \
-        bench bench-codec bench-safety bench-loop bench-link bench-sim sheets clean
+        bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim sheets clean
 
 all: build
 
@@ -66,7 +66,7 @@ fuzz-smoke: deps Fuzz/build/frame-decoder-fuzz Fuzz/corpus
 		Fuzz/build/smoke-corpus Fuzz/corpus 2>&1 | grep -E "^(Done|stat::number_of_executed_units|==)|ERROR|SUMMARY" ; \
 		test $${PIPESTATUS[0]} -eq 0
 
-bench: bench-codec bench-safety bench-link bench-sim bench-loop
+bench: bench-codec bench-safety bench-link bench-sim bench-loop bench-stop
 
 bench-codec: deps
 	$(SWIFT) package --allow-writing-to-package-directory benchmark --target ProtocolCodec
@@ -76,7 +76,11 @@ bench-safety: deps
 
 bench-loop: deps
 	$(SWIFT) build -c release --product sono-devlab
-	$(RELEASE_BIN)/sono-devlab bench-loop --seconds 60
+	umockdev-wrapper $(RELEASE_BIN)/sono-devlab bench-loop --seconds 60
+
+bench-stop: deps
+	$(SWIFT) build -c release --product sono-devlab
+	umockdev-wrapper $(RELEASE_BIN)/sono-devlab bench-stop --count 200
 
 bench-link: deps
 	$(SWIFT) build -c release --product sono-devlab

@@ -50,15 +50,16 @@ public final class VirtualScannerRig: Sendable {
                                       output: boards.armSender, onEvent: { recorded.append($0) })
     }
 
-    /// Connects both boards, zeroes the force sensor and starts the control loop.
-    public func start() throws {
+    /// Connects both boards, zeroes the force sensor and starts the control loop (tests leave
+    /// their process's memory unlocked; benchmarks lock it as the daemon does).
+    public func start(lockMemory: Bool = false) throws {
         boards.start()
         if let missing = boards.waitUntilConnected(timeoutMillis: 3_000) {
             throw RigError.setup("the simulated \(missing) board did not connect")
         }
         do { _ = try boards.forceSensor.request(.tare) } catch { throw RigError.setup("TARE failed: \(error)") }
         Thread.sleep(forTimeInterval: 0.15)  // the sensor averages 100 samples
-        controller.start(lockMemory: false)
+        controller.start(lockMemory: lockMemory)
         let deadline = Date().addingTimeInterval(2)
         while !controller.status.haveJointState && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
     }

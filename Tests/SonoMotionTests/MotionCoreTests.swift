@@ -44,6 +44,12 @@ struct Bench {
     var extraForce = 0.0
     var ticket: UInt64 = 0
     var jointCommandsSent = 0
+    /// Perturbations for property tests: joint states withheld, a non-finite force, e-stop.
+    var deliverJoints = true
+    var forceIsNaN = false
+    var estop = false
+    /// Everything the core wrote on the last step.
+    var lastMessages: [Message] = []
 
     init(configure: (inout MotionControllerConfiguration) -> Void = { _ in }) throws {
         let robot = try RobotDescription.load(path: Self.armFile)
@@ -68,17 +74,21 @@ struct Bench {
         var status: ArmStatus = [.homed]
         if drives { status.insert(.drivesEnabled) }
         if stoppingCycles > 0 { status.insert(.stopping); stoppingCycles -= 1 }
+        if estop { status.insert(.estopEngaged) }
         var readings = JointArray(count: q.count, filler: JointReading.zero)
         for index in 0..<q.count {
             readings[index] = JointReading(position: Float(q[index]), velocity: Float((q[index] - previousQ[index]) * 1_000),
                                            current: 0, flags: [])
         }
-        let sample = ForceTorqueSample(fx: 0, fy: 0, fz: Float(forceN), tx: 0, ty: 0, tz: 0)
-        core.ingest(.joints(JointState(status: status, joints: readings), receivedMicros: now - 300)) { events.append($0) }
+        let sample = ForceTorqueSample(fx: 0, fy: 0, fz: forceIsNaN ? .nan : Float(forceN), tx: 0, ty: 0, tz: 0)
+        if deliverJoints {
+            core.ingest(.joints(JointState(status: status, joints: readings), receivedMicros: now - 300)) { events.append($0) }
+        }
         core.ingest(.force(sample, boardMicros: now - 400, receivedMicros: now - 200)) { events.append($0) }
         core.cycle(now: now, output: output) { events.append($0) }
         previousQ = q
-        for message in output.take() {
+        lastMessages = output.take()
+        for message in lastMessages {
             switch message {
             case .jointCommand(let command) where drives && stoppingCycles == 0:
                 jointCommandsSent += 1

@@ -130,6 +130,8 @@ public final class MotionController: Sendable {
 
     public var status: MotionStatus { published.read() }
     public var loopStatistics: ControlLoopStatistics { loop.statistics }
+    /// How the loop thread is scheduled (nil before `start`).
+    public var realTime: RealTimeReport? { loop.realTime }
     /// Events the loop could not queue (the event thread fell behind).
     public var droppedEvents: UInt64 { events.overflowCount }
 
