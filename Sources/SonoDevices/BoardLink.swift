@@ -22,6 +22,10 @@ public struct BoardLinkConfiguration: Sendable {
     public var reconnectMaxDelayMillis = 2_000
     /// Longest a reader waits in one poll; bounds how late supervision notices silence.
     public var pollIntervalMillis: Int32 = 5
+    /// SCHED_FIFO priority for the reader thread when it feeds the control loop (the loop's
+    /// stale-data deadlines are a few ms; background work must not starve the reader). Nil:
+    /// normal scheduling. Without permission the reader runs normally, as the loop does.
+    public var realTimePriority: Int32?
 
     public init(name: String, port: SerialPortSelector, expectedKind: BoardKind? = nil) {
         self.name = name
@@ -154,6 +158,10 @@ public final class BoardLink: Sendable {
         }
         guard !alreadyRunning else { return }
         let thread = Thread { [self] in
+            if let priority = configuration.realTimePriority {
+                var parameters = sched_param(sched_priority: priority)
+                _ = pthread_setschedparam(pthread_self(), Int32(SCHED_FIFO), &parameters)
+            }
             var reader = Reader(link: self)
             reader.run()
             finished.signal()

@@ -100,13 +100,19 @@ public final class BoardRunner: @unchecked Sendable {
         firmwareLock.withLock { _ in body(firmware) }
     }
 
-    public func start() {
+    /// Starts the board's thread; `realTimePriority` asks for SCHED_FIFO (a board is its own
+    /// microcontroller: on a busy host its simulation must not starve), ignored when not permitted.
+    public func start(realTimePriority: Int32? = nil) {
         let started = control.withLock { state in
             defer { state.running = true }
             return state.running
         }
         guard !started else { return }
         let thread = Thread { [self] in
+            if let realTimePriority {
+                var parameters = sched_param(sched_priority: realTimePriority)
+                _ = pthread_setschedparam(pthread_self(), Int32(SCHED_FIFO), &parameters)
+            }
             run()
             finished.signal()
         }

@@ -7,10 +7,10 @@ public final class BenchBoard: Sendable {
     public let runner: BoardRunner
 
     public init(firmware: any BoardFirmware, device: EmulatedUSBSerialDevice,
-                bench: EmulatedSerialBench) throws(BenchError) {
+                bench: EmulatedSerialBench, realTimePriority: Int32? = 75) throws(BenchError) {
         plugged = try bench.plug(device)
         runner = BoardRunner(firmware: firmware, transport: plugged.transport)
-        runner.start()
+        runner.start(realTimePriority: realTimePriority)
     }
 
     public var devnode: String { plugged.devnode }

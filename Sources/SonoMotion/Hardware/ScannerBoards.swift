@@ -14,18 +14,22 @@ public final class ScannerBoards: Sendable {
     public let armSender: RealTimeSender
     public let inputs: MotionInputs
 
-    public init(arm: SerialPortSelector, forceSensor: SerialPortSelector,
+    /// `readerPriority`: SCHED_FIFO priority of the link threads, below the control loop's.
+    public init(arm: SerialPortSelector, forceSensor: SerialPortSelector, readerPriority: Int32? = 70,
                 onLinkEvent: @escaping @Sendable (BoardKind, LinkEvent) -> Void = { _, _ in }) {
         let inputs = MotionInputs()
         self.inputs = inputs
-        self.arm = BoardLink(BoardLinkConfiguration(name: "arm", port: arm, expectedKind: .arm),
+        var armLink = BoardLinkConfiguration(name: "arm", port: arm, expectedKind: .arm)
+        armLink.realTimePriority = readerPriority
+        var forceLink = BoardLinkConfiguration(name: "force sensor", port: forceSensor, expectedKind: .forceTorque)
+        forceLink.realTimePriority = readerPriority
+        self.arm = BoardLink(armLink,
                              onFrame: { inputs.arm($0, receivedAt: $1) },
                              onEvent: { event in
                                  inputs.link(.arm, alive: event.isConnected)
                                  onLinkEvent(.arm, event)
                              })
-        self.forceSensor = BoardLink(BoardLinkConfiguration(name: "force sensor", port: forceSensor,
-                                                            expectedKind: .forceTorque),
+        self.forceSensor = BoardLink(forceLink,
                                      onFrame: { inputs.forceSensor($0, receivedAt: $1) },
                                      onEvent: { event in
                                          inputs.link(.forceTorque, alive: event.isConnected)
