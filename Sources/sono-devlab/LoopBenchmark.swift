@@ -102,6 +102,7 @@ struct StopBenchmark: ParsableCommand {
         defer { scanner.stop() }
         try scanner.start()
         let controller = scanner.controller
+        let start = controller.status.probe
         var fromArrival: [UInt64] = []
         var fromBoard: [UInt64] = []
         var sameCycle = 0
@@ -109,10 +110,15 @@ struct StopBenchmark: ParsableCommand {
         for _ in 0..<count {
             if controller.status.state != .operatorEnabled {
                 if controller.status.state == .fault || controller.status.state == .emergencyStop {
-                    _ = try? controller.perform(.safety(.reset))
+                    do { try controller.perform(.safety(.reset)) } catch {
+                        throw ValidationError("reset refused: \(error); last events: \(scanner.events.suffix(6))")
+                    }
                 }
                 try controller.perform(.safety(.enable))
                 try controller.perform(.safety(.enableMotion))
+                // Each retraction lifts the probe: go back, or the workspace's top ends the run.
+                try controller.perform(.move(to: start, limits: nil))
+                scanner.wait(seconds: 3) { !controller.status.moving }
             }
             Thread.sleep(forTimeInterval: 0.03)
             scanner.clearEvents()

@@ -298,7 +298,7 @@ public struct SafetyStateMachine: Sendable {
             }
         }
         if !contains(inputs.tipPosition) {
-            return SafetyBreach(cause: .workspace, value: inputs.tipPosition.length, limit: 0)
+            return SafetyBreach(cause: .workspace, value: distanceOutside(inputs.tipPosition), limit: 0)
         }
         if limits.requireDeadMan && state.allowsMotion && !inputs.deadManHeld {
             return SafetyBreach(cause: .deadManReleased, value: 0, limit: 1)
@@ -311,6 +311,14 @@ public struct SafetyStateMachine: Sendable {
         for index in 0..<inputs.jointPositions.count { finite = finite && inputs.jointPositions[index].isFinite }
         for index in 0..<inputs.jointVelocities.count { finite = finite && inputs.jointVelocities[index].isFinite }
         return finite ? nil : SafetyBreach(cause: .nonFiniteInput, value: .nan, limit: 0)
+    }
+
+    /// How far `point` is outside the workspace box, mm (0 inside).
+    public func distanceOutside(_ point: Vector3) -> Double {
+        let dx = max(limits.workspaceMin.x - point.x, 0, point.x - limits.workspaceMax.x)
+        let dy = max(limits.workspaceMin.y - point.y, 0, point.y - limits.workspaceMax.y)
+        let dz = max(limits.workspaceMin.z - point.z, 0, point.z - limits.workspaceMax.z)
+        return (dx * dx + dy * dy + dz * dz).squareRoot()
     }
 
     public func contains(_ point: Vector3) -> Bool {
