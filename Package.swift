@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // System-library shims: headers and link flags only.
@@ -35,6 +36,8 @@ let package = Package(
                        providers: [.apt(["libumockdev-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        // oneDNN ships no pkg-config file in Debian; the module map links it by name.
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
         // The host–firmware wire protocol: framing, CRC, message catalog. Pure Swift, no I/O.
         .target(name: "SonoProtocol", swiftSettings: strict),
@@ -51,6 +54,13 @@ let package = Package(
         .target(name: "SonoMotion",
                 dependencies: ["SonoGeometry", "SonoProtocol", "SonoDevices", .product(name: "TOMLKit", package: "TOMLKit"),
                                .product(name: "Histogram", package: "hdrhistogram-swift")],
+                swiftSettings: strict),
+
+        // The view classifier: ONNX models (protobuf code generated once from onnx.proto and
+        // committed) checked against Sono's model contract and run with oneDNN.
+        .target(name: "SonoVision",
+                dependencies: ["CDNNL", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["ONNX/onnx.proto", "ONNX/README.md"],
                 swiftSettings: strict),
 
         // Transports (serial over libserialport, USB over libusb) and the board link layer.
@@ -73,7 +83,8 @@ let package = Package(
                 swiftSettings: strict),
 
         .executableTarget(name: "sonoctl",
-                          dependencies: ["SonoDevices", "SonoProtocol", "SonoSim", "SonoGeometry",
+                          dependencies: ["SonoDevices", "SonoProtocol", "SonoSim", "SonoGeometry", "SonoVision",
+                                         .product(name: "Histogram", package: "hdrhistogram-swift"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "sono-devlab",
@@ -87,6 +98,8 @@ let package = Package(
                     dependencies: ["SonoMotion", "SonoGeometry", "SonoProtocol",
                                    .product(name: "PropertyBased", package: "swift-property-based")],
                     swiftSettings: strict),
+        .testTarget(name: "SonoVisionTests", dependencies: ["SonoVision", "SonoSim"],
+                    exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "SonoGeometryTests", dependencies: ["SonoGeometry"], swiftSettings: strict),
         .testTarget(name: "SonoSimTests", dependencies: ["SonoSim", "SonoProtocol", "SonoGeometry", "SonoTestbed", "CZlib"],
                     swiftSettings: strict),

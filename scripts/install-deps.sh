@@ -9,6 +9,7 @@ packages=(
     libusb-1.0-0-dev      # USB transport (SonoDevices)
     umockdev libumockdev-dev  # emulated devices for hardware-free tests
     zlib1g-dev            # PNG frames of the simulated ultrasound (SonoSim)
+    libdnnl-dev           # oneDNN: the view classifier's inference (SonoVision)
 )
 
 missing=()

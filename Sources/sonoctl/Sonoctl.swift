@@ -5,6 +5,6 @@ struct Sonoctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sonoctl",
         abstract: "Operate Sono, the robotic cardiac-ultrasound scanner.",
-        subcommands: [Devices.self, Sim.self]
+        subcommands: [Devices.self, Sim.self, Classify.self]
     )
 }

@@ -1,0 +1,49 @@
+import Foundation
+
+/// What Sono requires of a view-classification model (models/README.md), read from the model's
+/// own metadata so that a model and its preprocessing cannot drift apart:
+/// - one float32 input [1, 1, S, S] (a dynamic batch dimension is taken as 1);
+/// - `sono.labels`: comma-separated labels, one per output in order;
+/// - `sono.input.size`: S; `sono.resize`: `bilinear-half-pixel`;
+/// - `sono.normalize.mean` / `sono.normalize.std`: input = (pixel / 255 − mean) / std;
+/// - one output: logits [1, labels.count].
+public struct ModelContract: Sendable, Equatable {
+    public var labels: [String]
+    public var inputSize: Int
+    public var mean: Float
+    public var std: Float
+    public var version: String
+
+    static let resizeMethod = "bilinear-half-pixel"
+
+    init(metadata: [String: String], inputShape: [Int?]) throws(ModelError) {
+        guard let labelText = metadata["sono.labels"] else { throw .contract(key: "sono.labels", reason: "is missing") }
+        labels = labelText.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard labels.count >= 2, !labels.contains(where: \.isEmpty), Set(labels).count == labels.count else {
+            throw .contract(key: "sono.labels", reason: "must list at least two distinct, non-empty labels (got '\(labelText)')")
+        }
+        guard let sizeText = metadata["sono.input.size"], let size = Int(sizeText), (8...1024).contains(size) else {
+            throw .contract(key: "sono.input.size", reason: "must be an integer 8…1024 (got \(metadata["sono.input.size"] ?? "nothing"))")
+        }
+        inputSize = size
+        guard let meanText = metadata["sono.normalize.mean"], let mean = Float(meanText), mean.isFinite else {
+            throw .contract(key: "sono.normalize.mean", reason: "must be a number")
+        }
+        guard let stdText = metadata["sono.normalize.std"], let std = Float(stdText), std.isFinite, std > 0 else {
+            throw .contract(key: "sono.normalize.std", reason: "must be a positive number")
+        }
+        self.mean = mean
+        self.std = std
+        let resize = metadata["sono.resize"] ?? Self.resizeMethod
+        guard resize == Self.resizeMethod else {
+            throw .contract(key: "sono.resize", reason: "must be \(Self.resizeMethod) (got \(resize))")
+        }
+        version = metadata["sono.model.version"] ?? "unversioned"
+        guard inputShape.count == 4, inputShape[0] == nil || inputShape[0] == 1, inputShape[1] == 1,
+              inputShape[2] == size, inputShape[3] == size else {
+            let shown = inputShape.map { $0.map(String.init) ?? "?" }.joined(separator: "×")
+            throw .contract(key: "input shape", reason: "must be 1×1×\(size)×\(size) (got \(shown))")
+        }
+    }
+
+}

@@ -1,0 +1,82 @@
+import Foundation
+
+/// One frame's classification: the most likely label and its probability.
+public struct ViewPrediction: Sendable, Equatable {
+    public var labelIndex: Int
+    public var label: String
+    public var confidence: Float
+}
+
+/// The view classifier: an ONNX model checked against Sono's model contract, run by oneDNN.
+/// `classify` converts a frame into the model input, runs the network and turns the logits
+/// into probabilities, all in buffers allocated at load. One classifier per thread.
+public final class ViewClassifier {
+    public let contract: ModelContract
+    public let path: String
+    /// Producer and opset of the file, for the model card and `sonoctl`.
+    public let producer: String
+    public let opset: Int
+    private let engine: InferenceEngine
+    private var preprocessor: Preprocessor
+    private let probabilityBuffer: UnsafeMutableBufferPointer<Float>
+
+    /// Loads and checks `path`; `threads` is the number of CPU threads inference may use.
+    public init(path: String, threads: Int = 1) throws(ModelError) {
+        let graph = try ONNXGraph.load(path: path)
+        contract = try ModelContract(metadata: graph.metadata, inputShape: graph.inputShape)
+        let plan = try Lowering.plan(graph, inputSize: contract.inputSize)
+        guard let outputShape = plan.shapes[plan.output], outputShape.reduce(1, *) == contract.labels.count else {
+            throw .contract(key: "output", reason: "must be logits over the \(contract.labels.count) labels (got \(plan.shapes[plan.output] ?? []))")
+        }
+        engine = try InferenceEngine(plan: plan, threads: threads)
+        preprocessor = Preprocessor(contract: contract)
+        probabilityBuffer = .allocate(capacity: contract.labels.count)
+        probabilityBuffer.initialize(repeating: 0)
+        self.path = path
+        producer = graph.producer
+        opset = graph.opset
+    }
+
+    deinit { probabilityBuffer.deallocate() }
+
+    public var labels: [String] { contract.labels }
+
+    /// The probabilities of the last `classify`, in label order.
+    public var probabilities: UnsafeBufferPointer<Float> { UnsafeBufferPointer(probabilityBuffer) }
+
+    /// The raw logits of the last `classify`.
+    public var logits: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: engine.output, count: engine.outputCount) }
+
+    /// Classifies one 8-bit grayscale frame of any size.
+    @discardableResult
+    public func classify(_ pixels: UnsafeBufferPointer<UInt8>, width: Int, height: Int) throws(ModelError) -> ViewPrediction {
+        try preprocessor.convert(pixels, width: width, height: height, into: engine.input)
+        try engine.run()
+        // Softmax, stabilised by the largest logit.
+        let logits = engine.output
+        var largest = -Float.infinity
+        for index in 0..<probabilityBuffer.count { largest = max(largest, logits[index]) }
+        var sum: Float = 0
+        for index in 0..<probabilityBuffer.count {
+            let value = expf(logits[index] - largest)
+            probabilityBuffer[index] = value
+            sum += value
+        }
+        var best = 0
+        for index in 0..<probabilityBuffer.count {
+            probabilityBuffer[index] /= sum
+            if probabilityBuffer[index] > probabilityBuffer[best] { best = index }
+        }
+        return ViewPrediction(labelIndex: best, label: contract.labels[best], confidence: probabilityBuffer[best])
+    }
+
+    public func classify(_ pixels: [UInt8], width: Int, height: Int) throws(ModelError) -> ViewPrediction {
+        let result = pixels.withUnsafeBufferPointer { buffer in
+            Result { () throws(ModelError) in try classify(buffer, width: width, height: height) }
+        }
+        return try result.get()
+    }
+
+    /// The model input of the last frame (for parity checks).
+    var input: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: engine.input, count: engine.inputCount) }
+}

@@ -1,0 +1,219 @@
+import Foundation
+@testable import SonoVision
+import Testing
+
+/// Small ONNX models built in code, to check loading, the contract and the errors.
+enum TestModel {
+    static let labels = "PLAX,PSAX,A4C,A2C,SC4C,OTHER"
+
+    static func tensor(_ name: String, _ dims: [Int], _ values: [Float]) -> Onnx_TensorProto {
+        var tensor = Onnx_TensorProto()
+        tensor.name = name
+        tensor.dims = dims.map(Int64.init)
+        tensor.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+        tensor.floatData = values
+        return tensor
+    }
+
+    static func node(_ op: String, _ name: String, _ inputs: [String], _ outputs: [String],
+                     ints: [String: [Int]] = [:], int: [String: Int] = [:]) -> Onnx_NodeProto {
+        var node = Onnx_NodeProto()
+        node.opType = op
+        node.name = name
+        node.input = inputs
+        node.output = outputs
+        for (key, values) in ints {
+            var attribute = Onnx_AttributeProto()
+            attribute.name = key
+            attribute.type = .ints
+            attribute.ints = values.map(Int64.init)
+            node.attribute.append(attribute)
+        }
+        for (key, value) in int {
+            var attribute = Onnx_AttributeProto()
+            attribute.name = key
+            attribute.type = .int
+            attribute.i = Int64(value)
+            node.attribute.append(attribute)
+        }
+        return node
+    }
+
+    static func valueInfo(_ name: String, _ dims: [Int]) -> Onnx_ValueInfoProto {
+        var info = Onnx_ValueInfoProto()
+        info.name = name
+        var type = Onnx_TypeProto.Tensor()
+        type.elemType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+        for dim in dims {
+            var d = Onnx_TensorShapeProto.Dimension()
+            d.dimValue = Int64(dim)
+            type.shape.dim.append(d)
+        }
+        info.type.tensorType = type
+        return info
+    }
+
+    /// conv (2 filters: sum of the 3×3 window, and its negative) → BN → ReLU → global average
+    /// pool → flatten → Gemm to 6 logits. Every value is known in closed form.
+    static func model(size: Int = 16, nodes extra: [Onnx_NodeProto] = [], replace: [Onnx_NodeProto]? = nil,
+                      metadata: [String: String]? = nil, inputDims: [Int]? = nil) -> Onnx_ModelProto {
+        var graph = Onnx_GraphProto()
+        graph.name = "test"
+        graph.initializer = [
+            tensor("w", [2, 1, 3, 3], Array(repeating: 1, count: 9) + Array(repeating: -1, count: 9)),
+            tensor("b", [2], [0.5, 0.5]),
+            tensor("gamma", [2], [2, 1]), tensor("beta", [2], [0.1, 0]),
+            tensor("mean", [2], [1, 0]), tensor("var", [2], [4 - 1e-5, 1 - 1e-5]),
+            tensor("fc", [6, 2], [1, 0, 0, 1, 1, 1, 2, 0, 0, 2, -1, 0]),
+            tensor("fcb", [6], [0, 0, 0, 0, 0, 1]),
+        ]
+        graph.node = replace ?? [
+            node("Conv", "conv1", ["frame", "w", "b"], ["c"], ints: ["kernel_shape": [3, 3], "pads": [1, 1, 1, 1]]),
+            node("BatchNormalization", "bn1", ["c", "gamma", "beta", "mean", "var"], ["n"]),
+            node("Relu", "relu1", ["n"], ["r"]),
+            node("GlobalAveragePool", "gap", ["r"], ["g"]),
+            node("Flatten", "flatten", ["g"], ["f"]),
+            node("Gemm", "fc", ["f", "fc", "fcb"], ["logits"], int: ["transB": 1]),
+        ] + extra
+        graph.input = [valueInfo("frame", inputDims ?? [1, 1, size, size])]
+        graph.output = [valueInfo("logits", [1, 6])]
+        var model = Onnx_ModelProto()
+        model.irVersion = 8
+        var opset = Onnx_OperatorSetIdProto()
+        opset.version = 17
+        model.opsetImport = [opset]
+        model.producerName = "SonoVisionTests"
+        model.graph = graph
+        for (key, value) in metadata ?? ["sono.labels": labels, "sono.input.size": "\(size)", "sono.normalize.mean": "0",
+                                         "sono.normalize.std": "1", "sono.resize": "bilinear-half-pixel"] {
+            var entry = Onnx_StringStringEntryProto()
+            entry.key = key
+            entry.value = value
+            model.metadataProps.append(entry)
+        }
+        return model
+    }
+
+    static func write(_ model: Onnx_ModelProto) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sono-test-\(UUID().uuidString).onnx").path
+        try Data(model.serializedBytes() as [UInt8]).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+}
+
+@Suite struct ModelLoadingTests {
+    @Test func runsAKnownNetworkToItsClosedFormAnswer() throws {
+        let path = try TestModel.write(TestModel.model())
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let classifier = try ViewClassifier(path: path)
+        // A uniform frame of value v/255 with std 1, mean 0: x = v/255 everywhere.
+        let v: UInt8 = 51
+        let x = Float(v) / 255
+        let pixels = [UInt8](repeating: v, count: 16 * 16)
+        _ = try classifier.classify(pixels, width: 16, height: 16)
+        // Conv with zero padding: interior windows sum 9x, edges 6x, corners 4x; + 0.5.
+        // Mean over the 16×16 map: (196·9 + 56·6 + 4·4)/256 · x.
+        let windowSum = Float(196 * 9 + 56 * 6 + 4 * 4) / 256
+        // Channel 0: BN (c − 1)·2/2 + 0.1 then ReLU, per pixel; channel 1: ReLU(−s·x + 0.5).
+        var channel0: Float = 0, channel1: Float = 0
+        for (count, sum) in [(196, 9), (56, 6), (4, 4)] {
+            let s = Float(sum) * x
+            channel0 += Float(count) * max(0, (s + 0.5 - 1) + 0.1)
+            channel1 += Float(count) * max(0, -s + 0.5)
+        }
+        channel0 /= 256
+        channel1 /= 256
+        let expected: [Float] = [channel0, channel1, channel0 + channel1, 2 * channel0, 2 * channel1, 1 - channel0]
+        let logits = Array(classifier.logits)
+        for (value, want) in zip(logits, expected) { #expect(abs(value - want) < 1e-5, "\(logits) vs \(expected)") }
+        #expect(windowSum > 0)
+        let probabilities = Array(classifier.probabilities)
+        #expect(abs(probabilities.reduce(0, +) - 1) < 1e-5)
+    }
+
+    @Test func anUnsupportedOperatorIsALoadErrorNamingTheNode() throws {
+        var model = TestModel.model()
+        model.graph.node[2] = TestModel.node("LeakyRelu", "encoder/act", ["n"], ["r"])
+        let path = try TestModel.write(model)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(throws: ModelError.unsupportedOperator(node: "encoder/act", op: "LeakyRelu")) { try ViewClassifier(path: path) }
+        let message = "\(ModelError.unsupportedOperator(node: "encoder/act", op: "LeakyRelu"))"
+        #expect(message.contains("encoder/act") && message.contains("LeakyRelu") && message.contains("Conv"))
+    }
+
+    @Test func aShapeMismatchIsALoadErrorNamingTheNode() throws {
+        var model = TestModel.model()
+        model.graph.initializer[6] = TestModel.tensor("fc", [6, 3], Array(repeating: 1, count: 18))
+        let path = try TestModel.write(model)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect { try ViewClassifier(path: path) } throws: { error in
+            guard case ModelError.shapeMismatch(let node, _) = error else { return false }
+            return node == "fc"
+        }
+    }
+
+    @Test func theContractIsCheckedKeyByKey() throws {
+        let cases: [([String: String]?, [Int]?, String)] = [
+            (["sono.input.size": "16", "sono.normalize.mean": "0", "sono.normalize.std": "1"], nil, "sono.labels"),
+            (["sono.labels": TestModel.labels, "sono.input.size": "16", "sono.normalize.mean": "0", "sono.normalize.std": "0"],
+             nil, "sono.normalize.std"),
+            (["sono.labels": "A,A", "sono.input.size": "16", "sono.normalize.mean": "0", "sono.normalize.std": "1"], nil, "sono.labels"),
+            (nil, [1, 3, 16, 16], "input shape"),
+            (["sono.labels": "A,B,C", "sono.input.size": "16", "sono.normalize.mean": "0", "sono.normalize.std": "1"], nil, "output"),
+        ]
+        for (metadata, dims, key) in cases {
+            let path = try TestModel.write(TestModel.model(metadata: metadata, inputDims: dims))
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            #expect { try ViewClassifier(path: path) } throws: { error in
+                guard case ModelError.contract(let failed, _) = error else { return false }
+                return failed == key
+            }
+        }
+    }
+
+    @Test func notAModelIsAClearError() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sono-not-a-model.onnx").path
+        try Data("this is not protobuf".utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect { try ViewClassifier(path: path) } throws: { error in
+            if case ModelError.notONNX(let failed, _) = error { failed == path } else { false }
+        }
+        #expect(throws: ModelError.self) { try ViewClassifier(path: "/nonexistent/model.onnx") }
+    }
+
+    @Test func aFrameTooSmallForItsSizeIsRefused() throws {
+        let path = try TestModel.write(TestModel.model())
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let classifier = try ViewClassifier(path: path)
+        #expect(throws: ModelError.self) { try classifier.classify([UInt8](repeating: 0, count: 10), width: 16, height: 16) }
+    }
+
+    @Test func resizingMatchesHalfPixelBilinear() {
+        // 4 → 2: each output samples at 0.5 + 2i − 0.5 = 2i + 0.5 → between pixels 2i and 2i + 1.
+        let table = Preprocessor.table(source: 4, destination: 2)
+        #expect(table.map(\.0) == [0, 2] && table.map(\.1) == [1, 3] && table.map(\.2) == [0.5, 0.5])
+        // 2 → 4: positions −0.25 (clamped to 0), 0.25, 0.75, 1.25 (both taps on the last pixel).
+        let up = Preprocessor.table(source: 2, destination: 4)
+        #expect(up.map(\.0) == [0, 0, 0, 1] && up.map(\.1) == [1, 1, 1, 1])
+        #expect(up.map(\.2) == [0, 0.25, 0.75, 0.25])
+    }
+}
+
+@Suite struct TemporalSmootherTests {
+    @Test func followsTheViewHeldOverTheWindowNotSingleFrames() {
+        var smoother = TemporalSmoother(labels: ["A", "B"], window: 10)
+        let a: [Float] = [0.9, 0.1], b: [Float] = [0.2, 0.8]
+        for _ in 0..<10 { a.withUnsafeBufferPointer { _ = smoother.add($0) } }
+        #expect(smoother.current?.label == "A" && smoother.stableFrames == 10)
+        // One odd frame does not flip it.
+        let flipped = b.withUnsafeBufferPointer { smoother.add($0) }
+        #expect(flipped.label == "A")
+        #expect(abs(flipped.confidence - (0.9 * 9 + 0.2) / 10) < 1e-6)
+        // A sustained change does.
+        for _ in 0..<8 { b.withUnsafeBufferPointer { _ = smoother.add($0) } }
+        #expect(smoother.current?.label == "B")
+        #expect(smoother.stableFrames < 9)
+        smoother.reset()
+        #expect(smoother.current == nil && smoother.filled == 0)
+    }
+}
