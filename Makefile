@@ -14,7 +14,8 @@ EMULATED_SUITES = EmulatedSerialLinkTests MotionOverSerialTests
 EMULATED_TESTS = $(subst $(eval) ,|,$(EMULATED_SUITES))
 
 .PHONY: all deps build demo test test-swift test-emulated test-c test-vectors fuzz fuzz-smoke \
-        bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim sheets clean
+        bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-vision \
+        test-vision eval-vision sheets clean
 
 all: build
 
@@ -31,8 +32,28 @@ demo: build
 	umockdev-wrapper $(DEBUG_BIN)/sono-devlab demo
 	umockdev-wrapper $(DEBUG_BIN)/sono-devlab patient
 
-test: deps test-c test-vectors test-swift test-emulated fuzz-smoke
+test: deps test-c test-vectors test-swift test-vision test-emulated fuzz-smoke
 	@echo "make test: all passed"
+
+# The shipped view classifier against onnxruntime (PyPI) on the same frames: logits within 1e-4.
+VISION_MODEL = models/view-classifier.onnx
+test-vision: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	$(PYTHON) tools/vision/parity_reference.py --model $(VISION_MODEL) --out .build/ort-reference.json \
+		Tests/SonoVisionTests/Fixtures/*.png
+	SONO_ORT_REFERENCE=.build/ort-reference.json $(SWIFT) test --skip-build --filter OnnxRuntimeParityTests
+
+# Frame accuracy on the five shipped patients (held out from training), frames the model never saw.
+eval-vision: deps
+	$(SWIFT) build -c release --product sonoctl
+	rm -rf .build/eval-vision
+	$(RELEASE_BIN)/sonoctl sim dataset --patients hardware/patients --count 400 --seed 20261127 --out .build/eval-vision >/dev/null
+	$(RELEASE_BIN)/sonoctl classify --model $(VISION_MODEL) --eval .build/eval-vision
+
+bench-vision: deps
+	$(SWIFT) build -c release --product sonoctl
+	$(RELEASE_BIN)/sonoctl classify --model $(VISION_MODEL) --bench --iterations 2000 --python $(PYTHON)
+	$(SWIFT) package --allow-writing-to-package-directory benchmark --target ViewClassification
 
 test-swift: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
@@ -71,7 +92,7 @@ fuzz-smoke: deps Fuzz/build/frame-decoder-fuzz Fuzz/corpus
 		Fuzz/build/smoke-corpus Fuzz/corpus 2>&1 | grep -E "^(Done|stat::number_of_executed_units|==)|ERROR|SUMMARY" ; \
 		test $${PIPESTATUS[0]} -eq 0
 
-bench: bench-codec bench-safety bench-link bench-sim bench-loop bench-stop
+bench: bench-codec bench-safety bench-link bench-sim bench-loop bench-stop bench-vision
 
 bench-codec: deps
 	$(SWIFT) package --allow-writing-to-package-directory benchmark --target ProtocolCodec

@@ -116,5 +116,9 @@ let package = Package(
                                          .product(name: "Benchmark", package: "benchmark")],
                           path: "Benchmarks/SafetyCycle",
                           plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+        .executableTarget(name: "ViewClassification",
+                          dependencies: ["SonoVision", .product(name: "Benchmark", package: "benchmark")],
+                          path: "Benchmarks/ViewClassification",
+                          plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
     ]
 )

@@ -40,11 +40,14 @@ if ! command -v swift >/dev/null 2>&1; then
     exit 1
 fi
 
-# Python tooling for the golden-vector cross-check (tools/requirements.txt, pinned).
+# Python tooling, pinned: the golden-vector cross-check (tools/requirements.txt) and the
+# onnxruntime parity check of the view classifier (tools/vision/requirements.txt).
 python=${PYTHON:-python3}
 if ! "$python" - <<'PY' 2>/dev/null
 import importlib.metadata as m, pathlib, sys
-for line in pathlib.Path("tools/requirements.txt").read_text().splitlines():
+lines = pathlib.Path("tools/requirements.txt").read_text().splitlines()
+lines += pathlib.Path("tools/vision/requirements.txt").read_text().splitlines()
+for line in lines:
     line = line.split("#")[0].strip()
     if not line:
         continue
@@ -53,6 +56,7 @@ for line in pathlib.Path("tools/requirements.txt").read_text().splitlines():
         sys.exit(1)
 PY
 then
-    echo "install-deps: installing Python tooling from tools/requirements.txt"
-    "$python" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tools/requirements.txt
+    echo "install-deps: installing Python tooling from tools/requirements.txt and tools/vision/requirements.txt"
+    "$python" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+        -r tools/requirements.txt -r tools/vision/requirements.txt
 fi

@@ -6,6 +6,7 @@ struct Preprocessor {
     let size: Int
     let mean: Float
     let std: Float
+    let crop: (x0: Double, y0: Double, x1: Double, y1: Double)
     private var tableWidth = 0
     private var tableHeight = 0
     /// Per output column (row): the two source indices and the weight of the second.
@@ -16,12 +17,21 @@ struct Preprocessor {
         size = contract.inputSize
         mean = contract.mean
         std = contract.std
+        crop = contract.crop
+    }
+
+    /// The crop's pixel range along an axis of `extent` pixels (at least one pixel).
+    static func range(_ low: Double, _ high: Double, extent: Int) -> (start: Int, count: Int) {
+        let start = min(extent - 1, max(0, Int((low * Double(extent)).rounded())))
+        let end = min(extent, max(start + 1, Int((high * Double(extent)).rounded())))
+        return (start, end - start)
     }
 
     static func table(source: Int, destination: Int) -> [(Int, Int, Float)] {
         let scale = Float(source) / Float(destination)
         return (0..<destination).map { index in
-            let position = max(0, (Float(index) + 0.5) * scale - 0.5)
+            // One rounding, as PyTorch's kernel computes it with a fused multiply-add.
+            let position = max(0, Float(Double(scale) * (Double(index) + 0.5) - 0.5))
             let low = min(Int(position), source - 1)
             let high = min(low + 1, source - 1)
             return (low, high, position - Float(low))
@@ -36,8 +46,10 @@ struct Preprocessor {
         }
         if width != tableWidth || height != tableHeight {
             // A new frame size: the only allocation, once per size.
-            columns = Self.table(source: width, destination: size)
-            rows = Self.table(source: height, destination: size)
+            let across = Self.range(crop.x0, crop.x1, extent: width)
+            let down = Self.range(crop.y0, crop.y1, extent: height)
+            columns = Self.table(source: across.count, destination: size).map { ($0.0 + across.start, $0.1 + across.start, $0.2) }
+            rows = Self.table(source: down.count, destination: size).map { ($0.0 + down.start, $0.1 + down.start, $0.2) }
             tableWidth = width
             tableHeight = height
         }

@@ -142,7 +142,7 @@ struct Classify: ParsableCommand {
         let script = "tools/vision/ort_bench.py"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, script, "--model", model, "--iterations", String(iterations)]
+        process.arguments = [python, script, "--model", model, "--frames", String(iterations)]
         let output = Pipe()
         process.standardOutput = output
         do { try process.run() } catch { throw ValidationError("cannot run \(python) \(script): \(error)") }

@@ -199,6 +199,28 @@ enum TestModel {
     }
 }
 
+@Suite struct PreprocessorTests {
+    @Test func theCropSelectsThePartOfTheFrameTheModelSees() throws {
+        var metadata = ["sono.labels": "A,B", "sono.input.size": "8", "sono.normalize.mean": "0",
+                        "sono.normalize.std": "1", "sono.crop": "0,0,0.5,1"]
+        let contract = try ModelContract(metadata: metadata, inputShape: [1, 1, 8, 8])
+        var preprocessor = Preprocessor(contract: contract)
+        // Left half black, right half white: the crop sees black only.
+        var frame = [UInt8](repeating: 0, count: 32 * 16)
+        for y in 0..<16 { for x in 16..<32 { frame[y * 32 + x] = 255 } }
+        let input = UnsafeMutablePointer<Float>.allocate(capacity: 64)
+        defer { input.deallocate() }
+        try frame.withUnsafeBufferPointer { try preprocessor.convert($0, width: 32, height: 16, into: input) }
+        #expect((0..<64).allSatisfy { input[$0] == 0 })
+        metadata["sono.crop"] = "0.5,0,1,1"
+        var right = Preprocessor(contract: try ModelContract(metadata: metadata, inputShape: [1, 1, 8, 8]))
+        try frame.withUnsafeBufferPointer { try right.convert($0, width: 32, height: 16, into: input) }
+        #expect((0..<64).allSatisfy { abs(input[$0] - 1) < 1e-6 })
+        metadata["sono.crop"] = "0.6,0,0.4,1"
+        #expect(throws: ModelError.self) { try ModelContract(metadata: metadata, inputShape: [1, 1, 8, 8]) }
+    }
+}
+
 @Suite struct TemporalSmootherTests {
     @Test func followsTheViewHeldOverTheWindowNotSingleFrames() {
         var smoother = TemporalSmoother(labels: ["A", "B"], window: 10)

@@ -7,12 +7,15 @@ import Foundation
 /// - `sono.input.size`: S; `sono.resize`: `bilinear-half-pixel`;
 /// - `sono.normalize.mean` / `sono.normalize.std`: input = (pixel / 255 − mean) / std;
 /// - one output: logits [1, labels.count].
-public struct ModelContract: Sendable, Equatable {
+public struct ModelContract: Sendable {
     public var labels: [String]
     public var inputSize: Int
     public var mean: Float
     public var std: Float
     public var version: String
+    /// The part of the frame the model sees (the imaging sector without margins), as fractions
+    /// of width and height: x0, y0, x1, y1. `sono.crop`; the whole frame when absent.
+    public var crop: (x0: Double, y0: Double, x1: Double, y1: Double) = (0, 0, 1, 1)
 
     static let resizeMethod = "bilinear-half-pixel"
 
@@ -39,6 +42,13 @@ public struct ModelContract: Sendable, Equatable {
             throw .contract(key: "sono.resize", reason: "must be \(Self.resizeMethod) (got \(resize))")
         }
         version = metadata["sono.model.version"] ?? "unversioned"
+        if let cropText = metadata["sono.crop"] {
+            let parts = cropText.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+            guard parts.count == 4, parts.allSatisfy({ (0...1).contains($0) }), parts[0] < parts[2], parts[1] < parts[3] else {
+                throw .contract(key: "sono.crop", reason: "must be x0,y0,x1,y1 fractions of the frame with x0 < x1, y0 < y1 (got \(cropText))")
+            }
+            crop = (parts[0], parts[1], parts[2], parts[3])
+        }
         guard inputShape.count == 4, inputShape[0] == nil || inputShape[0] == 1, inputShape[1] == 1,
               inputShape[2] == size, inputShape[3] == size else {
             let shown = inputShape.map { $0.map(String.init) ?? "?" }.joined(separator: "×")
