@@ -47,10 +47,16 @@ public final class ViewClassifier {
     /// The raw logits of the last `classify`.
     public var logits: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: engine.output, count: engine.outputCount) }
 
+    /// Converts a frame into the model's input (crop, resize, normalise) without running the
+    /// network; `classify` does this first. Public so that its cost can be measured alone.
+    public func prepare(_ pixels: UnsafeBufferPointer<UInt8>, width: Int, height: Int) throws(ModelError) {
+        try preprocessor.convert(pixels, width: width, height: height, into: engine.input)
+    }
+
     /// Classifies one 8-bit grayscale frame of any size.
     @discardableResult
     public func classify(_ pixels: UnsafeBufferPointer<UInt8>, width: Int, height: Int) throws(ModelError) -> ViewPrediction {
-        try preprocessor.convert(pixels, width: width, height: height, into: engine.input)
+        try prepare(pixels, width: width, height: height)
         try engine.run()
         // Softmax, stabilised by the largest logit.
         let logits = engine.output
