@@ -106,13 +106,14 @@ struct Classify: ParsableCommand {
         }
         print("model \(classifier.path) (\(classifier.contract.version)); \(total) frames from \(folder)")
         print(String(format: "frame accuracy: %.2f%% (%d/%d)", accuracy * 100, correct, total))
-        print("\nview     precision  recall  frames")
+        print("\nview      precision  recall  frames")
         for (index, label) in labels.enumerated() {
             let predicted = labels.indices.map { confusion[$0][index] }.reduce(0, +)
             let actual = confusion[index].reduce(0, +)
             let precision = predicted > 0 ? Double(confusion[index][index]) / Double(predicted) : .nan
             let recall = actual > 0 ? Double(confusion[index][index]) / Double(actual) : .nan
-            print(String(format: "%-8@ %8.1f%% %6.1f%% %7d", label as NSString, precision * 100, recall * 100, actual))
+            print(label.padding(toLength: 8, withPad: " ", startingAt: 0)
+                  + String(format: " %8.1f%% %6.1f%% %7d", precision * 100, recall * 100, actual))
         }
         print("\nconfusion (rows: truth, columns: predicted)")
         print("         " + labels.map { $0.padding(toLength: 7, withPad: " ", startingAt: 0) }.joined())
