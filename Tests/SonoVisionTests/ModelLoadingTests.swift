@@ -131,6 +131,45 @@ enum TestModel {
         #expect(abs(probabilities.reduce(0, +) - 1) < 1e-5)
     }
 
+    @Test func runsTheOtherOperatorsToTheirClosedFormAnswer() throws {
+        // Two 1×1 convolutions (×2, ×3) added (5x), 4×4 average pool (stride 4), Reshape to 1×4, MatMul
+        // with B[k][j] = j + 1 plus a constant Add of −j (a bias), then Softmax.
+        var model = TestModel.model(size: 8)
+        model.graph.initializer = [
+            TestModel.tensor("w2", [1, 1, 1, 1], [2]), TestModel.tensor("w3", [1, 1, 1, 1], [3]),
+            TestModel.tensor("B", [4, 6], (0..<4).flatMap { _ in (0..<6).map { Float($0 + 1) } }),
+            TestModel.tensor("bias", [6], (0..<6).map { -Float($0) }),
+        ]
+        var shape = Onnx_TensorProto()
+        shape.name = "shape"
+        shape.dims = [2]
+        shape.dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue)
+        shape.int64Data = [1, -1]
+        model.graph.initializer.append(shape)
+        model.graph.node = [
+            TestModel.node("Conv", "double", ["frame", "w2"], ["a"], ints: ["kernel_shape": [1, 1]]),
+            TestModel.node("Conv", "triple", ["frame", "w3"], ["b"], ints: ["kernel_shape": [1, 1]]),
+            TestModel.node("Add", "sum", ["a", "b"], ["s"]),
+            TestModel.node("AveragePool", "pool", ["s"], ["p"], ints: ["kernel_shape": [4, 4], "strides": [4, 4]]),
+            TestModel.node("Reshape", "reshape", ["p", "shape"], ["r"]),
+            TestModel.node("MatMul", "project", ["r", "B"], ["m"]),
+            TestModel.node("Add", "bias", ["m", "bias"], ["z"]),
+            TestModel.node("Softmax", "softmax", ["z"], ["logits"]),
+        ]
+        let path = try TestModel.write(model)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let classifier = try ViewClassifier(path: path)
+        let v: UInt8 = 10
+        let x = Float(v) / 255
+        _ = try classifier.classify([UInt8](repeating: v, count: 64), width: 8, height: 8)
+        let z = (0..<6).map { 20 * x * Float($0 + 1) - Float($0) }
+        let largest = z.max() ?? 0
+        let exps = z.map { expf($0 - largest) }
+        let expected = exps.map { $0 / exps.reduce(0, +) }
+        let output = Array(classifier.logits)
+        for (value, want) in zip(output, expected) { #expect(abs(value - want) < 1e-6, "\(output) vs \(expected)") }
+    }
+
     @Test func anUnsupportedOperatorIsALoadErrorNamingTheNode() throws {
         var model = TestModel.model()
         model.graph.node[2] = TestModel.node("LeakyRelu", "encoder/act", ["n"], ["r"])
