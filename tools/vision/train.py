@@ -101,19 +101,22 @@ def load(folder: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
 
 # ---------------------------------------------------------------- model
 
-def build_model(widths: list[int]):
+def build_model(widths: list[int], stem_kernel: int = 3, stem_stride: int = 1):
     import torch.nn as nn
 
     class ViewNet(nn.Module):
-        """Conv3×3-BN-ReLU blocks, 2×2 max-pool after all but the last, global average pool,
-        one fully connected layer to 6 logits."""
+        """Conv-BN-ReLU blocks: the first (stem) conv stem_kernel×stem_kernel with stride
+        stem_stride, the others 3×3; a 2×2 max-pool after every block but the last (and but the
+        stem when it strides), global average pool, one fully connected layer to 6 logits."""
 
         def __init__(self):
             super().__init__()
             layers, c_in = [], 1
             for i, c in enumerate(widths):
-                layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
-                if i < len(widths) - 1:
+                k, stride = (stem_kernel, stem_stride) if i == 0 else (3, 1)
+                layers += [nn.Conv2d(c_in, c, k, stride=stride, padding=k // 2, bias=False),
+                           nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+                if i < len(widths) - 1 and not (i == 0 and stride > 1):
                     layers.append(nn.MaxPool2d(2))
                 c_in = c
             self.features = nn.Sequential(*layers)
@@ -125,6 +128,17 @@ def build_model(widths: list[int]):
             return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
 
     return ViewNet()
+
+
+def describe(widths: list[int], stem_kernel: int, stem_stride: int) -> str:
+    parts = []
+    for i, c in enumerate(widths):
+        k, stride = (stem_kernel, stem_stride) if i == 0 else (3, 1)
+        text = f"Conv{k}×{k}" + (f"/{stride}" if stride > 1 else "") + f"({c})-BN-ReLU"
+        if i < len(widths) - 1 and not (i == 0 and stride > 1):
+            text += "-MaxPool2"
+        parts.append(text)
+    return " → ".join(parts) + " → GlobalAveragePool → Flatten → Gemm(6)"
 
 
 def to_input(torch, F, x_u8, mean: float, std: float, aug: bool, gen=None):
@@ -384,8 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sonoctl", default=os.path.join(REPO, ".build-vision/release/sonoctl"))
     ap.add_argument("--work", default="/tmp/sono-vision", help="patients and data sets (outside the repo)")
     ap.add_argument("--out", default=os.path.join(REPO, "models"))
-    ap.add_argument("--train-patients", type=int, default=50)
-    ap.add_argument("--val-patients", type=int, default=8)
+    ap.add_argument("--train-patients", type=int, default=60)
+    ap.add_argument("--val-patients", type=int, default=10)
     ap.add_argument("--frames", type=int, default=300, help="frames per training/validation patient")
     ap.add_argument("--test-frames", type=int, default=400, help="frames per held-out patient")
     ap.add_argument("--patient-seed", type=int, default=7)
@@ -397,9 +411,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--smoothing", type=float, default=0.05)
-    ap.add_argument("--widths", default="12,24,48,96,96")
+    ap.add_argument("--widths", default="16,32,64,128,128")
+    ap.add_argument("--stem-kernel", type=int, default=5)
+    ap.add_argument("--stem-stride", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--max-minutes", type=float, default=24, help="stop training after this long")
+    ap.add_argument("--max-minutes", type=float, default=60, help="stop training after this long")
     args = ap.parse_args(argv)
 
     t_start = time.time()
@@ -450,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 3. train
     widths = [int(w) for w in args.widths.split(",")]
-    model = build_model(widths).to(memory_format=torch.channels_last)  # faster on CPU
+    model = build_model(widths, args.stem_kernel, args.stem_stride).to(memory_format=torch.channels_last)  # faster on CPU
     params = sum(p.numel() for p in model.parameters())
     log(f"model {widths}: {params} parameters")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -507,7 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     info = {"train_patients": args.train_patients, "val_patients": args.val_patients, "frames": args.frames,
             "test_frames": args.test_frames, "patient_seed": args.patient_seed, "train_seed": args.train_seed,
             "val_seed": args.val_seed, "test_seed": args.test_seed, "torch_seed": args.seed,
-            "epochs": epochs_run, "best_epoch": best_epoch, "widths": widths}
+            "epochs": epochs_run, "best_epoch": best_epoch, "widths": widths,
+            "stem_kernel": args.stem_kernel, "stem_stride": args.stem_stride}
     ops = export_onnx(torch, model, onnx_path, mean, std, info)
     log(f"exported {onnx_path}: ops {ops}")
 
@@ -559,8 +576,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     import onnx
     metadata = {p.key: p.value for p in onnx.load(onnx_path).metadata_props}
-    arch = " → ".join(f"Conv3×3({c})-BN-ReLU" + ("-MaxPool2" if i < len(widths) - 1 else "")
-                      for i, c in enumerate(widths)) + " → GlobalAveragePool → Flatten → Gemm(6)"
+    arch = describe(widths, args.stem_kernel, args.stem_stride)
     card = {
         "version": MODEL_VERSION, "date": datetime.date.today().isoformat(), "torch": torch.__version__,
         "ort_version": ort.__version__, "threads": args.threads, "seed": args.seed,
