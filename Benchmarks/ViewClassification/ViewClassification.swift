@@ -6,6 +6,14 @@ import Benchmark
 import Foundation
 import SonoVision
 
+/// The shipped model, or SONO_MODEL's.
+func loadClassifier() throws -> ViewClassifier {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    let model = ProcessInfo.processInfo.environment["SONO_MODEL"] ?? root.appendingPathComponent("models/view-classifier.onnx").path
+    return try ViewClassifier(path: model, threads: 1)
+}
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.throughput, .wallClock, .mallocCountTotal],
@@ -15,11 +23,7 @@ let benchmarks: @Sendable () -> Void = {
 
     // Sono's own per-frame code: crop, resize and normalise into the model's input.
     Benchmark("prepare one 128×128 frame (crop, resize, normalise)") { benchmark in
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let model = ProcessInfo.processInfo.environment["SONO_MODEL"]
-            ?? root.appendingPathComponent("models/view-classifier.onnx").path
-        let classifier = try ViewClassifier(path: model, threads: 1)
+        let classifier = try loadClassifier()
         let pixels = [UInt8](repeating: 90, count: 128 * 128)
         try pixels.withUnsafeBufferPointer { frame in
             try classifier.prepare(frame, width: 128, height: 128)
@@ -31,11 +35,7 @@ let benchmarks: @Sendable () -> Void = {
 
     // The whole frame: the above, the network in oneDNN, the softmax.
     Benchmark("classify one 128×128 frame (1 thread)") { benchmark in
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let model = ProcessInfo.processInfo.environment["SONO_MODEL"]
-            ?? root.appendingPathComponent("models/view-classifier.onnx").path
-        let classifier = try ViewClassifier(path: model, threads: 1)
+        let classifier = try loadClassifier()
         var pixels = [UInt8](repeating: 0, count: 128 * 128)
         for index in pixels.indices { pixels[index] = UInt8(truncatingIfNeeded: (index &* 2_654_435_761) >> 24) }
         try pixels.withUnsafeBufferPointer { frame in

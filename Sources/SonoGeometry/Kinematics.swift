@@ -106,32 +106,11 @@ extension RobotDescription {
                 a[row * 6 + column] = sum + (row == column ? lambda * lambda : 0)
             }
         }
-        guard let y = solve6(a, error) else { return nil }
+        var matrix = InlineArray<36, Double>(repeating: 0)
+        var rhs = InlineArray<6, Double>(repeating: 0)
+        for index in 0..<36 { matrix[index] = a[index] }
+        for index in 0..<6 { rhs[index] = error[index] }
+        guard let y = LinearSystem6.solve(matrix, rhs) else { return nil }
         return (0..<n).map { k in (0..<6).reduce(0) { $0 + j[k * 6 + $1] * y[$1] } }
-    }
-
-    /// Solves the 6×6 system A x = b (row-major A) by Gaussian elimination with partial pivoting.
-    static func solve6(_ matrix: [Double], _ rhs: [Double]) -> [Double]? {
-        var a = matrix, b = rhs
-        for column in 0..<6 {
-            let pivot = (column..<6).max { abs(a[$0 * 6 + column]) < abs(a[$1 * 6 + column]) } ?? column
-            guard abs(a[pivot * 6 + column]) > 1e-12 else { return nil }
-            if pivot != column {
-                for k in 0..<6 { a.swapAt(pivot * 6 + k, column * 6 + k) }
-                b.swapAt(pivot, column)
-            }
-            for row in (column + 1)..<6 {
-                let factor = a[row * 6 + column] / a[column * 6 + column]
-                for k in column..<6 { a[row * 6 + k] -= factor * a[column * 6 + k] }
-                b[row] -= factor * b[column]
-            }
-        }
-        var x = [Double](repeating: 0, count: 6)
-        for row in stride(from: 5, through: 0, by: -1) {
-            var sum = b[row]
-            for k in (row + 1)..<6 { sum -= a[row * 6 + k] * x[k] }
-            x[row] = sum / a[row * 6 + row]
-        }
-        return x
     }
 }

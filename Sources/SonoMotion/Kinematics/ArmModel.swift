@@ -161,7 +161,7 @@ public struct ArmModel: Sendable {
                 a[column * 6 + row] = a[row * 6 + column]
             }
         }
-        guard let y = Self.solve6(a, error) else { return nil }
+        guard let y = LinearSystem6.solve(a, error) else { return nil }
         var step = JointArray<Double>(count: jointCount, filler: 0)
         for k in 0..<jointCount {
             var sum = 0.0
@@ -169,32 +169,6 @@ public struct ArmModel: Sendable {
             step[k] = sum
         }
         return step
-    }
-
-    /// Solves A x = b for a 6×6 row-major A by Gaussian elimination with partial pivoting.
-    static func solve6(_ matrix: InlineArray<36, Double>, _ rhs: InlineArray<6, Double>) -> InlineArray<6, Double>? {
-        var a = matrix, b = rhs
-        for column in 0..<6 {
-            var pivot = column
-            for row in (column + 1)..<6 where abs(a[row * 6 + column]) > abs(a[pivot * 6 + column]) { pivot = row }
-            guard abs(a[pivot * 6 + column]) > 1e-12 else { return nil }
-            if pivot != column {
-                for k in 0..<6 { a.swapAt(pivot * 6 + k, column * 6 + k) }
-                b.swapAt(pivot, column)
-            }
-            for row in (column + 1)..<6 {
-                let factor = a[row * 6 + column] / a[column * 6 + column]
-                for k in column..<6 { a[row * 6 + k] -= factor * a[column * 6 + k] }
-                b[row] -= factor * b[column]
-            }
-        }
-        var x = InlineArray<6, Double>(repeating: 0)
-        for row in stride(from: 5, through: 0, by: -1) {
-            var sum = b[row]
-            for k in (row + 1)..<6 { sum -= a[row * 6 + k] * x[k] }
-            x[row] = sum / a[row * 6 + row]
-        }
-        return x
     }
 }
 
