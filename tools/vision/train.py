@@ -101,13 +101,15 @@ def load(folder: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
 
 # ---------------------------------------------------------------- model
 
-def build_model(widths: list[int], stem_kernel: int = 3, stem_stride: int = 1):
+def build_model(widths: list[int], stem_kernel: int = 3, stem_stride: int = 1, head: str = "gap"):
     import torch.nn as nn
 
     class ViewNet(nn.Module):
         """Conv-BN-ReLU blocks: the first (stem) conv stem_kernel×stem_kernel with stride
         stem_stride, the others 3×3; a 2×2 max-pool after every block but the last (and but the
-        stem when it strides), global average pool, one fully connected layer to 6 logits."""
+        stem when it strides); head "gap": global average pool, one fully connected layer to 6
+        logits; head "flatten": the last feature map (6×6 for a 96×96 input) flattened into the
+        fully connected layer, which keeps where things lie in the sector."""
 
         def __init__(self):
             super().__init__()
@@ -120,17 +122,28 @@ def build_model(widths: list[int], stem_kernel: int = 3, stem_stride: int = 1):
                     layers.append(nn.MaxPool2d(2))
                 c_in = c
             self.features = nn.Sequential(*layers)
-            self.pool = nn.AdaptiveAvgPool2d(1)
-            self.classifier = nn.Linear(c_in, len(LABELS))
+            self.head = head
+            if head == "gap":
+                self.pool = nn.AdaptiveAvgPool2d(1)
+                self.classifier = nn.Linear(c_in, len(LABELS))
+            elif head == "flatten":
+                side = INPUT_SIZE // (stem_stride * 2 ** (len(widths) - 1 - (1 if stem_stride > 1 else 0)))
+                self.dropout = nn.Dropout(0.2)
+                self.classifier = nn.Linear(c_in * side * side, len(LABELS))
+            else:
+                raise ValueError(f"unknown head {head}")
 
         def forward(self, x):
             import torch
-            return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+            x = self.features(x)
+            if self.head == "gap":
+                return self.classifier(torch.flatten(self.pool(x), 1))
+            return self.classifier(self.dropout(torch.flatten(x, 1)))
 
     return ViewNet()
 
 
-def describe(widths: list[int], stem_kernel: int, stem_stride: int) -> str:
+def describe(widths: list[int], stem_kernel: int, stem_stride: int, head: str = "gap") -> str:
     parts = []
     for i, c in enumerate(widths):
         k, stride = (stem_kernel, stem_stride) if i == 0 else (3, 1)
@@ -138,7 +151,8 @@ def describe(widths: list[int], stem_kernel: int, stem_stride: int) -> str:
         if i < len(widths) - 1 and not (i == 0 and stride > 1):
             text += "-MaxPool2"
         parts.append(text)
-    return " → ".join(parts) + " → GlobalAveragePool → Flatten → Gemm(6)"
+    tail = " → GlobalAveragePool → Flatten → Gemm(6)" if head == "gap" else " → Flatten → Gemm(6)"
+    return " → ".join(parts) + tail
 
 
 def to_input(torch, F, x_u8, mean: float, std: float, aug: bool, gen=None):
@@ -192,13 +206,25 @@ def export_onnx(torch, model, path: str, mean: float, std: float, info: dict) ->
     m = onnx.load(tmp)
     os.remove(tmp)
     g = m.graph
-    # The exporter turns a folded initializer shared by two nodes into Identity: give each its own copy.
+    # The exporter turns a folded initializer shared by two nodes into Identity: give each its own
+    # copy. Any other Identity (e.g. an eval-mode Dropout) is bypassed.
     inits = {t.name: t for t in g.initializer}
+    outputs = {o.name for o in g.output}
     for node in list(g.node):
-        if node.op_type == "Identity" and node.input[0] in inits:
-            arr = numpy_helper.to_array(inits[node.input[0]])
-            g.initializer.append(numpy_helper.from_array(arr.copy(), node.output[0]))
-            g.node.remove(node)
+        if node.op_type != "Identity":
+            continue
+        src, dst = node.input[0], node.output[0]
+        if src in inits:
+            arr = numpy_helper.to_array(inits[src])
+            g.initializer.append(numpy_helper.from_array(arr.copy(), dst))
+        elif dst not in outputs:
+            for other in g.node:
+                for j, name in enumerate(other.input):
+                    if name == dst:
+                        other.input[j] = src
+        else:
+            continue
+        g.node.remove(node)
     # Readable initializer names.
     init_names = {t.name for t in g.initializer}
     rename, k = {}, 0
@@ -412,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--smoothing", type=float, default=0.05)
     ap.add_argument("--widths", default="16,32,64,128,128")
+    ap.add_argument("--head", choices=["gap", "flatten"], default="gap")
     ap.add_argument("--stem-kernel", type=int, default=5)
     ap.add_argument("--stem-stride", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
@@ -466,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 3. train
     widths = [int(w) for w in args.widths.split(",")]
-    model = build_model(widths, args.stem_kernel, args.stem_stride).to(memory_format=torch.channels_last)  # faster on CPU
+    model = build_model(widths, args.stem_kernel, args.stem_stride, args.head).to(memory_format=torch.channels_last)  # faster on CPU
     params = sum(p.numel() for p in model.parameters())
     log(f"model {widths}: {params} parameters")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -524,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
             "test_frames": args.test_frames, "patient_seed": args.patient_seed, "train_seed": args.train_seed,
             "val_seed": args.val_seed, "test_seed": args.test_seed, "torch_seed": args.seed,
             "epochs": epochs_run, "best_epoch": best_epoch, "widths": widths,
-            "stem_kernel": args.stem_kernel, "stem_stride": args.stem_stride}
+            "stem_kernel": args.stem_kernel, "stem_stride": args.stem_stride, "head": args.head}
     ops = export_onnx(torch, model, onnx_path, mean, std, info)
     log(f"exported {onnx_path}: ops {ops}")
 
@@ -576,7 +603,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     import onnx
     metadata = {p.key: p.value for p in onnx.load(onnx_path).metadata_props}
-    arch = describe(widths, args.stem_kernel, args.stem_stride)
+    arch = describe(widths, args.stem_kernel, args.stem_stride, args.head)
     card = {
         "version": MODEL_VERSION, "date": datetime.date.today().isoformat(), "torch": torch.__version__,
         "ort_version": ort.__version__, "threads": args.threads, "seed": args.seed,
