@@ -297,6 +297,25 @@ def per_class(c: np.ndarray) -> list[tuple[str, int, float, float]]:
     return rows
 
 
+BANDS = [(0, 0.85), (0.85, 1.0), (1.0, 1.15), (1.15, 1.5), (1.5, 2.0), (2.0, float("inf"))]
+
+
+def error_bands(folder: str, files: list[str], wrong: np.ndarray) -> dict:
+    """Frames and errors per band of normalised distance to the nearest canonical pose."""
+    views = [v.lower() for v in LABELS if v != "OTHER"]
+    dist = {}
+    with open(os.path.join(folder, "labels.csv")) as f:
+        for row in csv.DictReader(f):
+            dist[row["file"]] = min(max(float(row[v + "_mm"]) / 12, float(row[v + "_beam_deg"]) / 12,
+                                        abs(float(row[v + "_plane_deg"])) / 15) for v in views)
+    out = {}
+    for lo, hi in BANDS:
+        key = f"{lo:g} – {hi:g}" if hi != float("inf") else f"≥ {lo:g}"
+        sel = [i for i, name in enumerate(files) if lo <= dist[name] < hi]
+        out[key] = (len(sel), int(sum(bool(wrong[i]) for i in sel)))
+    return out
+
+
 def confusion_md(c: np.ndarray) -> str:
     head = "| true \\ predicted | " + " | ".join(LABELS) + " |\n|---|" + "---:|" * len(LABELS) + "\n"
     return head + "".join(f"| **{LABELS[i]}** | " + " | ".join(str(v) for v in c[i]) + " |\n" for i in range(len(LABELS)))
@@ -317,7 +336,10 @@ patient into the standard view it shows: **PLAX, PSAX, A4C, A2C, SC4C** or **OTH
 
 **Held-out frame accuracy: {r['test_acc'] * 100:.2f} %** ({r['test_correct']}/{r['test_n']} frames of the 5 shipped
 patients, which no training or validation frame comes from).
-
+""" + (f"""
+**Below the 98 % target.** Of the {r['test_n'] - r['test_correct']} errors, {sum(r['confusion'][5][:5])} are OTHER frames called a view,
+{sum(row[5] for row in r['confusion'][:5])} are view frames called OTHER and the rest one view called another.
+""" if r["test_acc"] < 0.98 else "") + f"""
 ## Intended use and limits
 
 - Trained and tested on **simulated** frames only (SonoSim's virtual patient, `sonoctl sim dataset`,
@@ -371,7 +393,7 @@ Augmentation (training only, on the 128×128 frame before the resize): gain ×(1
 
 | key | value |
 |---|---|
-""" + "".join(f"| `{k}` | `{v}` |\n" for k, v in r["metadata"].items() if k != "sono.training") + f"""| `sono.training` | JSON: seeds, data sizes, epochs, held-out accuracy |
+""" + "".join(f"| `{k}` | `{v}` |\n" for k, v in r["metadata"].items() if k != "sono.training") + f"""| `sono.training` | JSON: seeds, data sizes, epochs, architecture |
 
 ## Architecture
 
@@ -390,6 +412,14 @@ Confusion matrix (rows: simulator truth, columns: prediction):
 
 {confusion_md(c)}
 {per_patient}
+Where the errors lie: each held-out frame's distance to the nearest canonical pose, in units of
+the label tolerance, `d = max(position / 12 mm, beam angle / 12°, |plane rotation| / 15°)`
+(d < 1: inside a view's tolerance; the label is still OTHER there when the force is below 2 N or
+the central beam meets bone or lung first):
+
+| d | frames | errors | accuracy |
+|---|---:|---:|---:|
+""" + "".join(f"| {k} | {n} | {e} | {(1 - e / n) * 100 if n else float('nan'):.1f} % |\n" for k, (n, e) in r["bands"].items()) + f"""
 ## Latency
 
 onnxruntime {r['ort_version']}, CPUExecutionProvider, `intra_op_num_threads=1`, one frame
@@ -588,6 +618,8 @@ def main(argv: list[str] | None = None) -> int:
     with open(os.path.join(work, "test-errors.csv"), "w") as f:
         f.write("file,truth,predicted\n" + "".join(f"{a},{b},{c}\n" for a, b, c in errors))
     log(f"misclassified frames listed in {os.path.join(work, 'test-errors.csv')}")
+    bands = error_bands(dtest, fte, pred != yte)
+    log(f"errors by distance to the nearest canonical pose: {bands}")
 
     import ort_bench
     bench = ort_bench.bench(onnx_path, frames=2000, warmup=200)
@@ -615,7 +647,7 @@ def main(argv: list[str] | None = None) -> int:
         "mean": mean, "std": std, "metadata": metadata, "arch": arch, "params": params,
         "size_bytes": os.path.getsize(onnx_path), "ops": ops, "epochs": epochs_run, "lr": args.lr,
         "batch": args.batch, "smoothing": args.smoothing, "best_epoch": best_epoch, "val_acc": val_acc,
-        "parity_n": n_par, "parity_max": parity_max, "confusion": cm.tolist(), "per_patient": per_patient,
+        "parity_n": n_par, "parity_max": parity_max, "confusion": cm.tolist(), "per_patient": per_patient, "bands": bands,
         "bench": bench, "cpu": cpu, "command": command, "train_minutes": train_minutes,
         "total_minutes": (time.time() - t_start) / 60,
     }
