@@ -76,6 +76,12 @@ import Testing
         #expect(geometry.label(pose: rotated, contactForceN: 6).view == .a2c)
         let distance = try #require(geometry.distance(from: moved, to: .a4c))
         #expect(abs(distance.positionMM - 20) < 1e-9 && distance.beamAngleDeg < 1e-6)
+        // Pressed 15 mm into the chest along the beam: same window, same plane, same view.
+        var pressed = a4c
+        pressed.position += a4c.rotation.z * 15
+        #expect(geometry.label(pose: pressed, contactForceN: 8).view == .a4c)
+        let depth = try #require(geometry.distance(from: pressed, to: .a4c))
+        #expect(depth.positionMM < 1e-9 && abs(depth.depthMM - 15) < 1e-9)
     }
 
     @Test func everyViewSeesBloodThroughItsWindowOnEveryShippedPatient() {

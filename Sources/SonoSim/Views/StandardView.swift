@@ -17,8 +17,12 @@ public enum StandardView: String, Sendable, CaseIterable, Codable, CustomStringC
 
 /// How far a probe pose is from a view's canonical pose.
 public struct PoseDistance: Sendable, Equatable {
-    /// Distance between the probe tips, mm.
+    /// Distance between the probe tips across the view's beam, mm: how far the probe sits
+    /// from the window on the skin. The component along the beam is contact depth (a probe
+    /// pressing 8 N into a soft chest sinks 10–30 mm), which does not change the view.
     public var positionMM: Double
+    /// Depth along the view's beam, mm (+ = deeper than the canonical pose on the skin).
+    public var depthMM: Double = 0
     /// Angle between the beam axes, degrees.
     public var beamAngleDeg: Double
     /// Rotation about the beam between the imaging planes, degrees (0…90: a plane has no sign).
@@ -105,8 +109,12 @@ public struct StandardViewGeometry: Sendable {
         let aligned = target.rotation.x - pose.rotation.z * target.rotation.x.dot(pose.rotation.z)
         var planeAngle = pose.rotation.x.angle(to: aligned)
         if planeAngle > .pi / 2 { planeAngle = .pi - planeAngle }
-        return PoseDistance(positionMM: (pose.position - target.position).length,
-                            beamAngleDeg: beamAngle * 180 / .pi, planeRotationDeg: planeAngle * 180 / .pi)
+        let offset = pose.position - target.position
+        let depth = offset.dot(target.rotation.z)
+        var distance = PoseDistance(positionMM: (offset - target.rotation.z * depth).length,
+                                    beamAngleDeg: beamAngle * 180 / .pi, planeRotationDeg: planeAngle * 180 / .pi)
+        distance.depthMM = depth
+        return distance
     }
 
     /// The view a probe at `pose` pressing with `contactForceN` shows at `seconds`: the nearest
