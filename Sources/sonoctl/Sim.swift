@@ -7,7 +7,7 @@ import SonoSim
 struct Sim: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Render frames, contact sheets and training data from the virtual patient.",
-        subcommands: [SimRender.self, SimDataset.self, SimBench.self])
+        subcommands: [SimRender.self, SimDataset.self, SimBench.self, SimPriors.self])
 }
 
 /// Options every sim command shares: which patient and how the probe images.
