@@ -1,0 +1,63 @@
+/// An ordered list of target views: the exam.
+public struct ScanProtocol: Sendable, Equatable, CustomStringConvertible {
+    public static let standard = ScanProtocol(unchecked: ["PLAX", "PSAX", "A4C", "A2C"])
+    public let views: [String]
+
+    private init(unchecked views: [String]) { self.views = views }
+
+    /// Parses "PLAX,PSAX,A4C" against the views the prior and the model both know.
+    public init(parsing text: String, known: Set<String>) throws(PlannerError) {
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() }
+            .filter { !$0.isEmpty }
+        try self.init(views: names, known: known)
+    }
+
+    public init(views: [String], known: Set<String>) throws(PlannerError) {
+        guard !views.isEmpty else { throw .emptyProtocol }
+        for view in views where !known.contains(view) {
+            throw .unknownView(view, known: known.sorted())
+        }
+        self.views = views
+    }
+
+    public var description: String { views.joined(separator: ",") }
+}
+
+/// How the planner searches. Defaults are for the virtual patient's probe (30 fps) and the
+/// shipped classifier; each is a value a site may tune in sono.toml's `[planner]`.
+public struct PlannerSettings: Sendable, Equatable {
+    /// Contact force held while searching and recording, N.
+    public var contactForceN = 8.0
+    /// The probe starts this far back from the window along the beam and the contact force
+    /// controller brings it onto the skin, mm.
+    public var hoverMM = 15.0
+    /// Height above the higher of two windows to travel between them, mm.
+    public var clearanceMM = 40.0
+    /// A view is given up after this long, s.
+    public var viewTimeoutSeconds = 60.0
+    /// The smoothed confidence at or above which a view counts as seen.
+    public var acquireConfidence: Float = 0.8
+    /// A per-frame probability at or above which a search step has found the view's region.
+    public var signalProbability: Float = 0.35
+    /// How long the view must be held: one cardiac cycle at 40 beats/min, the slowest heart
+    /// the planner expects (it does not know the patient's rate), s.
+    public var holdSeconds = 1.5
+    /// Length of the clip recorded once the view is held, s.
+    public var clipSeconds = 2.0
+    /// Frames observed at each search pose (after the probe settles there).
+    public var dwellFrames = 6
+    /// Speeds while sliding over the skin.
+    public var slideSpeedMMs = 20.0
+    public var turnSpeedRadS = 0.5
+    /// Speed of the moves between windows, in air.
+    public var travelSpeedMMs = 50.0
+    /// Window search: rings of candidate windows around the prior, mm apart, out to this radius.
+    public var ringStepMM = 7.0
+    public var searchRadiusMM = 28.0
+    /// Refinement steps (halved each round): slide, rotation about the beam and tilt.
+    public var refineSlideMM = 5.0
+    public var refineRotationDeg = 10.0
+    public var refineTiltDeg = 6.0
+
+    public init() {}
+}
