@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "sonoctl", targets: ["sonoctl"]),
         .executable(name: "sono-devlab", targets: ["sono-devlab"]),
+        .executable(name: "sonod", targets: ["sonod"]),
         .library(name: "SonoProtocol", targets: ["SonoProtocol"]),
         .library(name: "SonoDevices", targets: ["SonoDevices"]),
     ],
@@ -25,6 +26,9 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // System-library shims: headers and link flags only.
@@ -63,6 +67,12 @@ let package = Package(
                 exclude: ["ONNX/onnx.proto", "ONNX/README.md"],
                 swiftSettings: strict),
 
+        // The scan planner: scan protocols, the view prior, and the search for each view with
+        // the classifier's output. Proposes probe targets; the motion controller decides.
+        .target(name: "SonoPlanner",
+                dependencies: ["SonoGeometry", .product(name: "TOMLKit", package: "TOMLKit")],
+                swiftSettings: strict),
+
         // Transports (serial over libserialport, USB over libusb) and the board link layer.
         .target(name: "SonoDevices",
                 dependencies: ["SonoProtocol", "CLibSerialPort", "CLibUSB"],
@@ -77,13 +87,32 @@ let package = Package(
                 swiftSettings: strict),
 
         // Test bench: umockdev-emulated devices wired to simulated boards. Used by tests,
-        // the link benchmark and the link demo; never by sonod.
+        // the link benchmark, the link demo, and `sonod --simulate` (its virtual patient's boards).
         .target(name: "SonoTestbed",
                 dependencies: ["SonoSim", "SonoDevices", "SonoMotion", "SonoGeometry", "SonoProtocol", "CUMockdev"],
                 swiftSettings: strict),
 
+        // sonod's body: configuration, wiring of devices (or the virtual patient on emulated
+        // devices), classifier, planner and motion controller; the control socket; systemd.
+        .target(name: "SonoDaemon",
+                dependencies: ["SonoCore", "SonoDevices", "SonoGeometry", "SonoMotion", "SonoPlanner", "SonoProtocol",
+                               "SonoSim", "SonoTestbed", "SonoVision",
+                               .product(name: "TOMLKit", package: "TOMLKit"),
+                               .product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "NIOPosix", package: "swift-nio"),
+                               .product(name: "NIOHTTP1", package: "swift-nio"),
+                               .product(name: "Logging", package: "swift-log"),
+                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+                swiftSettings: strict),
+        .executableTarget(name: "sonod",
+                          dependencies: ["SonoDaemon", "SonoPlanner", "SonoMotion",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Logging", package: "swift-log"),
+                                         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+                          swiftSettings: strict),
+
         .executableTarget(name: "sonoctl",
-                          dependencies: ["SonoDevices", "SonoProtocol", "SonoSim", "SonoGeometry", "SonoVision",
+                          dependencies: ["SonoDaemon", "SonoDevices", "SonoProtocol", "SonoSim", "SonoGeometry", "SonoVision",
                                          .product(name: "Histogram", package: "hdrhistogram-swift"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
@@ -100,6 +129,9 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "SonoVisionTests", dependencies: ["SonoVision", "SonoSim"],
                     exclude: ["Fixtures"], swiftSettings: strict),
+        .testTarget(name: "SonoPlannerTests", dependencies: ["SonoPlanner", "SonoGeometry"], swiftSettings: strict),
+        .testTarget(name: "SonoDaemonTests", dependencies: ["SonoDaemon", "sonod", "SonoPlanner", "SonoGeometry"],
+                    swiftSettings: strict),
         .testTarget(name: "SonoGeometryTests", dependencies: ["SonoGeometry"], swiftSettings: strict),
         .testTarget(name: "SonoSimTests", dependencies: ["SonoSim", "SonoProtocol", "SonoGeometry", "SonoTestbed", "CZlib"],
                     swiftSettings: strict),

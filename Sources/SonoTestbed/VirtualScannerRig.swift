@@ -9,7 +9,7 @@ import Synchronization
 /// The whole control path against the virtual patient, hardware-free but real from the serial
 /// driver up: the simulated arm and force boards run on emulated USB serial devices, and the
 /// motion controller drives them through `ScannerBoards` (libserialport, the link layer, the
-/// lock-free queues and the real-time sender). For tests and benchmarks, never for sonod.
+/// lock-free queues and the real-time sender). For tests and benchmarks (sonod --simulate wires its own, SonoDaemon.SimulatedHardware).
 public final class VirtualScannerRig: Sendable {
     public let robot: RobotDescription
     public let world: VirtualPatient

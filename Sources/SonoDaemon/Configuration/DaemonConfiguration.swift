@@ -1,0 +1,231 @@
+import Foundation
+public import SonoDevices
+public import SonoPlanner
+import TOMLKit
+
+/// sonod's configuration (`/etc/sono/sono.toml`; `systemd/sono.toml.example` documents every
+/// key). Read and checked completely before anything starts: an invalid file is an error
+/// naming the key, never a half-started daemon.
+public struct DaemonConfiguration: Sendable {
+    public enum ProbeSource: Sendable, Equatable {
+        /// No probe: motion and status only; scans are refused.
+        case none
+        /// The USB probe (firmware-protocol/USB-PROBE.md), by VID:PID.
+        case usb(vendor: UInt16, product: UInt16)
+    }
+
+    public var armPort: SerialPortSelector = .path("/dev/sono-arm")
+    public var forceSensorPort: SerialPortSelector = .path("/dev/sono-force")
+    public var probe: ProbeSource = .none
+    public var robotPath = "/usr/share/sono/arm.toml"
+    public var safetyPath = "/usr/share/sono/safety.toml"
+    public var priorPath = "/usr/share/sono/scan-prior.toml"
+    public var modelPath = "/usr/share/sono/models/view-classifier.onnx"
+    public var sessionsDirectory = "/var/lib/sono/sessions"
+    public var socketPath = "/run/sono/control.sock"
+    /// Members may read status over the socket (the socket file's group).
+    public var socketGroup = "sono"
+    /// Members may command motion.
+    public var operatorGroup = "sono-operators"
+    public var scanProtocol = ["PLAX", "PSAX", "A4C", "A2C"]
+    public var planner = PlannerSettings()
+    /// Real-time priority of the control loop (SCHED_FIFO), and whether to lock memory.
+    public var loopPriority: Int32 = 80
+    public var lockMemory = true
+    /// Stale-data deadlines override (ms); nil keeps safety.toml's.
+    public var staleDeadlineMillis: Int?
+
+    public init() {}
+
+    /// The configuration for `--simulate` when no file is given: the repository's hardware
+    /// files relative to `root` (the source tree or /usr/share/sono).
+    public static func simulation(root: String) -> DaemonConfiguration {
+        var configuration = DaemonConfiguration()
+        configuration.robotPath = "\(root)/hardware/arm.toml"
+        configuration.safetyPath = "\(root)/hardware/safety.toml"
+        configuration.priorPath = "\(root)/hardware/scan-prior.toml"
+        configuration.modelPath = "\(root)/models/view-classifier.onnx"
+        configuration.sessionsDirectory = "/tmp/sono-sessions"
+        configuration.socketPath = "/tmp/sono-control.sock"
+        return configuration
+    }
+
+    public static func load(path: String) throws(ConfigurationError) -> DaemonConfiguration {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw .unreadable(path: path, reason: error.localizedDescription)
+        }
+        return try parse(text, path: path)
+    }
+
+    public static func parse(_ text: String, path: String) throws(ConfigurationError) -> DaemonConfiguration {
+        let table: TOMLTable
+        do { table = try TOMLTable(string: text) } catch {
+            throw .unreadable(path: path, reason: "not valid TOML: \(error)")
+        }
+        var reader = TableReader(path: path, table: table)
+        var c = DaemonConfiguration()
+        try reader.section("devices", keys: ["arm", "force_sensor", "probe"]) { r throws(ConfigurationError) in
+            if let arm = try r.string("arm") { c.armPort = try port(arm, key: r.key("arm"), path: path) }
+            if let force = try r.string("force_sensor") { c.forceSensorPort = try port(force, key: r.key("force_sensor"), path: path) }
+            if let probe = try r.string("probe") { c.probe = try probeSource(probe, key: r.key("probe"), path: path) }
+        }
+        try reader.section("files", keys: ["robot", "safety", "scan_prior", "model"]) { r throws(ConfigurationError) in
+            c.robotPath = try r.string("robot") ?? c.robotPath
+            c.safetyPath = try r.string("safety") ?? c.safetyPath
+            c.priorPath = try r.string("scan_prior") ?? c.priorPath
+            c.modelPath = try r.string("model") ?? c.modelPath
+        }
+        try reader.section("recording", keys: ["directory"]) { r throws(ConfigurationError) in
+            c.sessionsDirectory = try r.string("directory") ?? c.sessionsDirectory
+        }
+        try reader.section("control", keys: ["socket", "socket_group", "operator_group"]) { r throws(ConfigurationError) in
+            c.socketPath = try r.string("socket") ?? c.socketPath
+            c.socketGroup = try r.string("socket_group") ?? c.socketGroup
+            c.operatorGroup = try r.string("operator_group") ?? c.operatorGroup
+        }
+        try reader.section("realtime", keys: ["loop_priority", "lock_memory", "stale_deadline_ms"]) { r throws(ConfigurationError) in
+            if let priority = try r.int("loop_priority", 1...99) { c.loopPriority = Int32(priority) }
+            c.lockMemory = try r.bool("lock_memory") ?? c.lockMemory
+            c.staleDeadlineMillis = try r.int("stale_deadline_ms", 1...100)
+        }
+        try reader.section("planner", keys: ["protocol", "contact_force_n", "view_timeout_s", "acquire_confidence",
+                                             "hold_s", "clip_s", "search_radius_mm"]) { r throws(ConfigurationError) in
+            if let views = try r.stringArray("protocol") {
+                guard !views.isEmpty else { throw .invalid(path: path, key: r.key("protocol"), reason: "needs at least one view") }
+                c.scanProtocol = views.map { $0.uppercased() }
+            }
+            if let force = try r.double("contact_force_n", 2...10) { c.planner.contactForceN = force }
+            if let timeout = try r.double("view_timeout_s", 5...600) { c.planner.viewTimeoutSeconds = timeout }
+            if let confidence = try r.double("acquire_confidence", 0.5...0.999) { c.planner.acquireConfidence = Float(confidence) }
+            if let hold = try r.double("hold_s", 0.3...10) { c.planner.holdSeconds = hold }
+            if let clip = try r.double("clip_s", 0...30) { c.planner.clipSeconds = clip }
+            if let radius = try r.double("search_radius_mm", 5...80) { c.planner.searchRadiusMM = radius }
+        }
+        try reader.finish()
+        for (key, value) in [("control.socket", c.socketPath), ("recording.directory", c.sessionsDirectory)]
+            where !value.hasPrefix("/") {
+            throw .invalid(path: path, key: key, reason: "must be an absolute path, got '\(value)'")
+        }
+        return c
+    }
+
+    static func port(_ text: String, key: String, path: String) throws(ConfigurationError) -> SerialPortSelector {
+        if text.hasPrefix("/") { return .path(text) }
+        if text.hasPrefix("usb:") {
+            let ids = try vidPid(String(text.dropFirst(4)), key: key, path: path)
+            return .usb(vendorID: ids.0, productID: ids.1, serial: nil)
+        }
+        throw .invalid(path: path, key: key, reason: "'\(text)' is neither a device path (/dev/…) nor usb:VID:PID")
+    }
+
+    static func probeSource(_ text: String, key: String, path: String) throws(ConfigurationError) -> ProbeSource {
+        if text == "none" { return .none }
+        if text.hasPrefix("usb:") {
+            let ids = try vidPid(String(text.dropFirst(4)), key: key, path: path)
+            return .usb(vendor: ids.0, product: ids.1)
+        }
+        throw .invalid(path: path, key: key, reason: "'\(text)' is neither 'none' nor usb:VID:PID")
+    }
+
+    static func vidPid(_ text: String, key: String, path: String) throws(ConfigurationError) -> (UInt16, UInt16) {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, let vendor = UInt16(parts[0], radix: 16), let product = UInt16(parts[1], radix: 16) else {
+            throw .invalid(path: path, key: key, reason: "'usb:\(text)' must be usb:VID:PID in hex, e.g. usb:1209:5301")
+        }
+        return (vendor, product)
+    }
+}
+
+public enum ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    case unreadable(path: String, reason: String)
+    case invalid(path: String, key: String, reason: String)
+    case unknownKey(path: String, key: String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path, let reason): "cannot read configuration \(path): \(reason)"
+        case .invalid(let path, let key, let reason): "\(path): \(key): \(reason)"
+        case .unknownKey(let path, let key): "\(path): unknown key '\(key)' (misspelt? see systemd/sono.toml.example)"
+        }
+    }
+}
+
+/// Reads typed values out of TOML sections, naming the key in every error and rejecting keys
+/// it does not know (a misspelt limit must not silently fall back to a default).
+struct TableReader {
+    let path: String
+    let table: TOMLTable
+    private var known: Set<String> = []
+
+    init(path: String, table: TOMLTable) {
+        self.path = path
+        self.table = table
+    }
+
+    struct Section {
+        let path: String
+        let name: String
+        let table: TOMLTable
+
+        func key(_ key: String) -> String { "\(name).\(key)" }
+
+        func string(_ key: String) throws(ConfigurationError) -> String? {
+            guard let value = table[key] else { return nil }
+            guard let string = value.string, !string.isEmpty else {
+                throw .invalid(path: path, key: self.key(key), reason: "must be a non-empty string")
+            }
+            return string
+        }
+
+        func stringArray(_ key: String) throws(ConfigurationError) -> [String]? {
+            guard let value = table[key] else { return nil }
+            guard let array = value.array else { throw .invalid(path: path, key: self.key(key), reason: "must be an array of strings") }
+            var strings: [String] = []
+            for item in array {
+                guard let string = item.string else { throw .invalid(path: path, key: self.key(key), reason: "must be an array of strings") }
+                strings.append(string)
+            }
+            return strings
+        }
+
+        func bool(_ key: String) throws(ConfigurationError) -> Bool? {
+            guard let value = table[key] else { return nil }
+            guard let bool = value.bool else { throw .invalid(path: path, key: self.key(key), reason: "must be true or false") }
+            return bool
+        }
+
+        func int(_ key: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+            guard let value = table[key] else { return nil }
+            guard let int = value.int else { throw .invalid(path: path, key: self.key(key), reason: "must be an integer") }
+            guard range.contains(int) else {
+                throw .invalid(path: path, key: self.key(key), reason: "\(int) is outside \(range.lowerBound)…\(range.upperBound)")
+            }
+            return int
+        }
+
+        func double(_ key: String, _ range: ClosedRange<Double>) throws(ConfigurationError) -> Double? {
+            guard let value = table[key] else { return nil }
+            guard let number = value.double ?? value.int.map(Double.init), number.isFinite else {
+                throw .invalid(path: path, key: self.key(key), reason: "must be a number")
+            }
+            guard range.contains(number) else {
+                throw .invalid(path: path, key: self.key(key), reason: "\(number) is outside \(range.lowerBound)…\(range.upperBound)")
+            }
+            return number
+        }
+    }
+
+    mutating func section(_ name: String, keys: Set<String>,
+                          _ body: (Section) throws(ConfigurationError) -> Void) throws(ConfigurationError) {
+        known.insert(name)
+        guard let value = table[name] else { return }
+        guard let sub = value.table else { throw .invalid(path: path, key: name, reason: "must be a table ([\(name)])") }
+        for key in sub.keys where !keys.contains(key) { throw .unknownKey(path: path, key: "\(name).\(key)") }
+        try body(Section(path: path, name: name, table: sub))
+    }
+
+    func finish() throws(ConfigurationError) {
+        for key in table.keys where !known.contains(key) { throw .unknownKey(path: path, key: key) }
+    }
+}

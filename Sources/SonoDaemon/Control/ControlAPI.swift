@@ -1,0 +1,164 @@
+public import Foundation
+public import SonoMotion
+
+/// The control API's routes (docs/control-api.yaml), independent of the transport: a request
+/// (method, path, body, peer) in, a status and JSON body out. Runs off the event loop: some
+/// commands wait for the control loop's answer.
+public struct ControlAPI: Sendable {
+    public struct Response: Sendable {
+        public var status: Int
+        public var body: Data
+        public var headers: [(String, String)] = []
+    }
+
+    public enum Operation: Sendable, Equatable {
+        case status, safety(SafetyCommand), startScan, scan, stopScan, startRecording, stopRecording, sessions, limits, events
+    }
+
+    struct Route {
+        var method: String
+        var path: String
+        var operation: Operation
+        var access: Access
+    }
+
+    static let routes: [Route] = [
+        Route(method: "GET", path: "/v1/status", operation: .status, access: .read),
+        Route(method: "POST", path: "/v1/enable", operation: .safety(.enable), access: .motion),
+        Route(method: "POST", path: "/v1/disable", operation: .safety(.disable), access: .stop),
+        Route(method: "POST", path: "/v1/motion/enable", operation: .safety(.enableMotion), access: .motion),
+        Route(method: "POST", path: "/v1/resume", operation: .safety(.resume), access: .motion),
+        Route(method: "POST", path: "/v1/reset", operation: .safety(.reset), access: .motion),
+        Route(method: "POST", path: "/v1/stop", operation: .safety(.protectiveStop), access: .stop),
+        Route(method: "POST", path: "/v1/estop", operation: .safety(.emergencyStop), access: .stop),
+        Route(method: "POST", path: "/v1/scan", operation: .startScan, access: .motion),
+        Route(method: "GET", path: "/v1/scan", operation: .scan, access: .read),
+        Route(method: "POST", path: "/v1/scan/stop", operation: .stopScan, access: .stop),
+        Route(method: "POST", path: "/v1/recording/start", operation: .startRecording, access: .motion),
+        Route(method: "POST", path: "/v1/recording/stop", operation: .stopRecording, access: .motion),
+        Route(method: "GET", path: "/v1/sessions", operation: .sessions, access: .read),
+        Route(method: "GET", path: "/v1/limits", operation: .limits, access: .read),
+        Route(method: "GET", path: "/v1/events", operation: .events, access: .read),
+    ]
+
+    /// Every route as "METHOD /path", sorted (checked against docs/control-api-routes.txt).
+    public static var routeList: [String] { routes.map { "\($0.method) \($0.path)" }.sorted() }
+
+    public static let maxBodyBytes = 64 * 1024
+
+    let runtime: ScannerRuntime
+    let authorizer: PeerAuthorizer
+
+    public init(runtime: ScannerRuntime, authorizer: PeerAuthorizer) {
+        self.runtime = runtime
+        self.authorizer = authorizer
+    }
+
+    public enum Resolution: Sendable {
+        case operation(Operation)
+        case response(Response)
+    }
+
+    /// Finds the route and checks the peer may use it.
+    public func resolve(method: String, target: String, peer: PeerCredentials?) -> Resolution {
+        let path = String(target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+        let matching = Self.routes.filter { $0.path == path }
+        guard !matching.isEmpty else {
+            return .response(Self.error(404, "not_found", "no such endpoint: \(path) (see docs/control-api.yaml)"))
+        }
+        guard let route = matching.first(where: { $0.method == method }) else {
+            var response = Self.error(405, "method_not_allowed",
+                                      "\(method) is not allowed on \(path); use \(matching.map(\.method).joined(separator: ", "))")
+            response.headers.append(("Allow", matching.map(\.method).joined(separator: ", ")))
+            return .response(response)
+        }
+        guard let peer else { return .response(Self.error(403, "forbidden", "the peer's credentials could not be read")) }
+        if let denial = authorizer.authorize(peer, for: route.access) {
+            return .response(Self.error(403, "forbidden", denial.description))
+        }
+        return .operation(route.operation)
+    }
+
+    /// Carries out an operation (not `.events`, which the transport streams).
+    public func perform(_ operation: Operation, body: Data) -> Response {
+        switch operation {
+        case .status:
+            return Self.json(200, runtime.status())
+        case .safety(let command):
+            switch runtime.perform(command) {
+            case .success(let state): return Self.json(200, StateJSON(state: state.rawValue))
+            case .failure(let error): return Self.error(error)
+            }
+        case .startScan:
+            let request: ScanRequestJSON
+            switch Self.decode(ScanRequestJSON.self, body, empty: ScanRequestJSON(views: nil)) {
+            case .success(let decoded): request = decoded
+            case .failure(let failure): return failure.response
+            }
+            switch runtime.startScan(views: request.views) {
+            case .success(let status): return Self.json(202, status)
+            case .failure(let error): return Self.error(error)
+            }
+        case .scan:
+            return Self.json(200, runtime.scanStatus())
+        case .stopScan:
+            return Self.json(200, runtime.stopScan())
+        case .startRecording:
+            let request: RecordingRequestJSON
+            switch Self.decode(RecordingRequestJSON.self, body, empty: RecordingRequestJSON(name: nil)) {
+            case .success(let decoded): request = decoded
+            case .failure(let failure): return failure.response
+            }
+            do {
+                let status = try runtime.sessions.start(name: request.name)
+                runtime.events.publish(DaemonEvent("recording", status))
+                return Self.json(200, status)
+            } catch {
+                if case .badName = error { return Self.error(400, "bad_request", error.description) }
+                if case .alreadyActive = error { return Self.error(409, "conflict", error.description) }
+                return Self.error(500, "internal", error.description)
+            }
+        case .stopRecording:
+            let status = runtime.sessions.stop()
+            runtime.events.publish(DaemonEvent("recording", status))
+            return Self.json(200, status)
+        case .sessions:
+            return Self.json(200, runtime.sessions.list())
+        case .limits:
+            return Response(status: 200, body: runtime.limitsJSON())
+        case .events:
+            return Self.error(500, "internal", "the event stream is served by the transport")
+        }
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ body: Data, empty: T) -> Result<T, ResponseError> {
+        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .success(empty) }
+        do {
+            return .success(try APICoding.decoder().decode(type, from: body))
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            let key = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return .failure(ResponseError(Self.error(400, "bad_request", "field '\(key)': \(context.debugDescription)")))
+        } catch {
+            return .failure(ResponseError(Self.error(400, "bad_request", "the body is not the JSON this endpoint takes: \(error.localizedDescription)")))
+        }
+    }
+
+    struct ResponseError: Error { var response: Response; init(_ response: Response) { self.response = response } }
+
+    static func json(_ status: Int, _ value: some Encodable) -> Response {
+        Response(status: status, body: APICoding.encode(value))
+    }
+
+    public static func error(_ status: Int, _ code: String, _ message: String) -> Response {
+        json(status, ErrorJSON(error: message, code: code))
+    }
+
+    static func error(_ error: CommandError) -> Response {
+        switch error {
+        case .conflict(let reason): Self.error(409, "conflict", reason)
+        case .badRequest(let reason): Self.error(400, "bad_request", reason)
+        case .unavailable(let reason): Self.error(503, "unavailable", reason)
+        }
+    }
+}
+

@@ -1,0 +1,236 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+public import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The control socket: HTTP/1.1 + JSON on a Unix socket (SwiftNIO), bound to a path or taken
+/// from systemd socket activation. Requests are parsed and answered on the event loop; the
+/// API's work (which may wait for the control loop) runs on a worker queue.
+public final class ControlServer: @unchecked Sendable {
+    public enum Endpoint: Sendable {
+        /// Bind this path (replacing a stale socket file), mode 0660, group `group` if it exists.
+        case path(String, group: String)
+        /// A listening socket passed by systemd.
+        case descriptor(Int32)
+    }
+
+    private let api: ControlAPI
+    private let events: EventBus
+    private let logger: Logger
+    private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private let work = DispatchQueue(label: "sono.control", attributes: .concurrent)
+    private var channel: (any Channel)?
+
+    public init(api: ControlAPI, events: EventBus, logger: Logger) {
+        self.api = api
+        self.events = events
+        self.logger = logger
+    }
+
+    public func start(_ endpoint: Endpoint) throws(StartupError) {
+        let api = self.api
+        let events = self.events
+        let work = self.work
+        let logger = self.logger
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 32)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(
+                        ControlHTTPHandler(api: api, events: events, work: work, logger: logger))
+                }
+            }
+        do {
+            switch endpoint {
+            case .descriptor(let fd):
+                channel = try bootstrap.withBoundSocket(fd).wait()
+            case .path(let path, let groupName):
+                try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                        withIntermediateDirectories: true)
+                channel = try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
+                // Members of the socket's group may connect; nobody else.
+                if let entry = getgrnam(groupName) { _ = chown(path, uid_t(UInt32.max), entry.pointee.gr_gid) }
+                guard chmod(path, 0o660) == 0 else { throw StartupError.socket("chmod 0660 \(path) failed: errno \(errno)") }
+            }
+        } catch let error as StartupError {
+            throw error
+        } catch {
+            throw .socket("cannot listen on \(endpoint): \(error)")
+        }
+    }
+
+    public func stop() {
+        try? channel?.close().wait()
+        try? group.syncShutdownGracefully()
+    }
+}
+
+/// One connection: requests in order (keep-alive), each answered with JSON, or turned into a
+/// server-sent event stream for GET /v1/events.
+final class ControlHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let api: ControlAPI
+    private let events: EventBus
+    private let work: DispatchQueue
+    private let logger: Logger
+    private var head: HTTPRequestHead?
+    private var body = ByteBuffer()
+    private var tooLarge = false
+    private var peer: PeerCredentials?
+    private var subscription: UInt64?
+    private var keepAlive: RepeatedTask?
+    private var busy = false
+
+    init(api: ControlAPI, events: EventBus, work: DispatchQueue, logger: Logger) {
+        self.api = api
+        self.events = events
+        self.work = work
+        self.logger = logger
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        peer = Self.credentials(of: context.channel)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let subscription { events.unsubscribe(subscription) }
+        subscription = nil
+        keepAlive?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body.clear()
+            tooLarge = false
+        case .body(var chunk):
+            if body.readableBytes + chunk.readableBytes > ControlAPI.maxBodyBytes {
+                tooLarge = true
+            } else {
+                body.writeBuffer(&chunk)
+            }
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            handle(head, context: context)
+        }
+    }
+
+    private func handle(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        if tooLarge {
+            respond(ControlAPI.error(413, "payload_too_large", "request bodies are limited to \(ControlAPI.maxBodyBytes) bytes"),
+                    head: head, context: context)
+            return
+        }
+        let operation: ControlAPI.Operation
+        switch api.resolve(method: head.method.rawValue, target: head.uri, peer: peer) {
+        case .response(let response):
+            logger.notice("control: \(head.method) \(head.uri) → \(response.status)", metadata: ["uid": "\(peer?.uid ?? 0)"])
+            respond(response, head: head, context: context)
+            return
+        case .operation(let resolved):
+            operation = resolved
+        }
+        if body.readableBytes > 0, let type = head.headers.first(name: "content-type"),
+           !type.lowercased().hasPrefix("application/json") {
+            respond(ControlAPI.error(415, "unsupported_media_type", "send JSON (Content-Type: application/json), not \(type)"),
+                    head: head, context: context)
+            return
+        }
+        if operation == .events {
+            startEventStream(head: head, context: context)
+            return
+        }
+        let data = Data(body.readableBytesView)
+        let api = self.api
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        busy = true
+        work.async {
+            let response = api.perform(operation, body: data)
+            eventLoop.execute {
+                let (handler, context) = loopBound.value
+                handler.busy = false
+                if case .safety = operation {
+                    handler.logger.info("control: \(head.method) \(head.uri) → \(response.status)", metadata: ["uid": "\(handler.peer?.uid ?? 0)"])
+                }
+                handler.respond(response, head: head, context: context)
+            }
+        }
+    }
+
+    private func respond(_ response: ControlAPI.Response, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: "\(response.body.count + 1)")
+        for (name, value) in response.headers { headers.add(name: name, value: value) }
+        let keepAlive = head.isKeepAlive
+        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        let status = HTTPResponseStatus(statusCode: response.status)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        var buffer = context.channel.allocator.buffer(capacity: response.body.count + 1)
+        buffer.writeBytes(response.body)
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            let channel = context.channel
+            done.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    private func startEventStream(head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "text/event-stream")
+        headers.add(name: "Cache-Control", value: "no-cache")
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))),
+                              promise: nil)
+        let channel = context.channel
+        let allocator = channel.allocator
+        @Sendable func send(_ text: String) {
+            var buffer = allocator.buffer(capacity: text.utf8.count)
+            buffer.writeString(text)
+            channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(buffer)), promise: nil)
+        }
+        send(": sono event stream\n\n")
+        subscription = events.subscribe { event in
+            send("event: \(event.name)\ndata: \(String(decoding: event.data, as: UTF8.self))\n\n")
+        }
+        keepAlive = context.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(15), delay: .seconds(15)) { _ in
+            send(": keep-alive\n\n")
+        }
+    }
+
+    /// SO_PEERCRED of the connection (nil if it cannot be read: such peers get 403).
+    static func credentials(of channel: any Channel) -> PeerCredentials? {
+        guard let provider = channel as? any SocketOptionProvider else { return nil }
+        let future: EventLoopFuture<PeerCred> = provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET),
+                                                                           name: SocketOptionName(SO_PEERCRED))
+        // channelActive runs on the channel's event loop, where the option is read at once.
+        var result: PeerCred?
+        future.whenSuccess { result = $0 }
+        return result.map { PeerCredentials(pid: $0.pid, uid: $0.uid, gid: $0.gid) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.warning("control connection: \(error)")
+        context.close(promise: nil)
+    }
+}
+
+/// struct ucred of <sys/socket.h> (glibc hides it behind _GNU_SOURCE): three 32-bit fields.
+struct PeerCred: Sendable {
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
+}

@@ -1,0 +1,143 @@
+import Foundation
+import SonoCore
+import SonoGeometry
+import SonoPlanner
+import SonoVision
+import Synchronization
+
+/// Frames in order, from the pipeline thread to one consumer (the planner), with a wait.
+/// Bounded: when the consumer lags, the oldest frames go (it wants the newest).
+final class FrameQueue: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var frames: [ViewObservation] = []
+    private let capacity = 64
+
+    func push(_ observation: ViewObservation) {
+        condition.lock()
+        if frames.count == capacity { frames.removeFirst() }
+        frames.append(observation)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// The next frame, waiting up to `seconds`.
+    func next(within seconds: Double) -> ViewObservation? {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date().addingTimeInterval(seconds)
+        while frames.isEmpty {
+            if !condition.wait(until: deadline) { break }
+        }
+        return frames.isEmpty ? nil : frames.removeFirst()
+    }
+
+    func clear() {
+        condition.lock()
+        frames.removeAll()
+        condition.unlock()
+    }
+}
+
+/// The probe's frames through the view classifier: every frame is classified and smoothed
+/// over a cardiac cycle; the result (with the probe pose and force at that moment) goes to the
+/// planner's queue and to the status. Runs on its own thread, off the control loop.
+final class FramePipeline: @unchecked Sendable {
+    struct Latest: Sendable {
+        var observation: ViewObservation?
+        var frameNumber: UInt64 = 0
+        var frames: UInt64 = 0
+        var dropped: UInt64 = 0
+        var failure: String?
+        var pixels: [UInt8] = []
+        var width = 0
+        var height = 0
+    }
+
+    let source: any ProbeFrameSource
+    let classifier: ViewClassifier
+    let queue = FrameQueue()
+    private let measured: @Sendable () -> (probe: Pose, forceN: Double)
+    private let onView: @Sendable (ViewObservation) -> Void
+    private let latest = Mutex(Latest())
+    private let running = Atomic<Bool>(false)
+    private var thread: Thread?
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(source: any ProbeFrameSource, classifier: ViewClassifier,
+         measured: @escaping @Sendable () -> (probe: Pose, forceN: Double),
+         onView: @escaping @Sendable (ViewObservation) -> Void) {
+        self.source = source
+        self.classifier = classifier
+        self.measured = measured
+        self.onView = onView
+    }
+
+    var snapshot: Latest { latest.withLock { $0 } }
+
+    func start() {
+        guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let thread = Thread { [self] in run(); finished.signal() }
+        thread.name = "sono-frames"
+        thread.qualityOfService = .userInitiated
+        self.thread = thread
+        thread.start()
+    }
+
+    func stop() {
+        guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        finished.wait()
+    }
+
+    private func run() {
+        let format = source.format
+        var pixels = [UInt8](repeating: 0, count: format.pixelCount)
+        var smoother = TemporalSmoother(labels: classifier.labels, window: max(1, Int(format.framesPerSecond.rounded())))
+        var lastNumber: UInt64?
+        var lastLabel: String?
+        while running.load(ordering: .acquiring) {
+            let info: ProbeFrameInfo?
+            do {
+                info = try pixels.withUnsafeMutableBufferPointer { buffer throws(FrameSourceError) in
+                    try source.nextFrame(into: buffer, timeoutMicros: 200_000)
+                }
+            } catch {
+                latest.withLock { $0.failure = "\(error)" }
+                Thread.sleep(forTimeInterval: 0.1)
+                continue
+            }
+            guard let info else { continue }
+            let pose = measured()
+            let prediction: ViewPrediction
+            do {
+                prediction = try pixels.withUnsafeBufferPointer { buffer throws(ModelError) in
+                    _ = try classifier.classify(buffer, width: format.width, height: format.height)
+                    return smoother.add(classifier.probabilities)
+                }
+            } catch {
+                latest.withLock { $0.failure = "classifier: \(error)" }
+                continue
+            }
+            let observation = ViewObservation(
+                seconds: Double(info.timestampMicros) / 1e6, probabilities: Array(classifier.probabilities),
+                smoothedLabel: prediction.label, smoothedConfidence: prediction.confidence,
+                stableFrames: smoother.stableFrames, probe: pose.probe, forceN: pose.forceN)
+            let gap = lastNumber.map { info.frameNumber > $0 + 1 ? info.frameNumber - $0 - 1 : 0 } ?? 0
+            lastNumber = info.frameNumber
+            latest.withLock {
+                $0.observation = observation
+                $0.frameNumber = info.frameNumber
+                $0.frames += 1
+                $0.dropped += gap
+                $0.failure = nil
+                $0.pixels = pixels
+                $0.width = format.width
+                $0.height = format.height
+            }
+            queue.push(observation)
+            if prediction.label != lastLabel {
+                lastLabel = prediction.label
+                onView(observation)
+            }
+        }
+    }
+}

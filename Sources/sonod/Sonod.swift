@@ -1,0 +1,195 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SonoDaemon
+import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// sonod: the scanner daemon. Thin: everything it runs lives in SonoDaemon.
+@main
+struct Sonod: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sonod",
+        abstract: "Sono's scanner daemon: devices, view classifier, scan planner and the safety-interlocked motion controller.",
+        discussion: """
+            Runs as a systemd service (systemd/sono.service), operated through the control socket
+            (sonoctl, or curl --unix-socket). `--simulate [PATIENT.toml]` runs everything against the
+            virtual patient, its simulated boards on emulated USB devices behind the same drivers.
+            """)
+
+    @Option(help: "Configuration file (default /etc/sono/sono.toml; with --simulate, the repository's hardware files).")
+    var config: String?
+
+    @Option(help: ArgumentHelp("Run against the virtual patient in PATIENT.toml ('--simulate' alone: the default patient).",
+                               valueName: "PATIENT.toml"))
+    var simulate: String?
+
+    @Option(help: "With --simulate: start a scan of these views at once (e.g. PLAX,PSAX,A4C,A2C).")
+    var scan: String?
+
+    @Flag(help: "With --scan: exit when the scan is done (status 0 when every view was acquired, 3 otherwise).")
+    var exitWhenDone = false
+
+    @Option(help: "With --scan: write the scan's summary (JSON) here.")
+    var summary: String?
+
+    @Option(help: "Control socket path (overrides the configuration; ignored under socket activation).")
+    var socket: String?
+
+    static let defaultPatientToken = "@default"
+
+    /// `--simulate` may come without a patient: give it the default's token before parsing.
+    static func main() async {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if let index = arguments.firstIndex(of: "--simulate"),
+           index + 1 == arguments.count || arguments[index + 1].hasPrefix("-") {
+            arguments[index] = "--simulate=\(defaultPatientToken)"
+        }
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    func validate() throws {
+        if scan != nil && simulate == nil {
+            throw ValidationError("--scan starts motion at once, so it is only for --simulate; on hardware an operator "
+                + "starts scans through the control socket (sonoctl scan start)")
+        }
+        if (exitWhenDone || summary != nil) && scan == nil { throw ValidationError("--exit-when-done and --summary need --scan") }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap { JournalLogHandler(label: $0) }
+        let logger = Logger(label: "sonod")
+        if simulate != nil { try reexecUnderUmockdevIfNeeded() }
+
+        let configuration: DaemonConfiguration
+        let patient: String?
+        do { (configuration, patient) = try loadConfiguration() } catch let error as ConfigurationError {
+            logger.critical("invalid configuration: \(error)")
+            throw ExitCode(78)  // EX_CONFIG
+        }
+        let runtime: ScannerRuntime
+        do { runtime = try ScannerRuntime(configuration: configuration, simulatePatient: patient) } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(78)  // EX_CONFIG
+        }
+        let descriptors = SocketActivation.takeDescriptors()
+        let server = ControlServer(api: ControlAPI(runtime: runtime,
+                                                   authorizer: PeerAuthorizer(socketGroup: configuration.socketGroup,
+                                                                              operatorGroup: configuration.operatorGroup)),
+                                   events: runtime.events, logger: logger)
+        do {
+            if let fd = descriptors.first {
+                try server.start(.descriptor(fd))
+                logger.info("control socket: passed by systemd (fd \(fd))")
+            } else {
+                let path = socket ?? configuration.socketPath
+                try server.start(.path(path, group: configuration.socketGroup))
+                logger.info("control socket: \(path)")
+            }
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(78)
+        }
+        defer { server.stop() }
+
+        let notifier = SystemdNotifier()
+        let scanner = ScannerService(runtime: runtime, notifier: notifier, logger: logger, scan: scan,
+                                     exitWhenDone: exitWhenDone)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: scanner, successTerminationBehavior: .gracefullyShutdownGroup),
+        ]
+        if let micros = notifier.watchdogMicros {
+            services.append(.init(service: WatchdogService(runtime: runtime, notifier: notifier, periodMicros: micros / 2,
+                                                           logger: logger)))
+        }
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+
+        guard scan != nil else { return }
+        let result = runtime.summary()
+        if let summary {
+            do { try APICoding.encode(result, pretty: true).write(to: URL(fileURLWithPath: summary)) } catch {
+                logger.error("cannot write the summary to \(summary): \(error)")
+                throw ExitCode(74)  // EX_IOERR
+            }
+        }
+        print(ScanSummaryText.render(result))
+        if exitWhenDone && result.acquired < result.views.count { throw ExitCode(3) }
+    }
+
+    /// The configuration and, in simulation, the patient file.
+    func loadConfiguration() throws -> (DaemonConfiguration, String?) {
+        var configuration: DaemonConfiguration
+        let root = SimulationFiles.root()
+        if let config {
+            configuration = try DaemonConfiguration.load(path: config)
+        } else if simulate != nil {
+            configuration = SimulationFiles.configuration(root: root)
+        } else {
+            configuration = try DaemonConfiguration.load(path: "/etc/sono/sono.toml")
+        }
+        if let scan {
+            configuration.scanProtocol = scan.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() }
+        }
+        guard let simulate else { return (configuration, nil) }
+        let patient = simulate == Self.defaultPatientToken ? SimulationFiles.defaultPatient(root: root) : simulate
+        guard FileManager.default.isReadableFile(atPath: patient) else {
+            throw ValidationError("--simulate: cannot read patient file \(patient)")
+        }
+        return (configuration, patient)
+    }
+
+    /// The simulated boards sit on umockdev-emulated devices, which need its preload library
+    /// in the process from the start: run again under umockdev-wrapper when it is missing.
+    func reexecUnderUmockdevIfNeeded() throws {
+        if ProcessInfo.processInfo.environment["LD_PRELOAD"]?.contains("umockdev") == true { return }
+        let wrapper = ["/usr/bin/umockdev-wrapper", "/usr/local/bin/umockdev-wrapper"]
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let wrapper else {
+            throw ValidationError("--simulate needs umockdev (Debian package 'umockdev'): umockdev-wrapper was not found")
+        }
+        let executable = Bundle.main.executablePath ?? CommandLine.arguments[0]
+        let arguments = [wrapper, executable] + CommandLine.arguments.dropFirst()
+        var cArguments = arguments.map { strdup($0) } + [nil]
+        execv(wrapper, &cArguments)
+        throw ValidationError("cannot run \(wrapper): errno \(errno)")
+    }
+}
+
+/// Where the hardware files are for a simulation without a configuration file: the source
+/// tree when sonod runs from it, else the installed copies.
+enum SimulationFiles {
+    static func root() -> String {
+        let cwd = FileManager.default.currentDirectoryPath
+        return FileManager.default.fileExists(atPath: "\(cwd)/hardware/arm.toml") ? cwd : "/usr/share/sono"
+    }
+
+    static func configuration(root: String) -> DaemonConfiguration {
+        var c = DaemonConfiguration()
+        let installed = root == "/usr/share/sono"
+        let hardware = installed ? root : "\(root)/hardware"
+        c.robotPath = "\(hardware)/arm.toml"
+        c.safetyPath = "\(hardware)/safety.toml"
+        c.priorPath = "\(hardware)/scan-prior.toml"
+        c.modelPath = "\(root)/models/view-classifier.onnx"
+        c.sessionsDirectory = "/tmp/sono-sessions"
+        c.socketPath = "/tmp/sono-control.sock"
+        return c
+    }
+
+    static func defaultPatient(root: String) -> String {
+        root == "/usr/share/sono" ? "\(root)/patients/default.toml" : "\(root)/hardware/patients/default.toml"
+    }
+}

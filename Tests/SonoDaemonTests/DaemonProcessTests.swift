@@ -1,0 +1,268 @@
+import Foundation
+import SonoDaemon
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// sonod as a process, the way systemd and operators run it: socket activation, the notify
+/// protocol, peer authorisation, malformed requests, bad configuration and SIGTERM. Each test
+/// starts a real `sonod --simulate` (virtual patient on emulated boards).
+@Suite(.serialized)
+struct DaemonProcessTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static var sonod: String { root.appendingPathComponent(".build/debug/sonod").path }
+
+    /// A unique path under /tmp (Unix socket paths must stay short).
+    static func temporary(_ name: String) -> String {
+        "/tmp/sono-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))-\(name)"
+    }
+
+    /// A configuration pointing at the repository's files.
+    static func configuration(socket: String, extra: String = "") throws -> String {
+        let path = temporary("sono.toml")
+        let text = """
+            [files]
+            robot = "\(root.path)/hardware/arm.toml"
+            safety = "\(root.path)/hardware/safety.toml"
+            scan_prior = "\(root.path)/hardware/scan-prior.toml"
+            model = "\(root.path)/models/view-classifier.onnx"
+            [recording]
+            directory = "\(temporary("sessions"))"
+            [control]
+            socket = "\(socket)"
+            \(extra)
+            """
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// A child process by posix_spawn, its stdout and stderr into a file. (Foundation's Process
+    /// leaves short-lived children unreaped here while another child runs, and hangs in
+    /// waitUntilExit.)
+    final class Daemon {
+        let pid: pid_t
+        let logPath = DaemonProcessTests.temporary("log")
+        private var status: Int32?
+
+        init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+            var env = ProcessInfo.processInfo.environment
+            for (key, value) in environment { env[key] = value }
+            pid = try spawn([executable] + arguments, environment: env, output: logPath)
+        }
+
+        var processIdentifier: pid_t { pid }
+
+        func terminate() -> (status: Int32, log: String) {
+            if status == nil {
+                kill(pid, SIGTERM)
+                status = wait(pid, seconds: 30) ?? { kill(pid, SIGKILL); return wait(pid, seconds: 5) ?? -1 }()
+            }
+            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            return (status ?? -1, log)
+        }
+
+        /// Waits until the log shows `text` (e.g. that sonod is ready).
+        @discardableResult
+        func waitForLog(_ text: String, seconds: Double = 30) -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains(text) { return true }
+                usleep(50_000)
+            }
+            return false
+        }
+
+        /// Waits for the process to exit by itself.
+        func exitStatus(seconds: Double) -> Int32? {
+            if status == nil { status = wait(pid, seconds: seconds) }
+            return status
+        }
+    }
+
+    static func spawn(_ argv: [String], environment: [String: String], output: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let cArgs = argv.map { strdup($0) } + [nil]
+        let cEnv = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (cArgs + cEnv).forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, argv[0], &actions, nil, cArgs, cEnv)
+        guard result == 0 else { throw POSIXError(POSIXErrorCode(rawValue: result) ?? .EIO) }
+        return pid
+    }
+
+    /// waitpid with a deadline; the exit status (128 + signal when killed), or nil on timeout.
+    static func wait(_ pid: pid_t, seconds: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        var status: Int32 = 0
+        while Date() < deadline {
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == pid {
+                let signal = status & 0x7f
+                return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+            }
+            if result < 0 { return -1 }
+            usleep(20_000)
+        }
+        return nil
+    }
+
+    /// curl on the control socket, optionally as another user (setpriv).
+    static func curl(_ socket: String, _ method: String, _ path: String, body: String? = nil,
+                     contentType: String = "application/json", asUID uid: UInt32? = nil) throws -> (status: Int, body: String) {
+        var arguments = ["/usr/bin/curl", "-s", "-w", "\n%{http_code}", "--max-time", "10", "--unix-socket", socket,
+                         "-X", method, "http://localhost\(path)"]
+        if let body {
+            let file = temporary("body")
+            try body.write(toFile: file, atomically: true, encoding: .utf8)
+            chmod(file, 0o644)
+            arguments += ["-H", "Content-Type: \(contentType)", "--data-binary", "@\(file)"]
+        }
+        if let uid { arguments = ["/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups"] + arguments }
+        let output = temporary("curl")
+        defer { unlink(output) }
+        let pid = try spawn(arguments, environment: ProcessInfo.processInfo.environment, output: output)
+        _ = wait(pid, seconds: 20)
+        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+    }
+
+    static func waitForSocket(_ path: String, seconds: Double = 20) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let status = try? curl(path, "GET", "/v1/status"), status.status == 200 { return true }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        return false
+    }
+
+    @Test func answersOnTheSocketSystemdPasses() throws {
+        let socket = Self.temporary("activated.sock")
+        let daemon = try Daemon("/usr/bin/systemd-socket-activate",
+                                ["-l", socket, Self.sonod, "--simulate", "--socket", Self.temporary("unused.sock")])
+        defer { _ = daemon.terminate() }
+        #expect(Self.waitForSocket(socket), "no answer on the passed socket")
+        #expect(daemon.waitForLog("ready (simulation)"))
+        let status = try Self.curl(socket, "GET", "/v1/status")
+        let decoded = try APICoding.decoder().decode(StatusJSON.self, from: Data(status.body.utf8))
+        #expect(decoded.mode == "simulation" && decoded.state == "disabled", "after a (re)start the arm is disabled")
+        let (_, log) = daemon.terminate()
+        #expect(log.contains("passed by systemd"), "\(log)")
+    }
+
+    @Test func tellsSystemdItIsReadyAndFeedsTheWatchdog() throws {
+        let notify = Self.temporary("notify.sock")
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        #expect(fd >= 0)
+        defer { close(fd); unlink(notify) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(notify.utf8) + [0]) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+
+        let socketPath = Self.temporary("control.sock")
+        let daemon = try Daemon(Self.sonod, ["--simulate", "--socket", socketPath],
+                                environment: ["NOTIFY_SOCKET": notify, "WATCHDOG_USEC": "400000"])
+        defer { _ = daemon.terminate() }
+        var messages: [String] = []
+        let deadline = Date().addingTimeInterval(25)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while Date() < deadline {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count > 0 { messages.append(String(decoding: buffer[0..<count], as: UTF8.self)) }
+            if messages.contains(where: { $0.contains("WATCHDOG=1") }) && messages.contains(where: { $0.contains("READY=1") }) { break }
+        }
+        #expect(messages.contains { $0.contains("READY=1") }, "\(messages)")
+        #expect(messages.contains { $0.contains("WATCHDOG=1") }, "\(messages)")
+        #expect(messages.contains { $0.contains("STATUS=simulation") }, "\(messages)")
+    }
+
+    @Test func refusesMotionToPeersOutsideTheOperatorGroup() throws {
+        // The socket's group is nogroup (so uid 65534 can connect); the operator group is one
+        // that peer is not in. It may read and stop, not move.
+        let socketPath = Self.temporary("auth.sock")
+        let config = try Self.configuration(socket: socketPath,
+                                            extra: "socket_group = \"nogroup\"\noperator_group = \"root\"")
+        let daemon = try Daemon(Self.sonod, ["--config", config, "--simulate"])
+        defer { _ = daemon.terminate() }
+        #expect(Self.waitForSocket(socketPath))
+        #expect(daemon.waitForLog("ready (simulation)"))
+        let nobody: UInt32 = 65534
+        let read = try Self.curl(socketPath, "GET", "/v1/status", asUID: nobody)
+        #expect(read.status == 200, "\(read)")
+        let enable = try Self.curl(socketPath, "POST", "/v1/enable", asUID: nobody)
+        #expect(enable.status == 403 && enable.body.contains("forbidden") && enable.body.contains("root"), "\(enable)")
+        let scan = try Self.curl(socketPath, "POST", "/v1/scan", body: "{}", asUID: nobody)
+        #expect(scan.status == 403, "\(scan)")
+        let stop = try Self.curl(socketPath, "POST", "/v1/stop", asUID: nobody)
+        #expect(stop.status == 200 || stop.status == 409, "stops are never refused for access: \(stop)")
+        // Still disabled: nothing the peer sent moved anything.
+        let status = try APICoding.decoder().decode(StatusJSON.self, from: Data(try Self.curl(socketPath, "GET", "/v1/status").body.utf8))
+        #expect(status.state == "disabled" || status.state == "protective_stop")
+    }
+
+    @Test func answersMalformedRequestsWithAReasonAndStaysUp() throws {
+        let socketPath = Self.temporary("bad.sock")
+        let daemon = try Daemon(Self.sonod, ["--simulate", "--socket", socketPath])
+        defer { _ = daemon.terminate() }
+        #expect(Self.waitForSocket(socketPath))
+        #expect(daemon.waitForLog("ready (simulation)"))
+        let cases: [(String, String, String?, String, Int)] = [
+            ("GET", "/v1/nothing", nil, "application/json", 404),
+            ("DELETE", "/v1/status", nil, "application/json", 405),
+            ("POST", "/v1/scan", "{\"views\": 3}", "application/json", 400),
+            ("POST", "/v1/scan", "{not json", "application/json", 400),
+            ("POST", "/v1/scan", "{\"views\": [\"BOGUS\"]}", "application/json", 400),
+            ("POST", "/v1/scan", "views=PLAX", "text/plain", 415),
+            ("POST", "/v1/scan", String(repeating: "x", count: 70_000), "application/json", 413),
+            ("POST", "/v1/recording/start", "{\"name\": \"../etc\"}", "application/json", 400),
+            ("POST", "/v1/scan", "{}", "application/json", 409),  // disabled: no scan
+        ]
+        for (method, path, body, type, expected) in cases {
+            let answer = try Self.curl(socketPath, method, path, body: body, contentType: type)
+            #expect(answer.status == expected, "\(method) \(path) \(body?.prefix(40) ?? "") → \(answer)")
+            let error = try? APICoding.decoder().decode(ErrorJSON.self, from: Data(answer.body.utf8))
+            #expect(error?.error.isEmpty == false, "a reason for \(method) \(path): \(answer.body)")
+        }
+        #expect(try Self.curl(socketPath, "GET", "/v1/status").status == 200, "sonod is still up")
+    }
+
+    @Test func rejectsABadConfigurationNamingTheKey() throws {
+        let config = Self.temporary("bad.toml")
+        try "[planner]\ncontact_force_n = 14\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try Daemon(Self.sonod, ["--config", config])
+        let status = daemon.exitStatus(seconds: 20)
+        let (_, log) = daemon.terminate()
+        #expect(status == 78, "EX_CONFIG")
+        #expect(log.contains("planner.contact_force_n") && log.contains("outside"), "\(log)")
+    }
+
+    @Test func stopsTheArmBeforeExitingOnSIGTERM() throws {
+        let socketPath = Self.temporary("term.sock")
+        let daemon = try Daemon(Self.sonod, ["--simulate", "--socket", socketPath])
+        #expect(Self.waitForSocket(socketPath))
+        #expect(daemon.waitForLog("ready (simulation)"))
+        #expect(try Self.curl(socketPath, "POST", "/v1/enable").status == 200)
+        #expect(try Self.curl(socketPath, "POST", "/v1/motion/enable").status == 200)
+        let (status, log) = daemon.terminate()  // SIGTERM
+        #expect(status == 0, "\(log)")
+        #expect(log.contains("drives off (state disabled)"), "\(log)")
+    }
+
+    @Test func routesMatchTheAPIDocument() throws {
+        let listed = try String(contentsOf: Self.root.appendingPathComponent("docs/control-api-routes.txt"), encoding: .utf8)
+            .split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        #expect(listed.sorted() == ControlAPI.routeList, "docs/control-api-routes.txt vs the server's routes")
+    }
+}
