@@ -5,6 +5,8 @@ struct Sonoctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sonoctl",
         abstract: "Operate Sono, the robotic cardiac-ultrasound scanner.",
-        subcommands: [Devices.self, Sim.self, Classify.self]
+        subcommands: [Status.self, Enable.self, EnableMotion.self, Disable.self, Stop.self, EStop.self, Resume.self, Reset.self,
+                      Scan.self, Record.self, Sessions.self, Limits.self, Events.self, Watch.self,
+                      Devices.self, Sim.self, Classify.self]
     )
 }
