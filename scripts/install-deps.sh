@@ -10,6 +10,8 @@ packages=(
     umockdev libumockdev-dev  # emulated devices for hardware-free tests
     zlib1g-dev            # PNG frames of the simulated ultrasound (SonoSim)
     libdnnl-dev           # oneDNN: the view classifier's inference (SonoVision)
+    systemd               # systemd-analyze, -sysusers, -tmpfiles (make test-systemd), systemd-socket-activate
+    udev                  # udevadm test: the udev rules on emulated devices (make test-systemd)
 )
 
 missing=()
@@ -40,13 +42,15 @@ if ! command -v swift >/dev/null 2>&1; then
     exit 1
 fi
 
-# Python tooling, pinned: the golden-vector cross-check (tools/requirements.txt) and the
-# onnxruntime parity check of the view classifier (tools/vision/requirements.txt).
+# Python tooling, pinned: the golden-vector cross-check (tools/requirements.txt), the
+# onnxruntime parity check of the view classifier (tools/vision/requirements.txt) and the
+# control-API document check (tools/api/requirements.txt).
 python=${PYTHON:-python3}
 if ! "$python" - <<'PY' 2>/dev/null
 import importlib.metadata as m, pathlib, sys
 lines = pathlib.Path("tools/requirements.txt").read_text().splitlines()
 lines += pathlib.Path("tools/vision/requirements.txt").read_text().splitlines()
+lines += pathlib.Path("tools/api/requirements.txt").read_text().splitlines()
 for line in lines:
     line = line.split("#")[0].strip()
     if not line:
@@ -56,7 +60,7 @@ for line in lines:
         sys.exit(1)
 PY
 then
-    echo "install-deps: installing Python tooling from tools/requirements.txt and tools/vision/requirements.txt"
+    echo "install-deps: installing Python tooling from tools/requirements.txt, tools/vision/ and tools/api/"
     "$python" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-        -r tools/requirements.txt -r tools/vision/requirements.txt
+        -r tools/requirements.txt -r tools/vision/requirements.txt -r tools/api/requirements.txt
 fi
