@@ -15,7 +15,7 @@ EMULATED_TESTS = $(subst $(eval) ,|,$(EMULATED_SUITES))
 
 .PHONY: all deps build demo test test-swift test-emulated test-c test-vectors fuzz fuzz-smoke \
         bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-vision \
-        test-vision eval-vision sheets clean
+        test-vision eval-vision test-systemd test-api install install-files scan-eval demo-devlab sheets clean
 
 all: build
 
@@ -25,15 +25,97 @@ deps:
 build: deps
 	$(SWIFT) build $(BUILD_FLAGS)
 
-# The main job. Until the daemon lands: Sono's real serial drivers against simulated firmware
-# boards on emulated USB devices (the link demo), then the virtual patient behind those boards,
-# visited view by view (frames in /tmp/sono-demo).
+# The main job: sonod scans the default virtual patient on its own (PLAX, PSAX, A4C, A2C) through
+# the real serial drivers, control loop, classifier and planner, and prints the scan's summary.
 demo: build
+	$(DEBUG_BIN)/sonod --simulate --scan PLAX,PSAX,A4C,A2C --exit-when-done --summary .build/demo-summary.json
+	@echo "summary: .build/demo-summary.json; the session (events, key frames) is in /tmp/sono-sessions/"
+
+# The device-lab walk-throughs the demo ran before the daemon: the link demo and the patient tour.
+demo-devlab: build
 	umockdev-wrapper $(DEBUG_BIN)/sono-devlab demo
 	umockdev-wrapper $(DEBUG_BIN)/sono-devlab patient
 
-test: deps test-c test-vectors test-swift test-vision test-emulated fuzz-smoke
+# The autonomous scan on every shipped patient (sonod --simulate, the same drivers and loop as
+# hardware), then success rate, median time per view and the maximum force over all of them.
+SCAN_EVAL_DIR = .build/scan-eval
+scan-eval: build
+	@mkdir -p $(SCAN_EVAL_DIR)
+	@for p in hardware/patients/*.toml; do \
+		n=$$(basename $$p .toml); echo "== $$n"; \
+		$(DEBUG_BIN)/sonod --simulate $$p --scan PLAX,PSAX,A4C,A2C --exit-when-done \
+			--summary $(SCAN_EVAL_DIR)/$$n.json --socket /tmp/sono-scan-eval.sock 2>/dev/null | head -1; \
+	done
+	$(DEBUG_BIN)/sonoctl scan summarize $(SCAN_EVAL_DIR)/*.json
+
+test: deps test-c test-vectors test-swift test-systemd test-api test-vision test-emulated fuzz-smoke
 	@echo "make test: all passed"
+
+# Installation: sonod and sonoctl (release builds), their data, the systemd units and the system
+# integration files; README.md, "Install as a service". DESTDIR (a staging root) and PREFIX are
+# honoured. The configuration always goes to /etc/sono/sono.toml (sonod's --config default), from
+# systemd/sono.toml.example and only when there is none yet. sonod's built-in data paths are
+# /usr/share/sono/...: with a PREFIX other than /usr, set sono.toml's [files] to match.
+PREFIX     ?= /usr
+DESTDIR    ?=
+SYSCONFDIR ?= /etc
+BINDIR      = $(PREFIX)/bin
+DATADIR     = $(PREFIX)/share/sono
+UNITDIR     = $(PREFIX)/lib/systemd/system
+# The binaries install-files copies; test-systemd points it at the debug build.
+INSTALL_BIN    ?= $(RELEASE_BIN)
+CONFIG_EXAMPLE ?= systemd/sono.toml.example
+
+install: deps
+	$(SWIFT) build -c release --product sonod
+	$(SWIFT) build -c release --product sonoctl
+	$(MAKE) --no-print-directory install-files
+
+install-files:
+	install -D -m 0755 $(INSTALL_BIN)/sonod $(DESTDIR)$(BINDIR)/sonod
+	install -D -m 0755 $(INSTALL_BIN)/sonoctl $(DESTDIR)$(BINDIR)/sonoctl
+	install -d -m 0755 $(DESTDIR)$(DATADIR)/patients $(DESTDIR)$(DATADIR)/models
+	install -m 0644 hardware/arm.toml hardware/safety.toml hardware/scan-prior.toml $(DESTDIR)$(DATADIR)/
+	install -m 0644 hardware/patients/*.toml $(DESTDIR)$(DATADIR)/patients/
+	install -m 0644 models/view-classifier.onnx $(DESTDIR)$(DATADIR)/models/
+	install -m 0644 $(CONFIG_EXAMPLE) $(DESTDIR)$(DATADIR)/sono.toml.example
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/sono/sono.toml ]; then \
+		echo "install: keeping $(DESTDIR)$(SYSCONFDIR)/sono/sono.toml (new example: $(DATADIR)/sono.toml.example)"; \
+	else \
+		echo "install -D -m 0644 $(CONFIG_EXAMPLE) $(DESTDIR)$(SYSCONFDIR)/sono/sono.toml"; \
+		install -D -m 0644 $(CONFIG_EXAMPLE) $(DESTDIR)$(SYSCONFDIR)/sono/sono.toml; \
+	fi
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed 's|^ExecStart=/usr/bin/sonod |ExecStart=$(BINDIR)/sonod |' systemd/sono.service > $(DESTDIR)$(UNITDIR)/sono.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/sono.service
+	install -m 0644 systemd/sono.socket $(DESTDIR)$(UNITDIR)/sono.socket
+	install -D -m 0644 systemd/sono.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/sono.conf
+	install -D -m 0644 systemd/sono.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/sono.conf
+	install -D -m 0644 systemd/sono.modules-load $(DESTDIR)$(PREFIX)/lib/modules-load.d/sono.conf
+	install -D -m 0644 hardware/udev/99-sono.rules $(DESTDIR)$(PREFIX)/lib/udev/rules.d/99-sono.rules
+	@echo "install: done; to start the service see README.md, \"Install as a service\""
+
+# The installed service, checked without booting it (systemd is not PID 1 here). The tree checked
+# is what `make install` lays out, staged into $(SYSTEMD_ROOT) by install-files, with the debug
+# build's sonod and sonoctl in place of the release ones (the same sources; a release build is
+# too slow for every test run). Everything runs against that root: systemd-analyze verify
+# --root= loads the units from it and checks there that ExecStart's /usr/bin/sonod exists and is
+# executable, so the real binary sits at the real path and nothing on this machine is touched.
+# The host's own unit files are copied in first, since the units' default dependencies
+# (sysinit.target, sockets.target, ...) must resolve inside the root. scripts/test-systemd.sh
+# says what else it checks: sysusers, tmpfiles, verify, the exposure score, and the udev rules.
+SYSTEMD_ROOT = .build/systemd-root
+test-systemd: build
+	rm -rf $(SYSTEMD_ROOT)
+	mkdir -p $(SYSTEMD_ROOT)/usr/lib/systemd/system
+	cp -a /usr/lib/systemd/system/. $(SYSTEMD_ROOT)/usr/lib/systemd/system/
+	$(MAKE) --no-print-directory install-files DESTDIR=$(SYSTEMD_ROOT) PREFIX=/usr INSTALL_BIN=$(DEBUG_BIN) >/dev/null
+	scripts/test-systemd.sh $(SYSTEMD_ROOT)
+
+# The control API's OpenAPI document: valid OpenAPI 3.1, and its routes are the server's
+# (docs/control-api-routes.txt, which SonoDaemonTests checks against the router).
+test-api: deps
+	$(PYTHON) tools/api/check_openapi.py
 
 # The shipped view classifier against onnxruntime (PyPI) on the same frames: logits within 1e-4.
 VISION_MODEL = models/view-classifier.onnx
