@@ -86,7 +86,6 @@ final class ControlHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     private var peer: PeerCredentials?
     private var subscription: UInt64?
     private var keepAlive: RepeatedTask?
-    private var busy = false
 
     init(api: ControlAPI, events: EventBus, work: DispatchQueue, logger: Logger) {
         self.api = api
@@ -155,12 +154,10 @@ final class ControlHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         let api = self.api
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
-        busy = true
         work.async {
             let response = api.perform(operation, body: data)
             eventLoop.execute {
                 let (handler, context) = loopBound.value
-                handler.busy = false
                 if case .safety = operation {
                     handler.logger.info("control: \(head.method) \(head.uri) → \(response.status)", metadata: ["uid": "\(handler.peer?.uid ?? 0)"])
                 }

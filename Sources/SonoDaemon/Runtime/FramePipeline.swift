@@ -57,19 +57,16 @@ final class FramePipeline: @unchecked Sendable {
     let classifier: ViewClassifier
     let queue = FrameQueue()
     private let measured: @Sendable () -> (probe: Pose, forceN: Double)
-    private let onView: @Sendable (ViewObservation) -> Void
     private let latest = Mutex(Latest())
     private let running = Atomic<Bool>(false)
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
 
     init(source: any ProbeFrameSource, classifier: ViewClassifier,
-         measured: @escaping @Sendable () -> (probe: Pose, forceN: Double),
-         onView: @escaping @Sendable (ViewObservation) -> Void) {
+         measured: @escaping @Sendable () -> (probe: Pose, forceN: Double)) {
         self.source = source
         self.classifier = classifier
         self.measured = measured
-        self.onView = onView
     }
 
     var snapshot: Latest { latest.withLock { $0 } }
@@ -93,7 +90,6 @@ final class FramePipeline: @unchecked Sendable {
         var pixels = [UInt8](repeating: 0, count: format.pixelCount)
         var smoother = TemporalSmoother(labels: classifier.labels, window: max(1, Int(format.framesPerSecond.rounded())))
         var lastNumber: UInt64?
-        var lastLabel: String?
         while running.load(ordering: .acquiring) {
             let info: ProbeFrameInfo?
             do {
@@ -134,10 +130,6 @@ final class FramePipeline: @unchecked Sendable {
                 $0.height = format.height
             }
             queue.push(observation)
-            if prediction.label != lastLabel {
-                lastLabel = prediction.label
-                onView(observation)
-            }
         }
     }
 }

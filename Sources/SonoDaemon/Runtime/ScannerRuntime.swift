@@ -132,8 +132,7 @@ public final class ScannerRuntime: @unchecked Sendable {
             }
             let controller = self.controller
             pipeline = FramePipeline(source: source, classifier: classifier,
-                                     measured: { let s = controller.status; return (s.probe, s.force.z) },
-                                     onView: { _ in })
+                                     measured: { let s = controller.status; return (s.probe, s.force.z) })
         } else {
             pipeline = nil
         }
@@ -275,9 +274,7 @@ public final class ScannerRuntime: @unchecked Sendable {
         let environment = MotionScanEnvironment(
             labels: pipeline.classifier.labels, controller: controller, frames: pipeline.queue, moves: moves,
             cancelled: { cancelled.isSet }, onEvent: { [weak self] in self?.plannerEvent($0) })
-        var settings = configuration.planner
-        settings.contactForceN = configuration.planner.contactForceN
-        let planner = ScanPlanner(prior: prior, settings: settings, environment: environment,
+        let planner = ScanPlanner(prior: prior, settings: configuration.planner, environment: environment,
                                   cancelled: { cancelled.isSet })
         let report = planner.run(scanProtocol)
         if controller.status.state == .scanning { _ = perform(.stopScan) }
