@@ -22,6 +22,8 @@ public final class ScanPlanner {
     public let settings: PlannerSettings
     private let environment: any ScanEnvironment
     private let cancelled: @Sendable () -> Bool
+    /// Each search step as text, for tuning (sonod logs it at debug level).
+    public var trace: ((String) -> Void)?
 
     /// The planned pose last proposed.
     private var planned: Pose?
@@ -204,6 +206,8 @@ public final class ScanPlanner {
         guard frames > 0 else { throw .noFrames("none in \(Double(settings.dwellFrames + 4) / 15) s") }
         let score = sum / Float(frames)
         if score > search.best.score { search.best = (offset, score) }
+        trace?("\(search.view) " + String(format: "u %.1f v %.1f rot %.1f° tilt %.1f° %.1f° → %.2f", offset.u, offset.v,
+                      offset.rotation * 180 / .pi, offset.tiltLateral * 180 / .pi, offset.tiltElevation * 180 / .pi, score))
         return score
     }
 

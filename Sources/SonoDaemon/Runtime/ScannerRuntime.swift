@@ -276,6 +276,9 @@ public final class ScannerRuntime: @unchecked Sendable {
             cancelled: { cancelled.isSet }, onEvent: { [weak self] in self?.plannerEvent($0) })
         let planner = ScanPlanner(prior: prior, settings: configuration.planner, environment: environment,
                                   cancelled: { cancelled.isSet })
+        if ProcessInfo.processInfo.environment["SONO_PLANNER_TRACE"] != nil {
+            planner.trace = { FileHandle.standardError.write(Data("planner: \($0)\n".utf8)) }
+        }
         let report = planner.run(scanProtocol)
         if controller.status.state == .scanning { _ = perform(.stopScan) }
         let summary = scanState.withLock { s -> ScanRecord in
