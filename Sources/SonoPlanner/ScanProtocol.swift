@@ -44,8 +44,9 @@ public struct PlannerSettings: Sendable, Equatable {
     public var holdSeconds = 1.5
     /// Length of the clip recorded once the view is held, s.
     public var clipSeconds = 2.0
-    /// Frames observed at each search pose (after the probe settles there).
-    public var dwellFrames = 6
+    /// Frames observed at each search pose (after the probe settles there): 0.3 s, more than a
+    /// cardiac cycle at 200 /min, so the score does not swing with the cycle's phase.
+    public var dwellFrames = 9
     /// Speeds while sliding over the skin.
     public var slideSpeedMMs = 20.0
     public var turnSpeedRadS = 0.5
