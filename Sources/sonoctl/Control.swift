@@ -121,6 +121,15 @@ struct Reset: ParsableCommand {
     func run() throws { try StateCommand.run(options, "/v1/reset") }
 }
 
+/// A scan request: send it, then print the scan status sonod answers with.
+enum ScanCommand {
+    static func run(_ options: SocketOptions, _ method: String, _ path: String, body: Data? = nil) throws {
+        let data = try options.call(method, path, body: body)
+        guard !options.json else { return }
+        print(StatusText.render(scan: try options.decode(ScanStatusJSON.self, data)))
+    }
+}
+
 struct Scan: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Start, stop or show the autonomous scan.",
@@ -135,9 +144,7 @@ struct ScanStart: ParsableCommand {
     func run() throws {
         try reporting {
             let body = APICoding.encode(ScanRequestJSON(views: views.isEmpty ? nil : views.map { $0.uppercased() }))
-            let data = try options.call("POST", "/v1/scan", body: body)
-            guard !options.json else { return }
-            print(StatusText.render(scan: try options.decode(ScanStatusJSON.self, data)))
+            try ScanCommand.run(options, "POST", "/v1/scan", body: body)
         }
     }
 }
@@ -146,11 +153,7 @@ struct ScanStop: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stop", abstract: "End the scan; the arm holds where it is.")
     @OptionGroup var options: SocketOptions
     func run() throws {
-        try reporting {
-            let data = try options.call("POST", "/v1/scan/stop")
-            guard !options.json else { return }
-            print(StatusText.render(scan: try options.decode(ScanStatusJSON.self, data)))
-        }
+        try reporting { try ScanCommand.run(options, "POST", "/v1/scan/stop") }
     }
 }
 
@@ -158,11 +161,7 @@ struct ScanShow: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "status", abstract: "The scan's progress and results.")
     @OptionGroup var options: SocketOptions
     func run() throws {
-        try reporting {
-            let data = try options.call("GET", "/v1/scan")
-            guard !options.json else { return }
-            print(StatusText.render(scan: try options.decode(ScanStatusJSON.self, data)))
-        }
+        try reporting { try ScanCommand.run(options, "GET", "/v1/scan") }
     }
 }
 

@@ -61,7 +61,10 @@ struct ControlClient {
         if let body { data.append(body) }
         var offset = 0
         while offset < data.count {
-            let written = data.withUnsafeBytes { write(fd, $0.baseAddress! + offset, data.count - offset) }
+            let written = data.withUnsafeBytes { bytes -> Int in
+                guard let base = bytes.baseAddress else { return -1 }
+                return write(fd, base + offset, bytes.count - offset)
+            }
             guard written > 0 else { throw .io("write: \(String(cString: strerror(errno)))") }
             offset += written
         }

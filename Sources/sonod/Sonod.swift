@@ -136,7 +136,7 @@ struct Sonod: AsyncParsableCommand {
         if let config {
             configuration = try DaemonConfiguration.load(path: config)
         } else if simulate != nil {
-            configuration = SimulationFiles.configuration(root: root)
+            configuration = DaemonConfiguration.simulation(root: root)
         } else {
             configuration = try DaemonConfiguration.load(path: "/etc/sono/sono.toml")
         }
@@ -144,7 +144,7 @@ struct Sonod: AsyncParsableCommand {
             configuration.scanProtocol = scan.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() }
         }
         guard let simulate else { return (configuration, nil) }
-        let patient = simulate == Self.defaultPatientToken ? SimulationFiles.defaultPatient(root: root) : simulate
+        let patient = simulate == Self.defaultPatientToken ? DaemonConfiguration.simulationPatient(root: root) : simulate
         guard FileManager.default.isReadableFile(atPath: patient) else {
             throw ValidationError("--simulate: cannot read patient file \(patient)")
         }
@@ -173,23 +173,6 @@ struct Sonod: AsyncParsableCommand {
 enum SimulationFiles {
     static func root() -> String {
         let cwd = FileManager.default.currentDirectoryPath
-        return FileManager.default.fileExists(atPath: "\(cwd)/hardware/arm.toml") ? cwd : "/usr/share/sono"
-    }
-
-    static func configuration(root: String) -> DaemonConfiguration {
-        var c = DaemonConfiguration()
-        let installed = root == "/usr/share/sono"
-        let hardware = installed ? root : "\(root)/hardware"
-        c.robotPath = "\(hardware)/arm.toml"
-        c.safetyPath = "\(hardware)/safety.toml"
-        c.priorPath = "\(hardware)/scan-prior.toml"
-        c.modelPath = "\(root)/models/view-classifier.onnx"
-        c.sessionsDirectory = "/tmp/sono-sessions"
-        c.socketPath = "/tmp/sono-control.sock"
-        return c
-    }
-
-    static func defaultPatient(root: String) -> String {
-        root == "/usr/share/sono" ? "\(root)/patients/default.toml" : "\(root)/hardware/patients/default.toml"
+        return FileManager.default.fileExists(atPath: "\(cwd)/hardware/arm.toml") ? cwd : DaemonConfiguration.installedRoot
     }
 }

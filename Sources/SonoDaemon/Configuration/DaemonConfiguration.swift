@@ -37,17 +37,26 @@ public struct DaemonConfiguration: Sendable {
 
     public init() {}
 
-    /// The configuration for `--simulate` when no file is given: the repository's hardware
-    /// files relative to `root` (the source tree or /usr/share/sono).
+    /// Where the installed data lives (`make install`).
+    public static let installedRoot = "/usr/share/sono"
+
+    /// The configuration for `--simulate` when no file is given: the hardware files and model
+    /// of the source tree at `root`, or of the installed copies when `root` is `installedRoot`.
     public static func simulation(root: String) -> DaemonConfiguration {
         var configuration = DaemonConfiguration()
-        configuration.robotPath = "\(root)/hardware/arm.toml"
-        configuration.safetyPath = "\(root)/hardware/safety.toml"
-        configuration.priorPath = "\(root)/hardware/scan-prior.toml"
+        let hardware = root == installedRoot ? root : "\(root)/hardware"
+        configuration.robotPath = "\(hardware)/arm.toml"
+        configuration.safetyPath = "\(hardware)/safety.toml"
+        configuration.priorPath = "\(hardware)/scan-prior.toml"
         configuration.modelPath = "\(root)/models/view-classifier.onnx"
         configuration.sessionsDirectory = "/tmp/sono-sessions"
         configuration.socketPath = "/tmp/sono-control.sock"
         return configuration
+    }
+
+    /// The default patient of that layout.
+    public static func simulationPatient(root: String) -> String {
+        root == installedRoot ? "\(root)/patients/default.toml" : "\(root)/hardware/patients/default.toml"
     }
 
     public static func load(path: String) throws(ConfigurationError) -> DaemonConfiguration {

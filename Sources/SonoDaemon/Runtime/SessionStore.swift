@@ -115,8 +115,8 @@ final class SessionStore: Sendable {
             guard fm.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { continue }
             let files = (try? fm.contentsOfDirectory(atPath: path)) ?? []
             let bytes = files.reduce(0) { $0 + (((try? fm.attributesOfItem(atPath: "\(path)/\($1)"))?[.size] as? Int) ?? 0) }
-            let started = (try? fm.attributesOfItem(atPath: path))?[.creationDate] as? Date
-                ?? (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+            let attributes = try? fm.attributesOfItem(atPath: path)
+            let started = attributes?[.creationDate] as? Date ?? attributes?[.modificationDate] as? Date
             let views = files.filter { $0.hasSuffix(".png") }.map { String($0.dropLast(4)) }.sorted()
             sessions.append(SessionJSON(name: name, path: path, startedAt: rfc3339(started ?? Date(timeIntervalSince1970: 0)), bytes: bytes, viewsAcquired: views))
         }
