@@ -112,8 +112,9 @@ public final class ScanPlanner {
                     lastFound = (viewPrior.pose.position, offset)
                     return held
                 }
-                // Lost while holding: search on around the same pose with finer steps.
-                score = search.best.offset == offset ? score * 0.9 : score
+                // Lost while holding: this pose is at best marginal (a breath takes the view away),
+                // so search on around it rather than trying the same hold again.
+                score = min(score, settings.acquireConfidence) * 0.9
             }
             environment.report(.searching(view, step: "refine"))
             let before = score
@@ -244,6 +245,8 @@ public final class ScanPlanner {
             return true
         }
         search.maxForceN = maxForce
+        trace?("\(view) hold " + (held ? "kept" : "lost") + String(format: " (smoothed %@ %.2f)", last?.smoothedLabel ?? "-",
+                                                                    last?.smoothedConfidence ?? 0))
         guard held, let frame = last else { return nil }
         environment.report(.clipStarted(view))
         let clipStart = frame.seconds
