@@ -64,6 +64,11 @@ public final class MotionController: Sendable {
     private let pumpRunning = Atomic<Bool>(false)
     private let pumpFinished = DispatchSemaphore(value: 0)
     private let loop: ControlLoop
+    /// The loop's tape (inputs, clock, commands, sent messages) while `taping`; drained by the
+    /// event thread into `onTape`. Sized for 16 ms of a busy loop at 1 kHz.
+    private let tape = SPSCQueue<TapeEntry>(capacity: 16_384)
+    private let onTape: TapeHandler?
+    public typealias TapeHandler = @Sendable (TapeEntry) -> Void
 
     /// Everything the loop body touches, owned by the loop thread alone once it runs.
     private final class CoreBox: @unchecked Sendable {
@@ -75,13 +80,20 @@ public final class MotionController: Sendable {
         }
     }
 
+    /// `onTape`, when given, receives the loop's tape from the first cycle on (see `TapeEntry`):
+    /// a recording of everything the controller decided from, for exact replay.
     public init(arm: ArmModel, configuration: MotionControllerConfiguration, inputs: MotionInputs,
-                output: any ArmCommandOutput, onEvent: @escaping EventHandler = { _ in }) {
+                output: any ArmCommandOutput, onEvent: @escaping EventHandler = { _ in },
+                onTape: TapeHandler? = nil) {
         self.configuration = configuration
         self.inputs = inputs
+        let tape = self.tape
+        let recording = onTape != nil
+        let output: any ArmCommandOutput = onTape == nil ? output : TapingOutput(base: output, tape: tape)
         let core = CoreBox(core: MotionCore(arm: arm, configuration: configuration), output: output)
         self.core = core
         self.onEvent = onEvent
+        self.onTape = onTape
         let published = TripleBuffer(core.core.status)
         self.published = published
         let commands = self.commands
@@ -89,11 +101,19 @@ public final class MotionController: Sendable {
         loop = ControlLoop(rateHz: configuration.rateHz) { _, _ in
             // The real-time path: drain, decide, write. No allocation, lock or log.
             // Closures passed inline stay non-escaping: their contexts live on the stack.
-            while let input = inputs.arm.pop() { core.core.ingest(input) { events.push($0) } }
-            while let input = inputs.force.pop() { core.core.ingest(input) { events.push($0) } }
+            while let input = inputs.arm.pop() {
+                if recording { tape.push(.input(input)) }
+                core.core.ingest(input) { events.push($0) }
+            }
+            while let input = inputs.force.pop() {
+                if recording { tape.push(.input(input)) }
+                core.core.ingest(input) { events.push($0) }
+            }
             // The cycle's time is taken after draining, so no input is stamped later than it.
             let now = MonotonicClock.nowMicros()
+            if recording { tape.push(.tick(index: core.core.cycle, micros: now)) }
             while let (ticket, command) = commands.pop() {
+                if recording { tape.push(.command(ticket: ticket, command)) }
                 core.core.handle(command, ticket: ticket, now: now, output: core.output) { events.push($0) }
             }
             core.core.cycle(now: now, output: core.output) { events.push($0) }
@@ -153,7 +173,13 @@ public final class MotionController: Sendable {
         return try answer.get()
     }
 
+    /// Tape entries lost because the event thread fell behind (a recording with a gap).
+    public var tapeOverflows: UInt64 { tape.overflowCount }
+
     private func drainEvents() {
+        if let onTape {
+            while let entry = tape.pop() { onTape(entry) }
+        }
         while let event = events.pop() {
             if case .reply(let ticket, let result) = event {
                 waiters.withLock { $0[ticket] }?.finish(result)
@@ -176,5 +202,18 @@ private final class ReplySlot: Sendable {
     func wait(millis: Int) -> Result<SafetyState, MotionRefusal>? {
         guard semaphore.wait(timeout: .now() + .milliseconds(millis)) == .success else { return nil }
         return answer.withLock { $0 }
+    }
+}
+
+
+/// The arm's output with every message also put on the tape (from the loop thread: the tape's
+/// single producer). Pushing copies the message into a preallocated slot: no allocation.
+private struct TapingOutput: ArmCommandOutput {
+    let base: any ArmCommandOutput
+    let tape: SPSCQueue<TapeEntry>
+    func send(_ message: Message) -> Bool {
+        let delivered = base.send(message)
+        tape.push(.sent(message, delivered: delivered))
+        return delivered
     }
 }

@@ -2,7 +2,7 @@ public import SonoGeometry
 public import SonoProtocol
 
 /// What the boards deliver to the control loop (through lock-free queues from the link threads).
-public enum BoardInput: Sendable {
+public enum BoardInput: Sendable, Equatable {
     /// A force/torque sample with the board's timestamp and the host's receive time, µs.
     case force(ForceTorqueSample, boardMicros: UInt64, receivedMicros: UInt64)
     case joints(JointState, receivedMicros: UInt64)
