@@ -14,9 +14,12 @@ public struct ViewObservation: Sendable, Equatable {
     /// Measured probe pose and axial contact force when the frame arrived.
     public var probe: Pose
     public var forceN: Double
+    /// The probe's frame number (a recording's reference to the image).
+    public var frame: UInt64
 
     public init(seconds: Double, probabilities: [Float], smoothedLabel: String, smoothedConfidence: Float,
-                stableFrames: Int, probe: Pose, forceN: Double) {
+                stableFrames: Int, probe: Pose, forceN: Double, frame: UInt64 = 0) {
+        self.frame = frame
         self.seconds = seconds
         self.probabilities = probabilities
         self.smoothedLabel = smoothedLabel

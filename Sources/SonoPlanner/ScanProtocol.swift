@@ -25,7 +25,7 @@ public struct ScanProtocol: Sendable, Equatable, CustomStringConvertible {
 
 /// How the planner searches. Defaults are for the virtual patient's probe (30 fps) and the
 /// shipped classifier; each is a value a site may tune in sono.toml's `[planner]`.
-public struct PlannerSettings: Sendable, Equatable {
+public struct PlannerSettings: Sendable, Equatable, Codable {
     /// Contact force held while searching and recording, N.
     public var contactForceN = 8.0
     /// The probe starts this far back from the window along the beam and the contact force

@@ -38,6 +38,20 @@ struct Sonod: AsyncParsableCommand {
     @Option(help: "Control socket path (overrides the configuration; ignored under socket activation).")
     var socket: String?
 
+    @Option(help: ArgumentHelp("Replay a recording (MCAP) instead of running devices: the motion controller on its "
+        + "recorded tape, the classifier on its frames, the planner on its recorded world; prints how the replay "
+        + "compares with the recording (exit 4 when it diverges).", valueName: "SESSION.mcap"))
+    var replay: String?
+
+    @Option(help: "With --replay: multiple of real time (default 1); 0 for as fast as possible.")
+    var rate: Double = 1
+
+    @Option(help: "With --replay: classify the frames with this model instead of the recording's.")
+    var model: String?
+
+    @Flag(help: "With --replay: replay the readable part of a damaged recording.")
+    var tolerant = false
+
     static let defaultPatientToken = "@default"
 
     /// `--simulate` may come without a patient: give it the default's token before parsing.
@@ -65,11 +79,29 @@ struct Sonod: AsyncParsableCommand {
                 + "starts scans through the control socket (sonoctl scan start)")
         }
         if (exitWhenDone || summary != nil) && scan == nil { throw ValidationError("--exit-when-done and --summary need --scan") }
+        if replay != nil && (simulate != nil || scan != nil) { throw ValidationError("--replay runs on its own: no --simulate or --scan") }
+        if rate < 0 || !rate.isFinite { throw ValidationError("--rate must be 0 (as fast as possible) or a positive multiple of real time") }
     }
 
     func run() async throws {
         LoggingSystem.bootstrap { JournalLogHandler(label: $0) }
         let logger = Logger(label: "sonod")
+        if let replay {
+            var options = ReplayOptions()
+            options.rate = rate > 0 ? rate : nil
+            options.modelPath = model
+            options.tolerant = tolerant
+            options.progress = ProgressBar.printer()
+            do {
+                let report = try SessionReplay.run(path: replay, options: options)
+                print(report)
+                if !report.identical { throw ExitCode(4) }
+            } catch let error as ReplayError {
+                logger.critical("cannot replay \(replay): \(error)")
+                throw ExitCode(65)  // EX_DATAERR
+            }
+            return
+        }
         if simulate != nil { try reexecUnderUmockdevIfNeeded() }
 
         let configuration: DaemonConfiguration

@@ -22,6 +22,11 @@ public struct DaemonConfiguration: Sendable {
     public var priorPath = "/usr/share/sono/scan-prior.toml"
     public var modelPath = "/usr/share/sono/models/view-classifier.onnx"
     public var sessionsDirectory = "/var/lib/sono/sessions"
+    /// Every daemon run is recorded as one MCAP file here (docs/RECORDING.md), unless turned off.
+    public var recordingsDirectory = "/var/lib/sono/recordings"
+    public var recordSessions = true
+    /// The file this configuration was read from (attached to recordings).
+    public var sourcePath: String?
     public var socketPath = "/run/sono/control.sock"
     /// Members may read status over the socket (the socket file's group).
     public var socketGroup = "sono"
@@ -50,6 +55,7 @@ public struct DaemonConfiguration: Sendable {
         configuration.priorPath = "\(hardware)/scan-prior.toml"
         configuration.modelPath = "\(root)/models/view-classifier.onnx"
         configuration.sessionsDirectory = "/tmp/sono-sessions"
+        configuration.recordingsDirectory = "/tmp/sono-recordings"
         configuration.socketPath = "/tmp/sono-control.sock"
         return configuration
     }
@@ -74,6 +80,7 @@ public struct DaemonConfiguration: Sendable {
         }
         var reader = TableReader(path: path, table: table)
         var c = DaemonConfiguration()
+        c.sourcePath = path
         try reader.section("devices", keys: ["arm", "force_sensor", "probe"]) { r throws(ConfigurationError) in
             if let arm = try r.string("arm") { c.armPort = try port(arm, key: r.key("arm"), path: path) }
             if let force = try r.string("force_sensor") { c.forceSensorPort = try port(force, key: r.key("force_sensor"), path: path) }
@@ -85,8 +92,10 @@ public struct DaemonConfiguration: Sendable {
             c.priorPath = try r.string("scan_prior") ?? c.priorPath
             c.modelPath = try r.string("model") ?? c.modelPath
         }
-        try reader.section("recording", keys: ["directory"]) { r throws(ConfigurationError) in
+        try reader.section("recording", keys: ["directory", "mcap_directory", "mcap"]) { r throws(ConfigurationError) in
             c.sessionsDirectory = try r.string("directory") ?? c.sessionsDirectory
+            c.recordingsDirectory = try r.string("mcap_directory") ?? c.recordingsDirectory
+            c.recordSessions = try r.bool("mcap") ?? c.recordSessions
         }
         try reader.section("control", keys: ["socket", "socket_group", "operator_group"]) { r throws(ConfigurationError) in
             c.socketPath = try r.string("socket") ?? c.socketPath
@@ -112,7 +121,8 @@ public struct DaemonConfiguration: Sendable {
             if let radius = try r.double("search_radius_mm", 5...80) { c.planner.searchRadiusMM = radius }
         }
         try reader.finish()
-        for (key, value) in [("control.socket", c.socketPath), ("recording.directory", c.sessionsDirectory)]
+        for (key, value) in [("control.socket", c.socketPath), ("recording.directory", c.sessionsDirectory),
+                             ("recording.mcap_directory", c.recordingsDirectory)]
             where !value.hasPrefix("/") {
             throw .invalid(path: path, key: key, reason: "must be an absolute path, got '\(value)'")
         }

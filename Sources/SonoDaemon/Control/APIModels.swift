@@ -235,5 +235,7 @@ public struct ScanSummaryJSON: Codable, Sendable {
     public var faults: [FaultJSON]
     public var interruption: String?
     public var session: String?
+    /// The MCAP recording of the daemon run the scan was part of.
+    public var recording: String?
 }
 

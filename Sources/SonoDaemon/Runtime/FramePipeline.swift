@@ -57,6 +57,8 @@ final class FramePipeline: @unchecked Sendable {
     let classifier: ViewClassifier
     let queue = FrameQueue()
     private let measured: @Sendable () -> (probe: Pose, forceN: Double)
+    /// Receives every classified frame (the session recording); set before `start`.
+    var recorder: (any FrameRecorder)?
     private let latest = Mutex(Latest())
     private let running = Atomic<Bool>(false)
     private var thread: Thread?
@@ -88,7 +90,7 @@ final class FramePipeline: @unchecked Sendable {
     private func run() {
         let format = source.format
         var pixels = [UInt8](repeating: 0, count: format.pixelCount)
-        var smoother = TemporalSmoother(labels: classifier.labels, window: max(1, Int(format.framesPerSecond.rounded())))
+        var frameClassifier = FrameClassifier(classifier: classifier, framesPerSecond: format.framesPerSecond)
         var lastNumber: UInt64?
         while running.load(ordering: .acquiring) {
             let info: ProbeFrameInfo?
@@ -103,20 +105,17 @@ final class FramePipeline: @unchecked Sendable {
             }
             guard let info else { continue }
             let pose = measured()
-            let prediction: ViewPrediction
+            let observation: ViewObservation
             do {
-                prediction = try pixels.withUnsafeBufferPointer { buffer throws(ModelError) in
-                    _ = try classifier.classify(buffer, width: format.width, height: format.height)
-                    return smoother.add(classifier.probabilities)
+                observation = try pixels.withUnsafeBufferPointer { buffer throws(ModelError) in
+                    try frameClassifier.observe(buffer, width: format.width, height: format.height, info: info,
+                                                probe: pose.probe, forceN: pose.forceN)
                 }
             } catch {
                 latest.withLock { $0.failure = "classifier: \(error)" }
                 continue
             }
-            let observation = ViewObservation(
-                seconds: Double(info.timestampMicros) / 1e6, probabilities: Array(classifier.probabilities),
-                smoothedLabel: prediction.label, smoothedConfidence: prediction.confidence,
-                stableFrames: smoother.stableFrames, probe: pose.probe, forceN: pose.forceN)
+            recorder?.frame(pixels, width: format.width, height: format.height, info: info, observation: observation)
             let gap = lastNumber.map { info.frameNumber > $0 + 1 ? info.frameNumber - $0 - 1 : 0 } ?? 0
             lastNumber = info.frameNumber
             latest.withLock {
@@ -131,5 +130,32 @@ final class FramePipeline: @unchecked Sendable {
             }
             queue.push(observation)
         }
+    }
+}
+
+/// Where the pipeline hands every frame and its classification (a session recording).
+protocol FrameRecorder: Sendable {
+    func frame(_ pixels: [UInt8], width: Int, height: Int, info: ProbeFrameInfo, observation: ViewObservation)
+}
+
+/// The view classifier and its temporal smoother over a stream of frames: what the pipeline
+/// runs live and a replay runs on recorded frames, so that both decide alike.
+struct FrameClassifier {
+    let classifier: ViewClassifier
+    private var smoother: TemporalSmoother
+
+    init(classifier: ViewClassifier, framesPerSecond: Double) {
+        self.classifier = classifier
+        smoother = TemporalSmoother(labels: classifier.labels, window: max(1, Int(framesPerSecond.rounded())))
+    }
+
+    mutating func observe(_ pixels: UnsafeBufferPointer<UInt8>, width: Int, height: Int, info: ProbeFrameInfo,
+                          probe: Pose, forceN: Double) throws(ModelError) -> ViewObservation {
+        _ = try classifier.classify(pixels, width: width, height: height)
+        let prediction = smoother.add(classifier.probabilities)
+        return ViewObservation(
+            seconds: Double(info.timestampMicros) / 1e6, probabilities: Array(classifier.probabilities),
+            smoothedLabel: prediction.label, smoothedConfidence: prediction.confidence,
+            stableFrames: smoother.stableFrames, probe: probe, forceN: forceN, frame: info.frameNumber)
     }
 }

@@ -6,6 +6,7 @@ import SonoGeometry
 public import SonoMotion
 import SonoPlanner
 import SonoProtocol
+import SonoRecord
 import SonoSim
 import SonoVision
 import Synchronization
@@ -42,6 +43,9 @@ public final class ScannerRuntime: @unchecked Sendable {
     let prior: ScanPrior
     let limits: SafetyLimits
     let motionConfiguration: MotionControllerConfiguration
+    /// This run's MCAP recording (nil when `recording.sessions` is off).
+    let recording: SessionRecording?
+    public var recordingPath: String? { recording?.path }
     private let moves = MoveTracker()
     private let started = Date()
     private let scanState = Mutex(ScanRecord())
@@ -84,32 +88,19 @@ public final class ScannerRuntime: @unchecked Sendable {
         do { prior = try ScanPrior.load(path: configuration.priorPath) } catch { throw .file("\(error)") }
         sessions = try SessionStore(directory: configuration.sessionsDirectory)
 
-        var motion = MotionControllerConfiguration()
-        motion.limits = limits
         if let simulatePatient {
             let hardware = try SimulatedHardware(patientPath: simulatePatient, robot: robot)
             simulation = hardware
-            // umockdev relays every byte through one ordinary thread whose latency tail
-            // (p99.9 ≈ 6 ms on a 2-vCPU VM) would trip the 5 ms stale-data deadlines; the
-            // simulation gives them headroom (as the emulated-link tests do). Hardware keeps safety.toml's.
-            motion.limits.forceDeadlineMicros = max(motion.limits.forceDeadlineMicros, 40_000)
-            motion.limits.jointStateDeadlineMicros = max(motion.limits.jointStateDeadlineMicros, 40_000)
             boards = ScannerBoards(arm: .path(hardware.armDevice), forceSensor: .path(hardware.forceDevice))
         } else {
             simulation = nil
             boards = ScannerBoards(arm: configuration.armPort, forceSensor: configuration.forceSensorPort)
         }
-        if let millis = configuration.staleDeadlineMillis {
-            motion.limits.forceDeadlineMicros = UInt64(millis) * 1_000
-            motion.limits.jointStateDeadlineMicros = UInt64(millis) * 1_000
-        }
+        let motion = Self.motionConfiguration(limits: limits, simulation: simulatePatient != nil,
+                                              staleDeadlineMillis: configuration.staleDeadlineMillis)
         motionConfiguration = motion
         let armModel: ArmModel
         do { armModel = try ArmModel(robot) } catch { throw .file("robot description \(configuration.robotPath): \(error)") }
-        let sink = EventSink()
-        self.sink = sink
-        controller = MotionController(arm: armModel, configuration: motion, inputs: boards.inputs,
-                                      output: boards.armSender, onEvent: { sink.handle($0) })
 
         // The probe: the virtual patient's in simulation; the USB probe lands with its driver.
         let source: (any ProbeFrameSource)?
@@ -123,9 +114,40 @@ public final class ScannerRuntime: @unchecked Sendable {
                     + "is not part of this build yet (firmware-protocol/USB-PROBE.md); set devices.probe = \"none\"")
             }
         }
-        if let source {
-            let classifier: ViewClassifier
+
+        // The recording starts before the control loop's first cycle: it holds the whole tape.
+        var labels: [String] = []
+        var classifier: ViewClassifier?
+        if source != nil {
             do { classifier = try ViewClassifier(path: configuration.modelPath) } catch { throw .model("\(error)") }
+            labels = classifier?.labels ?? []
+        }
+        if configuration.recordSessions {
+            var attachments = [("arm.toml", configuration.robotPath), ("safety.toml", configuration.safetyPath),
+                               ("scan-prior.toml", configuration.priorPath)]
+            if let path = configuration.sourcePath { attachments.append(("sono.toml", path)) }
+            if let simulatePatient { attachments.append(("patient.toml", simulatePatient)) }
+            var metadata = ["version": version, "mode": simulatePatient != nil ? "simulation" : "hardware",
+                            "model": configuration.modelPath, "labels": labels.joined(separator: ","),
+                            "started": rfc3339(Date())]
+            if let millis = configuration.staleDeadlineMillis { metadata["stale_deadline_ms"] = "\(millis)" }
+            if let simulatePatient { metadata["patient"] = simulatePatient }
+            if let source { metadata["frames_per_second"] = "\(source.format.framesPerSecond)" }
+            recording = try SessionRecording(directory: configuration.recordingsDirectory,
+                                             mode: simulatePatient != nil ? "simulation" : "hardware", labels: labels,
+                                             attachments: attachments, metadata: metadata)
+        } else {
+            recording = nil
+        }
+        let sink = EventSink()
+        self.sink = sink
+        let recording = self.recording
+        controller = MotionController(arm: armModel, configuration: motion, inputs: boards.inputs,
+                                      output: boards.armSender,
+                                      onEvent: { sink.handle($0); recording?.motionEvent($0) },
+                                      onTape: recording.map { recording in { recording.tape($0) } })
+
+        if let source, let classifier {
             for view in configuration.scanProtocol where !classifier.labels.contains(view) || prior.views[view] == nil {
                 throw .configuration("planner.protocol: view \(view) is not both in the model's labels "
                     + "(\(classifier.labels.joined(separator: ","))) and the scan prior")
@@ -133,10 +155,30 @@ public final class ScannerRuntime: @unchecked Sendable {
             let controller = self.controller
             pipeline = FramePipeline(source: source, classifier: classifier,
                                      measured: { let s = controller.status; return (s.probe, s.force.z) })
+            pipeline?.recorder = recording
         } else {
             pipeline = nil
         }
         sink.runtime = self
+    }
+
+    /// The motion controller's settings for these limits. The simulation gives the stale-data
+    /// deadlines headroom: umockdev relays every byte through one ordinary thread whose latency
+    /// tail (p99.9 ≈ 6 ms on a 2-vCPU VM) would trip the 5 ms deadlines (as the emulated-link tests
+    /// do). Hardware keeps safety.toml's. A replay derives the same settings from the recording.
+    static func motionConfiguration(limits: SafetyLimits, simulation: Bool,
+                                    staleDeadlineMillis: Int?) -> MotionControllerConfiguration {
+        var motion = MotionControllerConfiguration()
+        motion.limits = limits
+        if simulation {
+            motion.limits.forceDeadlineMicros = max(motion.limits.forceDeadlineMicros, 40_000)
+            motion.limits.jointStateDeadlineMicros = max(motion.limits.jointStateDeadlineMicros, 40_000)
+        }
+        if let millis = staleDeadlineMillis {
+            motion.limits.forceDeadlineMicros = UInt64(millis) * 1_000
+            motion.limits.jointStateDeadlineMicros = UInt64(millis) * 1_000
+        }
+        return motion
     }
 
     // MARK: lifecycle
@@ -192,6 +234,15 @@ public final class ScannerRuntime: @unchecked Sendable {
         boards.stop()
         simulation?.unplug()
         sessions.stop()
+        if let recording {
+            do {
+                let counters = try recording.finish()
+                log("recording \(recording.path): \(counters)")
+            } catch {
+                log("error: recording \(recording.path) did not close cleanly: \(error) "
+                    + "(everything up to its last complete chunk is readable; `sonoctl session recover` rewrites it)")
+            }
+        }
     }
 
     /// True while the control loop is cycling (the systemd watchdog's health).
@@ -274,12 +325,21 @@ public final class ScannerRuntime: @unchecked Sendable {
         let environment = MotionScanEnvironment(
             labels: pipeline.classifier.labels, controller: controller, frames: pipeline.queue, moves: moves,
             cancelled: { cancelled.isSet }, onEvent: { [weak self] in self?.plannerEvent($0) })
-        let planner = ScanPlanner(prior: prior, settings: configuration.planner, environment: environment,
+        let recorded: any ScanEnvironment
+        if let recording {
+            recording.plannerCall(PlannerTapeCoding.encode(
+                PlannerCall(call: .scan, views: scanProtocol.views, settings: configuration.planner)))
+            recorded = RecordingScanEnvironment(base: environment) { recording.plannerCall(PlannerTapeCoding.encode($0)) }
+        } else {
+            recorded = environment
+        }
+        let planner = ScanPlanner(prior: prior, settings: configuration.planner, environment: recorded,
                                   cancelled: { cancelled.isSet })
         if ProcessInfo.processInfo.environment["SONO_PLANNER_TRACE"] != nil {
             planner.trace = { FileHandle.standardError.write(Data("planner: \($0)\n".utf8)) }
         }
         let report = planner.run(scanProtocol)
+        recording?.plannerCall(PlannerTapeCoding.encode(PlannerCall(call: .end, event: "\(report.outcomes.filter(\.acquired).count)/\(report.outcomes.count) views")))
         if controller.status.state == .scanning { _ = perform(.stopScan) }
         let summary = scanState.withLock { s -> ScanRecord in
             s.running = false
@@ -410,7 +470,8 @@ public final class ScannerRuntime: @unchecked Sendable {
         ScanSummaryJSON(mode: simulation != nil ? "simulation" : "hardware", patient: simulation?.patientPath, views: s.views,
                     results: s.results, acquired: s.results.filter(\.acquired).count, scanSeconds: round2(s.seconds),
                     maxForceN: round2(s.maxForceN), hardCapN: limits.forceHardCapN, softLimitN: limits.forceSoftLimitN,
-                    stops: s.stops, faults: s.faults, interruption: s.interruption, session: sessions.activePath)
+                    stops: s.stops, faults: s.faults, interruption: s.interruption, session: sessions.activePath,
+                    recording: recording?.path)
     }
 
     // MARK: events and monitoring
@@ -438,7 +499,10 @@ public final class ScannerRuntime: @unchecked Sendable {
     /// Watches the contact force at 500 Hz for the scan's maximum, publishes view changes and
     /// records events into the session.
     private func runMonitor() {
-        let recorder = events.subscribe { [sessions] in sessions.record($0) }
+        let recorder = events.subscribe { [sessions, recording] in
+            sessions.record($0)
+            recording?.event($0)
+        }
         defer { events.unsubscribe(recorder) }
         var lastLabel: String?
         var tick = 0

@@ -1,0 +1,198 @@
+import Foundation
+import SonoCore
+import SonoGeometry
+import SonoMotion
+import SonoPlanner
+import SonoProtocol
+import SonoRecord
+import Synchronization
+
+/// The daemon's recording: one MCAP file per daemon run, from before the control loop's first
+/// cycle to shutdown, so that it holds the motion controller's whole tape and a replay can run
+/// the controller again from its first cycle. Channels and their payloads: docs/RECORDING.md.
+///
+/// Control data (the tape, force, joints, commands, classifier outputs, planner calls, events)
+/// goes through the recorder's never-dropping lane; probe images through its bounded lane,
+/// where a disk that cannot keep up costs frames, counted, and nothing else.
+final class SessionRecording: FrameRecorder, @unchecked Sendable {
+    let path: String
+    private let recorder: SessionRecorder
+    private let channels: Channels
+    private let labels: [String]
+    /// Touched by the motion event thread only (the tape's consumer).
+    private var tapeState = TapeState()
+    /// Touched by the frame pipeline thread only.
+    private let imageEncoder = Mutex(RawImageEncoder())
+
+    struct Channels {
+        var tape, force, joints, jointCommands, motionCommands, motionEvents: UInt16
+        var image, classifier, plannerIO, events: UInt16
+    }
+
+    private struct TapeState {
+        var cycle: UInt64 = 0
+        var micros: UInt64 = 0
+        var sequence: UInt32 = 0
+        var bytes: [UInt8] = []
+    }
+
+    /// Creates `directory/sono-<UTC time>-<mode>.mcap` and its channels, with the files that
+    /// define the run attached (configuration, robot, limits, prior, patient) and the facts
+    /// about it as metadata.
+    init(directory: String, mode: String, labels: [String], attachments: [(name: String, path: String)],
+         metadata: [String: String]) throws(StartupError) {
+        let stamp = ISO8601DateFormatter.string(from: Date(), timeZone: TimeZone(identifier: "UTC") ?? .current,
+                                                formatOptions: [.withFullDate, .withTime, .withTimeZone])
+            .replacingOccurrences(of: ":", with: "")
+        path = "\(directory)/sono-\(stamp)-\(mode).mcap"
+        self.labels = labels
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            recorder = try SessionRecorder(path: path, options: MCAPWriterOptions())
+            func json(_ topic: String, _ schema: String, _ name: String) throws(RecordError) -> UInt16 {
+                try recorder.channel(topic: topic, messageEncoding: "json",
+                                     schema: FoxgloveSchemas.jsonSchema(name: name, json: schema), metadata: [:])
+            }
+            channels = Channels(
+                tape: try recorder.channel(topic: "/motion/tape", messageEncoding: MotionTapeCodec.encoding, schema: nil,
+                                           metadata: ["doc": "docs/RECORDING.md"]),
+                force: try json("/force", RecordingSchemas.force, "sono.ForceSample"),
+                joints: try json("/joints", RecordingSchemas.joints, "sono.JointState"),
+                jointCommands: try json("/joint_commands", RecordingSchemas.armMessage, "sono.ArmMessage"),
+                motionCommands: try json("/motion/commands", RecordingSchemas.text("command"), "sono.MotionCommand"),
+                motionEvents: try json("/motion/events", RecordingSchemas.text("event"), "sono.MotionEvent"),
+                image: try recorder.channel(topic: "/probe/image", messageEncoding: "protobuf",
+                                            schema: FoxgloveSchemas.rawImage, metadata: [:]),
+                classifier: try json("/classifier", RecordingSchemas.classifier, "sono.Classification"),
+                plannerIO: try json("/planner/io", RecordingSchemas.plannerCall, "sono.PlannerCall"),
+                events: try json("/events", RecordingSchemas.event, "sono.DaemonEvent"))
+            for attachment in attachments {
+                guard let data = FileManager.default.contents(atPath: attachment.path) else { continue }
+                try recorder.attach(name: attachment.name, mediaType: "application/toml", logTime: Self.now(), data: [UInt8](data))
+            }
+            try recorder.metadata(name: "sono", metadata)
+        } catch let error as RecordError {
+            throw .file("recording \(path): \(error)")
+        } catch {
+            throw .file("recording \(path): \(error)")
+        }
+    }
+
+    static func now() -> UInt64 { MonotonicClock.nowMicros() * 1_000 }
+
+    // MARK: the motion controller's tape (motion event thread)
+
+    func tape(_ entry: TapeEntry) {
+        if case .tick(let index, let micros) = entry {
+            tapeState.cycle = index
+            tapeState.micros = micros
+        }
+        let logTime = tapeState.micros * 1_000
+        tapeState.bytes.removeAll(keepingCapacity: true)
+        MotionTapeCodec.encode(entry, into: &tapeState.bytes)
+        tapeState.sequence &+= 1
+        recorder.record(channel: channels.tape, sequence: tapeState.sequence, logTime: logTime, data: tapeState.bytes)
+        switch entry {
+        case .input(.force(let sample, let boardMicros, let receivedMicros)):
+            record(channels.force, logTime, "{\"cycle\":\(tapeState.cycle + 1),\"board_us\":\(boardMicros),\"received_us\":\(receivedMicros),"
+                + "\"fx\":\(json(sample.fx)),\"fy\":\(json(sample.fy)),\"fz\":\(json(sample.fz)),\"tx\":\(json(sample.tx)),"
+                + "\"ty\":\(json(sample.ty)),\"tz\":\(json(sample.tz)),\"status\":\(sample.status.rawValue)}")
+        case .input(.joints(let state, let receivedMicros)):
+            record(channels.joints, logTime, "{\"cycle\":\(tapeState.cycle + 1),\"received_us\":\(receivedMicros),\"status\":\(state.status.rawValue),"
+                + "\"position\":\(json(state.joints.map(\.position))),\"velocity\":\(json(state.joints.map(\.velocity))),"
+                + "\"current\":\(json(state.joints.map(\.current)))}")
+        case .sent(let message, let delivered):
+            var fields = "\"cycle\":\(tapeState.cycle),\"t_us\":\(tapeState.micros),\"type\":\"\(message.type)\",\"delivered\":\(delivered)"
+            switch message {
+            case .jointCommand(let command):
+                fields += ",\"position\":\(json(command.joints.map(\.position))),\"max_velocity\":\(json(command.joints.map(\.maxVelocity)))"
+            case .stop(let category): fields += ",\"category\":\(category)"
+            case .setDrives(let enable): fields += ",\"enable\":\(enable)"
+            default: break
+            }
+            record(channels.jointCommands, logTime, "{\(fields)}")
+        case .command(let ticket, let command):
+            record(channels.motionCommands, logTime,
+                   "{\"cycle\":\(tapeState.cycle),\"ticket\":\(ticket),\"command\":\(quoted(String(describing: command)))}")
+        default:
+            break
+        }
+    }
+
+    /// The controller's events, as text: what `sonod --replay --compare` checks a replay against.
+    func motionEvent(_ event: MotionEvent) {
+        if case .reply = event { return }  // answers to callers, already implied by the commands
+        record(channels.motionEvents, Self.now(), "{\"event\":\(quoted(String(describing: event)))}")
+    }
+
+    // MARK: frames (frame pipeline thread)
+
+    func frame(_ pixels: [UInt8], width: Int, height: Int, info: ProbeFrameInfo, observation: ViewObservation) {
+        let logTime = Self.now()
+        let image = imageEncoder.withLock { encoder in
+            encoder.encode(timestampNanos: info.timestampMicros * 1_000, frameID: "probe", width: width, height: height,
+                           pixels: pixels)
+        }
+        _ = recorder.offer(channel: channels.image, sequence: UInt32(truncatingIfNeeded: info.frameNumber),
+                           logTime: logTime, data: image)
+        record(channels.classifier, logTime, "{\"frame\":\(info.frameNumber),\"t_us\":\(info.timestampMicros),"
+            + "\(observationFields(observation))}")
+    }
+
+    /// The fields of an observation as the classifier channel and the planner calls hold them.
+    func observationFields(_ o: ViewObservation) -> String {
+        var probabilities: [String] = []
+        for (index, label) in labels.enumerated() where index < o.probabilities.count {
+            probabilities.append("\(quoted(label)):\(json(o.probabilities[index]))")
+        }
+        return "\"probabilities\":{\(probabilities.joined(separator: ","))},\"smoothed_label\":\(quoted(o.smoothedLabel)),"
+            + "\"smoothed_confidence\":\(json(o.smoothedConfidence)),\"stable_frames\":\(o.stableFrames)"
+    }
+
+    // MARK: planner and daemon events
+
+    func plannerCall(_ json: String) { record(channels.plannerIO, Self.now(), json) }
+
+    func event(_ event: DaemonEvent) {
+        let data = String(decoding: event.data, as: UTF8.self)
+        record(channels.events, Self.now(), "{\"name\":\(quoted(event.name)),\"data\":\(data)}")
+    }
+
+    var counters: SessionRecorderCounters { recorder.counters }
+
+    /// Drains everything queued and closes the file (summary and index written).
+    func finish() throws(RecordError) -> SessionRecorderCounters { try recorder.finish() }
+
+    private func record(_ channel: UInt16, _ logTime: UInt64, _ text: String) {
+        recorder.record(channel: channel, sequence: 0, logTime: logTime, data: Array(text.utf8))
+    }
+}
+
+// MARK: JSON pieces (hand-made: the 1 kHz channels are written without an encoder's overhead)
+
+func json(_ value: Float) -> String { value.isFinite ? "\(value)" : "null" }
+func json(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
+func json(_ values: [Float]) -> String { "[" + values.map(json).joined(separator: ",") + "]" }
+func json(_ values: [Double]) -> String { "[" + values.map(json).joined(separator: ",") + "]" }
+func json(_ pose: Pose) -> String {
+    let r = pose.rotation
+    return "{\"position_mm\":\(json([pose.position.x, pose.position.y, pose.position.z])),"
+        + "\"rotation\":\(json([r.x.x, r.x.y, r.x.z, r.y.x, r.y.y, r.y.z, r.z.x, r.z.y, r.z.z]))}"
+}
+
+/// A JSON string literal.
+func quoted(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case let c where c.value < 0x20: out += String(format: "\\u%04x", c.value)
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}

@@ -1,0 +1,308 @@
+public import Foundation
+import SonoCore
+import SonoGeometry
+import SonoMotion
+import SonoPlanner
+import SonoProtocol
+import SonoRecord
+import SonoSim
+import SonoVision
+
+/// How to replay a recording.
+public struct ReplayOptions: Sendable {
+    /// Multiple of real time (1 = as recorded); nil: as fast as possible.
+    public var rate: Double?
+    /// Another model to classify the recorded frames with (default: the recording's).
+    public var modelPath: String?
+    /// Replay the readable part of a damaged file instead of refusing it.
+    public var tolerant = false
+    /// Called about five times a second with (recorded seconds done, recorded seconds in all).
+    public var progress: (@Sendable (Double, Double) -> Void)?
+
+    public init() {}
+}
+
+/// One replayed stream against the recording.
+public struct StreamComparison: Sendable, Codable {
+    public var stream: String
+    public var compared: Int
+    public var diverged: Int
+    /// The first divergences, as text.
+    public var divergences: [String]
+}
+
+/// What a replay did and found.
+public struct ReplayReport: Sendable, Codable, CustomStringConvertible {
+    public var path: String
+    public var recordedSeconds: Double
+    public var wallSeconds: Double
+    public var messages: Int
+    public var streams: [StreamComparison]
+    /// Why the file could not be read to its end (tolerant replays only).
+    public var damage: String?
+
+    public var identical: Bool { streams.allSatisfy { $0.diverged == 0 } }
+
+    public var description: String {
+        var lines = ["Replay of \(path): \(messages) messages, \(String(format: "%.1f", recordedSeconds)) s recorded, "
+            + "replayed in \(String(format: "%.1f", wallSeconds)) s (\(String(format: "%.1f", recordedSeconds / max(wallSeconds, 1e-9)))× real time)"]
+        if let damage { lines.append("  damaged file, replayed up to: \(damage)") }
+        for stream in streams {
+            lines.append("  \(stream.stream.padding(toLength: 26, withPad: " ", startingAt: 0)) \(stream.compared) compared, "
+                + (stream.diverged == 0 ? "identical" : "\(stream.diverged) diverged"))
+            for divergence in stream.divergences { lines.append("      \(divergence)") }
+        }
+        lines.append(identical ? "  replay identical to the recording" : "  replay DIVERGES from the recording")
+        return lines.joined(separator: "\n")
+    }
+}
+
+public enum ReplayError: Error, Sendable, CustomStringConvertible {
+    case unreadable(String)
+    case incomplete(String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let reason): reason
+        case .incomplete(let reason): "the recording cannot be replayed: \(reason)"
+        }
+    }
+}
+
+/// Replays a recording: the motion controller runs again on its recorded tape (the same inputs,
+/// clock and commands), the view classifier on the recorded frames, and the planner against the
+/// recorded answers of its environment with the replay's classifications; each stream's outputs
+/// are compared with the recorded ones, message for message.
+public enum SessionReplay {
+    public static func run(path: String, options: ReplayOptions = .init()) throws(ReplayError) -> ReplayReport {
+        let reader: MCAPReader
+        do { reader = try MCAPReader(path: path) } catch { throw .unreadable("\(error)") }
+        let started = Date()
+
+        // Pass 1: the recorded span (for pacing and progress) and the files the run was made with.
+        var first: UInt64?
+        var last: UInt64 = 0
+        do {
+            _ = try reader.forEachMessage(tolerant: true) { message in
+                if first == nil { first = message.logTime }
+                last = max(last, message.logTime)
+            }
+        } catch { throw .unreadable("\(error)") }
+        let start = first ?? 0
+        let total = Double(last &- start) / 1e9
+        let setup = try Setup(reader: reader, modelPath: options.modelPath)
+
+        var motion = MotionTapeReplayer(arm: setup.arm, configuration: setup.motion)
+        var recordedSent: [Message] = []
+        var recordedEvents: [String] = []
+        var frameClassifier = FrameClassifier(classifier: setup.classifier, framesPerSecond: setup.framesPerSecond)
+        var replayedFrames: [UInt64: ObservationRecord] = [:]
+        var recordedFrames: [UInt64: ObservationRecord] = [:]
+        var plannerCalls: [PlannerCall] = []
+        var decodeFailures: [String] = []
+        var lastProgress = Date.distantPast
+        let decoder = JSONDecoder()
+
+        let result: MCAPReadResult
+        do {
+            result = try reader.forEachMessage(tolerant: options.tolerant) { message in
+                if let rate = options.rate {
+                    let due = started.addingTimeInterval(Double(message.logTime &- start) / 1e9 / rate)
+                    let wait = due.timeIntervalSinceNow
+                    if wait > 0.001 { Thread.sleep(forTimeInterval: wait) }
+                }
+                if let progress = options.progress, Date().timeIntervalSince(lastProgress) > 0.2 {
+                    lastProgress = Date()
+                    progress(Double(message.logTime &- start) / 1e9, total)
+                }
+                switch message.channel.topic {
+                case "/motion/tape":
+                    do {
+                        let entry = try MotionTapeCodec.decode(message.data)
+                        if case .sent(let sent, _) = entry { recordedSent.append(sent) }
+                        motion.feed(entry)
+                    } catch {
+                        decodeFailures.append("motion tape message \(message.sequence): \(error)")
+                    }
+                case "/motion/events":
+                    if let event = try? decoder.decode([String: String].self, from: Data(message.data))["event"] {
+                        recordedEvents.append(event)
+                    }
+                case "/probe/image":
+                    guard let image = RawImageMessage(protobuf: message.data) else {
+                        decodeFailures.append("probe image \(message.sequence) is not a mono8 foxglove.RawImage")
+                        return
+                    }
+                    let info = ProbeFrameInfo(frameNumber: UInt64(message.sequence), timestampMicros: image.timestampNanos / 1_000)
+                    let observation = image.pixels.withUnsafeBufferPointer { buffer in
+                        try? frameClassifier.observe(buffer, width: image.width, height: image.height, info: info,
+                                                     probe: .identity, forceN: 0)
+                    }
+                    if let observation { replayedFrames[info.frameNumber] = ObservationRecord(observation) }
+                case "/classifier":
+                    if let record = try? decoder.decode(RecordedClassification.self, from: Data(message.data)) {
+                        recordedFrames[record.frame] = record.observation(labels: setup.labels)
+                    }
+                case "/planner/io":
+                    do { plannerCalls.append(try decoder.decode(PlannerCall.self, from: Data(message.data))) } catch {
+                        decodeFailures.append("planner call: \(error)")
+                    }
+                default:
+                    break
+                }
+            }
+        } catch {
+            throw .unreadable("\(error) (replay the readable part with --tolerant, or rewrite it with `sonoctl session recover`)")
+        }
+        motion.finish()
+        options.progress?(total, total)
+
+        var streams: [StreamComparison] = []
+        streams.append(compare("motion: messages to the arm", recorded: recordedSent, replayed: motion.sent) { "\($0)" })
+        let replayedEvents = motion.events.compactMap { event -> String? in
+            if case .reply = event { return nil }
+            return String(describing: event)
+        }
+        streams.append(compare("motion: safety events", recorded: recordedEvents, replayed: replayedEvents) { $0 })
+        streams.append(compareClassifications(recorded: recordedFrames, replayed: replayedFrames))
+        streams.append(replayPlanner(plannerCalls, setup: setup, classifications: replayedFrames))
+        if !decodeFailures.isEmpty {
+            streams.append(StreamComparison(stream: "undecodable messages", compared: decodeFailures.count,
+                                            diverged: decodeFailures.count, divergences: Array(decodeFailures.prefix(10))))
+        }
+        return ReplayReport(path: path, recordedSeconds: total, wallSeconds: Date().timeIntervalSince(started),
+                            messages: result.messages, streams: streams, damage: result.damage.map { "\($0)" })
+    }
+
+    /// Two message sequences, pairwise; the first ten differences are kept as text.
+    static func compare<T: Equatable>(_ name: String, recorded: [T], replayed: [T],
+                                      describe: (T) -> String) -> StreamComparison {
+        var divergences: [String] = []
+        var diverged = 0
+        for index in 0..<max(recorded.count, replayed.count) {
+            let a = index < recorded.count ? recorded[index] : nil
+            let b = index < replayed.count ? replayed[index] : nil
+            if a != b {
+                diverged += 1
+                if divergences.count < 10 {
+                    divergences.append("#\(index + 1): recorded \(a.map(describe) ?? "nothing"), replayed \(b.map(describe) ?? "nothing")")
+                }
+            }
+        }
+        return StreamComparison(stream: name, compared: max(recorded.count, replayed.count), diverged: diverged,
+                                divergences: divergences)
+    }
+
+    static func compareClassifications(recorded: [UInt64: ObservationRecord],
+                                       replayed: [UInt64: ObservationRecord]) -> StreamComparison {
+        var divergences: [String] = []
+        var diverged = 0
+        for frame in recorded.keys.sorted() {
+            guard let a = recorded[frame] else { continue }
+            guard let b = replayed[frame] else {
+                diverged += 1
+                if divergences.count < 10 { divergences.append("frame \(frame): its image is not in the recording (dropped)") }
+                continue
+            }
+            if a.probabilities != b.probabilities || a.smoothedLabel != b.smoothedLabel || a.smoothedConfidence != b.smoothedConfidence {
+                diverged += 1
+                let difference = zip(a.probabilities, b.probabilities).map { abs($0 - $1) }.max() ?? 0
+                if divergences.count < 10 {
+                    divergences.append("frame \(frame): recorded \(a.smoothedLabel) \(a.smoothedConfidence), replayed "
+                        + "\(b.smoothedLabel) \(b.smoothedConfidence) (largest probability difference \(difference))")
+                }
+            }
+        }
+        return StreamComparison(stream: "classifier outputs", compared: recorded.count, diverged: diverged, divergences: divergences)
+    }
+
+    /// Each recorded scan, replayed with a fresh planner against the recorded answers.
+    static func replayPlanner(_ calls: [PlannerCall], setup: Setup,
+                              classifications: [UInt64: ObservationRecord]) -> StreamComparison {
+        var compared = 0
+        var divergences: [String] = []
+        var index = 0
+        while index < calls.count {
+            guard calls[index].call == .scan, let views = calls[index].views, let settings = calls[index].settings else {
+                index += 1
+                continue
+            }
+            var end = index + 1
+            while end < calls.count, calls[end].call != .end, calls[end].call != .scan { end += 1 }
+            let environment = ReplayScanEnvironment(labels: setup.labels, calls: calls[(index + 1)..<end]) { classifications[$0] }
+            if let scan = try? ScanProtocol(views: views, known: Set(views)) {
+                _ = ScanPlanner(prior: setup.prior, settings: settings, environment: environment).run(scan)
+            }
+            compared += environment.compared
+            divergences += environment.divergences.map { "scan \(views.joined(separator: ",")): \($0)" }
+            index = end + 1
+        }
+        return StreamComparison(stream: "planner calls and targets", compared: compared, diverged: divergences.count,
+                                divergences: Array(divergences.prefix(10)))
+    }
+
+    /// The arm, limits, prior and classifier the recording was made with, from its attachments
+    /// and metadata.
+    struct Setup {
+        let arm: ArmModel
+        let motion: MotionControllerConfiguration
+        let prior: ScanPrior
+        let classifier: ViewClassifier
+        let labels: [String]
+        let framesPerSecond: Double
+
+        init(reader: MCAPReader, modelPath: String?) throws(ReplayError) {
+            let metadata = reader.metadata.first { $0.name == "sono" }?.entries ?? [:]
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sono-replay-\(getpid())").path
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            func attachment(_ name: String) throws(ReplayError) -> String {
+                guard let file = reader.attachments.first(where: { $0.name == name }) else {
+                    throw .incomplete("no \(name) attached (not a recording made by sonod?)")
+                }
+                let path = "\(directory)/\(name)"
+                guard FileManager.default.createFile(atPath: path, contents: Data(file.data)) else {
+                    throw .unreadable("cannot write \(path)")
+                }
+                return path
+            }
+            do {
+                let robot = try RobotDescription.load(path: try attachment("arm.toml"))
+                arm = try ArmModel(robot)
+                let limits = try SafetyLimits.load(path: try attachment("safety.toml"))
+                motion = ScannerRuntime.motionConfiguration(limits: limits, simulation: metadata["mode"] == "simulation",
+                                                            staleDeadlineMillis: metadata["stale_deadline_ms"].flatMap { Int($0) })
+                prior = try ScanPrior.load(path: try attachment("scan-prior.toml"))
+            } catch let error as ReplayError {
+                throw error
+            } catch {
+                throw .incomplete("an attached file does not load: \(error)")
+            }
+            guard let model = modelPath ?? metadata["model"] else { throw .incomplete("no model named in the metadata; pass --model") }
+            do { classifier = try ViewClassifier(path: model) } catch { throw .unreadable("model \(model): \(error)") }
+            labels = metadata["labels"].map { $0.split(separator: ",").map(String.init) } ?? classifier.labels
+            framesPerSecond = metadata["frames_per_second"].flatMap { Double($0) } ?? 30
+        }
+    }
+}
+
+/// A `/classifier` message.
+struct RecordedClassification: Decodable {
+    var frame: UInt64
+    var probabilities: [String: Float]
+    var smoothedLabel: String
+    var smoothedConfidence: Float
+    var stableFrames: Int
+    enum CodingKeys: String, CodingKey {
+        case frame, probabilities, smoothedLabel = "smoothed_label", smoothedConfidence = "smoothed_confidence",
+             stableFrames = "stable_frames"
+    }
+
+    func observation(labels: [String]) -> ObservationRecord {
+        var record = ObservationRecord(ViewObservation(
+            seconds: 0, probabilities: labels.map { probabilities[$0] ?? 0 }, smoothedLabel: smoothedLabel,
+            smoothedConfidence: smoothedConfidence, stableFrames: stableFrames, probe: .identity, forceN: 0, frame: frame))
+        record.frame = frame
+        return record
+    }
+}
