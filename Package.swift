@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "sonod", targets: ["sonod"]),
         .library(name: "SonoProtocol", targets: ["SonoProtocol"]),
         .library(name: "SonoDevices", targets: ["SonoDevices"]),
+        .library(name: "SonoRecord", targets: ["SonoRecord"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -40,6 +41,8 @@ let package = Package(
                        providers: [.apt(["libumockdev-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
         // oneDNN ships no pkg-config file in Debian; the module map links it by name.
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
@@ -71,6 +74,12 @@ let package = Package(
         // the classifier's output. Proposes probe targets; the motion controller decides.
         .target(name: "SonoPlanner",
                 dependencies: ["SonoGeometry", .product(name: "TOMLKit", package: "TOMLKit")],
+                swiftSettings: strict),
+
+        // Session recording: MCAP files (writer, reader, recovery of cut-off files), the session
+        // recorder's writer thread and the Foxglove schemas. Pure Swift over zlib and zstd.
+        .target(name: "SonoRecord",
+                dependencies: ["CZlib", "CZstd", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),
 
         // Transports (serial over libserialport, USB over libusb) and the board link layer.
@@ -132,6 +141,12 @@ let package = Package(
         .testTarget(name: "SonoPlannerTests", dependencies: ["SonoPlanner", "SonoGeometry"], swiftSettings: strict),
         .testTarget(name: "SonoDaemonTests", dependencies: ["SonoDaemon", "sonod", "SonoPlanner", "SonoGeometry"],
                     swiftSettings: strict),
+        .testTarget(name: "SonoRecordTests",
+                    dependencies: ["SonoRecord", "record-crash-writer", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                    swiftSettings: strict),
+        // The process SonoRecordTests kills with SIGKILL while it writes (crash safety).
+        .executableTarget(name: "record-crash-writer", dependencies: ["SonoRecord"],
+                          path: "Tests/RecordCrashWriter", swiftSettings: strict),
         .testTarget(name: "SonoGeometryTests", dependencies: ["SonoGeometry"], swiftSettings: strict),
         .testTarget(name: "SonoSimTests", dependencies: ["SonoSim", "SonoProtocol", "SonoGeometry", "SonoTestbed", "CZlib"],
                     swiftSettings: strict),

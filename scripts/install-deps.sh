@@ -8,7 +8,8 @@ packages=(
     libserialport-dev     # serial transport (SonoDevices)
     libusb-1.0-0-dev      # USB transport (SonoDevices)
     umockdev libumockdev-dev  # emulated devices for hardware-free tests
-    zlib1g-dev            # PNG frames of the simulated ultrasound (SonoSim)
+    zlib1g-dev            # PNG frames of the simulated ultrasound (SonoSim), CRC-32 of MCAP files (SonoRecord)
+    libzstd-dev           # zstd-compressed MCAP chunks of session recordings (SonoRecord)
     libdnnl-dev           # oneDNN: the view classifier's inference (SonoVision)
     systemd               # systemd-analyze, -sysusers, -tmpfiles (make test-systemd), systemd-socket-activate
     udev                  # udevadm test: the udev rules on emulated devices (make test-systemd)
@@ -43,14 +44,16 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 # Python tooling, pinned: the golden-vector cross-check (tools/requirements.txt), the
-# onnxruntime parity check of the view classifier (tools/vision/requirements.txt) and the
-# control-API document check (tools/api/requirements.txt).
+# onnxruntime parity check of the view classifier (tools/vision/requirements.txt), the
+# control-API document check (tools/api/requirements.txt) and the MCAP recordings' check with
+# the reference reader (tools/record/requirements.txt).
 python=${PYTHON:-python3}
 if ! "$python" - <<'PY' 2>/dev/null
 import importlib.metadata as m, pathlib, sys
 lines = pathlib.Path("tools/requirements.txt").read_text().splitlines()
 lines += pathlib.Path("tools/vision/requirements.txt").read_text().splitlines()
 lines += pathlib.Path("tools/api/requirements.txt").read_text().splitlines()
+lines += pathlib.Path("tools/record/requirements.txt").read_text().splitlines()
 for line in lines:
     line = line.split("#")[0].strip()
     if not line:
@@ -60,7 +63,8 @@ for line in lines:
         sys.exit(1)
 PY
 then
-    echo "install-deps: installing Python tooling from tools/requirements.txt, tools/vision/ and tools/api/"
+    echo "install-deps: installing Python tooling from tools/requirements.txt, tools/vision/, tools/api/ and tools/record/"
     "$python" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-        -r tools/requirements.txt -r tools/vision/requirements.txt -r tools/api/requirements.txt
+        -r tools/requirements.txt -r tools/vision/requirements.txt -r tools/api/requirements.txt \
+        -r tools/record/requirements.txt
 fi

@@ -1,0 +1,2 @@
+// zstd for MCAP chunk compression (SonoRecord): ZSTD_compressCCtx, ZSTD_decompressDCtx.
+#include <zstd.h>
