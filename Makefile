@@ -27,9 +27,16 @@ build: deps
 
 # The main job: sonod scans the default virtual patient on its own (PLAX, PSAX, A4C, A2C) through
 # the real serial drivers, control loop, classifier and planner, and prints the scan's summary.
+# The run is recorded (MCAP); the recording is then replayed (every stream must come out identical)
+# and turned into an HTML report.
 demo: build
-	$(DEBUG_BIN)/sonod --simulate --scan PLAX,PSAX,A4C,A2C --exit-when-done --summary .build/demo-summary.json
-	@echo "summary: .build/demo-summary.json; the session (events, key frames) is in /tmp/sono-sessions/"
+	rm -rf .build/demo-recordings
+	$(DEBUG_BIN)/sonod --simulate --scan PLAX,PSAX,A4C,A2C --exit-when-done --summary .build/demo-summary.json \
+		--recordings .build/demo-recordings
+	$(DEBUG_BIN)/sonoctl replay .build/demo-recordings/*.mcap
+	$(DEBUG_BIN)/sonoctl session report .build/demo-recordings/*.mcap --out .build/demo-report.html
+	@echo "summary: .build/demo-summary.json; recording: .build/demo-recordings/; report: .build/demo-report.html;" \
+		"the session's events and key frames: /tmp/sono-sessions/"
 
 # The device-lab walk-throughs the demo ran before the daemon: the link demo and the patient tour.
 demo-devlab: build

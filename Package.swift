@@ -101,11 +101,15 @@ let package = Package(
                 dependencies: ["SonoSim", "SonoDevices", "SonoMotion", "SonoGeometry", "SonoProtocol", "CUMockdev"],
                 swiftSettings: strict),
 
+        // The session report: one self-contained HTML page (inline SVG plots, key frames as
+        // inline PNG) over a plain data model; SonoSim for its PNG encoder.
+        .target(name: "SonoReport", dependencies: ["SonoSim"], swiftSettings: strict),
+
         // sonod's body: configuration, wiring of devices (or the virtual patient on emulated
         // devices), classifier, planner and motion controller; the control socket; systemd.
         .target(name: "SonoDaemon",
                 dependencies: ["SonoCore", "SonoDevices", "SonoGeometry", "SonoMotion", "SonoPlanner", "SonoProtocol",
-                               "SonoSim", "SonoTestbed", "SonoVision",
+                               "SonoRecord", "SonoReport", "SonoSim", "SonoTestbed", "SonoVision",
                                .product(name: "TOMLKit", package: "TOMLKit"),
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
@@ -121,7 +125,7 @@ let package = Package(
                           swiftSettings: strict),
 
         .executableTarget(name: "sonoctl",
-                          dependencies: ["SonoDaemon", "SonoDevices", "SonoProtocol", "SonoSim", "SonoGeometry", "SonoVision",
+                          dependencies: ["SonoDaemon", "SonoDevices", "SonoProtocol", "SonoRecord", "SonoReport", "SonoSim", "SonoGeometry", "SonoVision",
                                          .product(name: "Histogram", package: "hdrhistogram-swift"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
@@ -139,7 +143,7 @@ let package = Package(
         .testTarget(name: "SonoVisionTests", dependencies: ["SonoVision", "SonoSim"],
                     exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "SonoPlannerTests", dependencies: ["SonoPlanner", "SonoGeometry"], swiftSettings: strict),
-        .testTarget(name: "SonoDaemonTests", dependencies: ["SonoDaemon", "sonod", "SonoPlanner", "SonoGeometry"],
+        .testTarget(name: "SonoDaemonTests", dependencies: ["SonoDaemon", "sonod", "SonoPlanner", "SonoGeometry", "SonoRecord", "SonoReport"],
                     swiftSettings: strict),
         .testTarget(name: "SonoRecordTests",
                     dependencies: ["SonoRecord", "record-crash-writer", .product(name: "SwiftProtobuf", package: "swift-protobuf")],

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SonoDaemon
 import SonoRecord
+import SonoReport
 
 /// `sonoctl replay`: the same replay as `sonod --replay`, from the command line.
 struct Replay: ParsableCommand {
@@ -52,7 +53,7 @@ struct Replay: ParsableCommand {
 struct Session: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Look at, recover and report on recordings (MCAP).",
-        subcommands: [Info.self, Recover.self])
+        subcommands: [Info.self, Recover.self, Report.self])
 
     struct Info: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Channels, message counts and attachments of a recording.")
@@ -102,6 +103,29 @@ struct Session: ParsableCommand {
             } catch {
                 throw ValidationError("cannot recover \(recording): \(error)")
             }
+        }
+    }
+}
+
+extension Session {
+    struct Report: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a self-contained HTML page of a recording: force, classifier confidence, probe path, stops, views.")
+        @Argument(help: "The recording.") var recording: String
+        @Option(help: "The HTML file to write.") var out: String
+        @Flag(help: "Report on the readable part of a damaged recording.") var tolerant = false
+
+        func run() throws {
+            let data: SessionReportData
+            do { data = try SessionReportBuilder.build(path: recording, tolerant: tolerant) } catch {
+                throw ValidationError("cannot report on \(recording): \(error)")
+            }
+            let html = SessionReport.html(data)
+            do { try Data(html.utf8).write(to: URL(fileURLWithPath: out)) } catch {
+                throw ValidationError("cannot write \(out): \(error.localizedDescription)")
+            }
+            print("\(out): \(data.views.filter(\.acquired).count)/\(data.views.count) views, \(data.markers.count) markers, "
+                + "\(html.utf8.count / 1024) KiB")
         }
     }
 }

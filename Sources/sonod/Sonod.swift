@@ -38,6 +38,9 @@ struct Sonod: AsyncParsableCommand {
     @Option(help: "Control socket path (overrides the configuration; ignored under socket activation).")
     var socket: String?
 
+    @Option(help: "Write this run's recording (MCAP) into this directory (overrides recording.mcap_directory).")
+    var recordings: String?
+
     @Option(help: ArgumentHelp("Replay a recording (MCAP) instead of running devices: the motion controller on its "
         + "recorded tape, the classifier on its frames, the planner on its recorded world; prints how the replay "
         + "compares with the recording (exit 4 when it diverges).", valueName: "SESSION.mcap"))
@@ -110,8 +113,10 @@ struct Sonod: AsyncParsableCommand {
             logger.critical("invalid configuration: \(error)")
             throw ExitCode(78)  // EX_CONFIG
         }
+        var settings = configuration
+        if let recordings { settings.recordingsDirectory = recordings }
         let runtime: ScannerRuntime
-        do { runtime = try ScannerRuntime(configuration: configuration, simulatePatient: patient) } catch {
+        do { runtime = try ScannerRuntime(configuration: settings, simulatePatient: patient) } catch {
             logger.critical("cannot start: \(error)")
             throw ExitCode(78)  // EX_CONFIG
         }

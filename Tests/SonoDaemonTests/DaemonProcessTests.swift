@@ -30,6 +30,7 @@ struct DaemonProcessTests {
             model = "\(root.path)/models/view-classifier.onnx"
             [recording]
             directory = "\(temporary("sessions"))"
+            mcap_directory = "\(temporary("recordings"))"
             [control]
             socket = "\(socket)"
             \(extra)

@@ -22,7 +22,7 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
     /// Touched by the motion event thread only (the tape's consumer).
     private var tapeState = TapeState()
     /// Touched by the frame pipeline thread only.
-    private let imageEncoder = Mutex(RawImageEncoder())
+    private let imageEncoder = RawImageEncoder(frameID: "probe")
 
     struct Channels {
         var tape, force, joints, jointCommands, motionCommands, motionEvents: UInt16
@@ -30,7 +30,10 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
     }
 
     private struct TapeState {
+        /// The last tick's cycle (commands and sent messages after it belong to it).
         var cycle: UInt64 = 0
+        /// The cycle the next inputs belong to (the one after the last tick).
+        var inputCycle: UInt64 = 0
         var micros: UInt64 = 0
         var sequence: UInt32 = 0
         var bytes: [UInt8] = []
@@ -48,12 +51,13 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
         self.labels = labels
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            recorder = try SessionRecorder(path: path, options: MCAPWriterOptions())
+            let recorder = try SessionRecorder(path: path, options: MCAPWriterOptions())
+            self.recorder = recorder
             func json(_ topic: String, _ schema: String, _ name: String) throws(RecordError) -> UInt16 {
                 try recorder.channel(topic: topic, messageEncoding: "json",
                                      schema: FoxgloveSchemas.jsonSchema(name: name, json: schema), metadata: [:])
             }
-            channels = Channels(
+            let channels = Channels(
                 tape: try recorder.channel(topic: "/motion/tape", messageEncoding: MotionTapeCodec.encoding, schema: nil,
                                            metadata: ["doc": "docs/RECORDING.md"]),
                 force: try json("/force", RecordingSchemas.force, "sono.ForceSample"),
@@ -66,6 +70,7 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
                 classifier: try json("/classifier", RecordingSchemas.classifier, "sono.Classification"),
                 plannerIO: try json("/planner/io", RecordingSchemas.plannerCall, "sono.PlannerCall"),
                 events: try json("/events", RecordingSchemas.event, "sono.DaemonEvent"))
+            self.channels = channels
             for attachment in attachments {
                 guard let data = FileManager.default.contents(atPath: attachment.path) else { continue }
                 try recorder.attach(name: attachment.name, mediaType: "application/toml", logTime: Self.now(), data: [UInt8](data))
@@ -85,20 +90,22 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
     func tape(_ entry: TapeEntry) {
         if case .tick(let index, let micros) = entry {
             tapeState.cycle = index
+            tapeState.inputCycle = index + 1
             tapeState.micros = micros
         }
-        let logTime = tapeState.micros * 1_000
+        // Entries before the first tick take the clock now (the same monotonic clock as the ticks).
+        let logTime = tapeState.micros > 0 ? tapeState.micros * 1_000 : Self.now()
         tapeState.bytes.removeAll(keepingCapacity: true)
         MotionTapeCodec.encode(entry, into: &tapeState.bytes)
         tapeState.sequence &+= 1
         recorder.record(channel: channels.tape, sequence: tapeState.sequence, logTime: logTime, data: tapeState.bytes)
         switch entry {
         case .input(.force(let sample, let boardMicros, let receivedMicros)):
-            record(channels.force, logTime, "{\"cycle\":\(tapeState.cycle + 1),\"board_us\":\(boardMicros),\"received_us\":\(receivedMicros),"
+            record(channels.force, logTime, "{\"cycle\":\(tapeState.inputCycle),\"board_us\":\(boardMicros),\"received_us\":\(receivedMicros),"
                 + "\"fx\":\(json(sample.fx)),\"fy\":\(json(sample.fy)),\"fz\":\(json(sample.fz)),\"tx\":\(json(sample.tx)),"
                 + "\"ty\":\(json(sample.ty)),\"tz\":\(json(sample.tz)),\"status\":\(sample.status.rawValue)}")
         case .input(.joints(let state, let receivedMicros)):
-            record(channels.joints, logTime, "{\"cycle\":\(tapeState.cycle + 1),\"received_us\":\(receivedMicros),\"status\":\(state.status.rawValue),"
+            record(channels.joints, logTime, "{\"cycle\":\(tapeState.inputCycle),\"received_us\":\(receivedMicros),\"status\":\(state.status.rawValue),"
                 + "\"position\":\(json(state.joints.map(\.position))),\"velocity\":\(json(state.joints.map(\.velocity))),"
                 + "\"current\":\(json(state.joints.map(\.current)))}")
         case .sent(let message, let delivered):
@@ -129,12 +136,11 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
 
     func frame(_ pixels: [UInt8], width: Int, height: Int, info: ProbeFrameInfo, observation: ViewObservation) {
         let logTime = Self.now()
-        let image = imageEncoder.withLock { encoder in
-            encoder.encode(timestampNanos: info.timestampMicros * 1_000, frameID: "probe", width: width, height: height,
-                           pixels: pixels)
+        if let image = try? imageEncoder.encodeMono8(timestampNanos: info.timestampMicros * 1_000, width: width,
+                                                     height: height, pixels: pixels) {
+            _ = recorder.offer(channel: channels.image, sequence: UInt32(truncatingIfNeeded: info.frameNumber),
+                               logTime: logTime, data: Array(image))
         }
-        _ = recorder.offer(channel: channels.image, sequence: UInt32(truncatingIfNeeded: info.frameNumber),
-                           logTime: logTime, data: image)
         record(channels.classifier, logTime, "{\"frame\":\(info.frameNumber),\"t_us\":\(info.timestampMicros),"
             + "\(observationFields(observation))}")
     }
@@ -158,7 +164,7 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
         record(channels.events, Self.now(), "{\"name\":\(quoted(event.name)),\"data\":\(data)}")
     }
 
-    var counters: SessionRecorderCounters { recorder.counters }
+    var counters: SessionRecorderCounters { recorder.currentCounters }
 
     /// Drains everything queued and closes the file (summary and index written).
     func finish() throws(RecordError) -> SessionRecorderCounters { try recorder.finish() }

@@ -48,7 +48,7 @@ public struct ReplayReport: Sendable, Codable, CustomStringConvertible {
             + "replayed in \(String(format: "%.1f", wallSeconds)) s (\(String(format: "%.1f", recordedSeconds / max(wallSeconds, 1e-9)))× real time)"]
         if let damage { lines.append("  damaged file, replayed up to: \(damage)") }
         for stream in streams {
-            lines.append("  \(stream.stream.padding(toLength: 26, withPad: " ", startingAt: 0)) \(stream.compared) compared, "
+            lines.append("  \(stream.stream.padding(toLength: 30, withPad: " ", startingAt: 0)) \(stream.compared) compared, "
                 + (stream.diverged == 0 ? "identical" : "\(stream.diverged) diverged"))
             for divergence in stream.divergences { lines.append("      \(divergence)") }
         }
@@ -163,7 +163,8 @@ public enum SessionReplay {
             if case .reply = event { return nil }
             return String(describing: event)
         }
-        streams.append(compare("motion: safety events", recorded: recordedEvents, replayed: replayedEvents) { $0 })
+        streams.append(compare("motion: safety events", recorded: recordedEvents.map(withoutWriteTimes),
+                               replayed: replayedEvents.map(withoutWriteTimes)) { $0 })
         streams.append(compareClassifications(recorded: recordedFrames, replayed: replayedFrames))
         streams.append(replayPlanner(plannerCalls, setup: setup, classifications: replayedFrames))
         if !decodeFailures.isEmpty {
@@ -172,6 +173,14 @@ public enum SessionReplay {
         }
         return ReplayReport(path: path, recordedSeconds: total, wallSeconds: Date().timeIntervalSince(started),
                             messages: result.messages, streams: streams, damage: result.damage.map { "\($0)" })
+    }
+
+    /// A stop's `writtenMicros` is when the STOP frame's write returned: a measurement of the
+    /// link (the breach-to-stop benchmark reads it), taken from the clock, not a decision. The
+    /// comparison keeps whether it was written and drops when.
+    static func withoutWriteTimes(_ event: String) -> String {
+        event.replacingOccurrences(of: #"writtenMicros: Optional\(\d+\)"#, with: "writtenMicros: Optional(written)",
+                                   options: .regularExpression)
     }
 
     /// Two message sequences, pairwise; the first ten differences are kept as text.

@@ -142,10 +142,14 @@ public final class ScannerRuntime: @unchecked Sendable {
         let sink = EventSink()
         self.sink = sink
         let recording = self.recording
+        var onTape: MotionController.TapeHandler?
+        if let recording { onTape = { entry in recording.tape(entry) } }
+        let onEvent: MotionController.EventHandler = { event in
+            sink.handle(event)
+            recording?.motionEvent(event)
+        }
         controller = MotionController(arm: armModel, configuration: motion, inputs: boards.inputs,
-                                      output: boards.armSender,
-                                      onEvent: { sink.handle($0); recording?.motionEvent($0) },
-                                      onTape: recording.map { recording in { recording.tape($0) } })
+                                      output: boards.armSender, onEvent: onEvent, onTape: onTape)
 
         if let source, let classifier {
             for view in configuration.scanProtocol where !classifier.labels.contains(view) || prior.views[view] == nil {

@@ -1,0 +1,173 @@
+public import Foundation
+import SonoGeometry
+import SonoMotion
+import SonoProtocol
+import SonoRecord
+public import SonoReport
+
+/// Reads a recording into what the session report shows: contact force against the limits,
+/// the classifier's smoothed probability of each view, the probe's path (forward kinematics of
+/// the recorded joint states with the recording's own arm description), stops, faults, state
+/// changes and views, and each acquired view's last frame before it was reported.
+public enum SessionReportBuilder {
+    public static func build(path: String, tolerant: Bool = false) throws(ReplayError) -> SessionReportData {
+        let reader: MCAPReader
+        do { reader = try MCAPReader(path: path) } catch { throw .unreadable("\(error)") }
+        let decoder = JSONDecoder()
+        let apiDecoder = APICoding.decoder()  // the control socket's events are snake_case by strategy
+
+        var start: UInt64?
+        var force: [TimedValue] = []
+        var joints: [(t: Double, q: [Double])] = []
+        var lastJointSample = -1.0
+        var probabilities: [String: [TimedValue]] = [:]
+        var windows: [String: [Float]] = [:]
+        var markers: [ReportMarker] = []
+        var views: [ReportView] = []
+        var latestImage: ReportImage?
+        var frames = 0
+        var contactTarget: Double?
+        var threshold: Double?
+        let metadata = { reader.metadata.first { $0.name == "sono" }?.entries ?? [:] }
+        var labels: [String] = []
+
+        let result: MCAPReadResult
+        do {
+            result = try reader.forEachMessage(tolerant: tolerant) { message in
+                let origin = start ?? message.logTime
+                start = origin
+                let t = Double(Int64(bitPattern: message.logTime &- origin)) / 1e9
+                switch message.channel.topic {
+                case "/force":
+                    if let sample = try? decoder.decode(ForceRecord.self, from: Data(message.data)) {
+                        force.append(TimedValue(t: t, value: Double(sample.fz)))
+                    }
+                case "/joints":
+                    // 50 Hz is plenty for a path a person looks at.
+                    guard t - lastJointSample >= 0.02,
+                          let state = try? decoder.decode(JointRecord.self, from: Data(message.data)) else { return }
+                    lastJointSample = t
+                    joints.append((t, state.position.map(Double.init)))
+                case "/classifier":
+                    guard let record = try? decoder.decode(RecordedClassification.self, from: Data(message.data)) else { return }
+                    if labels.isEmpty { labels = metadata()["labels"]?.split(separator: ",").map(String.init) ?? record.probabilities.keys.sorted() }
+                    // The planner's smoother: the mean over one second of frames (30 at 30 fps).
+                    for (label, p) in record.probabilities {
+                        var window = windows[label, default: []]
+                        window.append(p)
+                        if window.count > 30 { window.removeFirst() }
+                        windows[label] = window
+                        probabilities[label, default: []].append(TimedValue(t: t, value: Double(window.reduce(0, +)) / Double(window.count)))
+                    }
+                case "/probe/image":
+                    frames += 1
+                    if let image = RawImageMessage(protobuf: message.data) {
+                        latestImage = ReportImage(width: image.width, height: image.height, pixels: image.pixels)
+                    }
+                case "/planner/io":
+                    if let call = try? decoder.decode(PlannerCall.self, from: Data(message.data)), call.call == .scan,
+                       let settings = call.settings {
+                        contactTarget = settings.contactForceN
+                        threshold = Double(settings.acquireConfidence)
+                    }
+                case "/events":
+                    guard let event = try? apiDecoder.decode(EventRecord.self, from: Data(message.data)) else { return }
+                    switch event.name {
+                    case "stop":
+                        let stop = event.stop
+                        markers.append(ReportMarker(t: t, kind: stop?.cause == "emergency_stop" ? .estop : .stop,
+                                                    text: "\(stop?.kind ?? "stop"): \(stop?.cause ?? "")"
+                                                        + (stop?.value.map { " \($0) (limit \(stop?.limit ?? 0))" } ?? "")))
+                    case "fault":
+                        markers.append(ReportMarker(t: t, kind: .fault, text: "\(event.fault?.board ?? "board"): \(event.fault?.code ?? "fault")"))
+                    case "state":
+                        markers.append(ReportMarker(t: t, kind: .stateChange, text: event.state?.to ?? "?"))
+                    case "view_acquired", "view_failed":
+                        guard let view = event.view else { return }
+                        markers.append(ReportMarker(t: t, kind: view.acquired ? .viewAcquired : .viewFailed,
+                                                    text: view.acquired ? "\(view.view) acquired" : "\(view.view) not found", view: view.view))
+                        let error = view.poseError.map {
+                            String(format: "%.1f mm, beam %.1f°, rotation %.1f° (simulator: %@)", $0.positionMM, $0.beamDeg,
+                                   $0.rotationDeg, $0.truthView)
+                        }
+                        views.append(ReportView(name: view.view, acquired: view.acquired, secondsToAcquire: view.seconds,
+                                                confidence: view.confidence, poseError: error,
+                                                keyFrame: view.acquired ? latestImage : nil, reason: view.reason))
+                    default:
+                        break
+                    }
+                default:
+                    break
+                }
+            }
+        } catch {
+            throw .unreadable("\(error) (report on the readable part with --tolerant)")
+        }
+
+        // The probe's path: the recording's arm, forward kinematics of each kept joint state.
+        var probePath: [TimedPoint] = []
+        var softLimit = 12.0, hardCap = 20.0
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sono-report-\(getpid())").path
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        func attached(_ name: String) -> String? {
+            guard let file = reader.attachments.first(where: { $0.name == name }) else { return nil }
+            let target = "\(directory)/\(name)"
+            return FileManager.default.createFile(atPath: target, contents: Data(file.data)) ? target : nil
+        }
+        if let armFile = attached("arm.toml"), let robot = try? RobotDescription.load(path: armFile), let arm = try? ArmModel(robot) {
+            for sample in joints where sample.q.count == arm.jointCount {
+                let p = arm.probePose(JointArray(sample.q, filler: 0)).position
+                probePath.append(TimedPoint(t: sample.t, x: p.x, y: p.y, z: p.z))
+            }
+        }
+        if let safetyFile = attached("safety.toml"), let limits = try? SafetyLimits.load(path: safetyFile) {
+            softLimit = limits.forceSoftLimitN
+            hardCap = limits.forceHardCapN
+        }
+
+        let facts = metadata()
+        let duration = max(force.last?.t ?? 0, probabilities.values.compactMap { $0.last?.t }.max() ?? 0)
+        let acquired = views.filter(\.acquired).count
+        var subtitle = ["started": facts["started"] ?? "unknown", "duration": String(format: "%.1f s", duration),
+                        "model": facts["model"] ?? "unknown", "sono version": facts["version"] ?? "unknown",
+                        "outcome": views.isEmpty ? "no scan" : "\(acquired)/\(views.count) views acquired"]
+        if let patient = facts["patient"] { subtitle["patient"] = patient }
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        var fileSize = 0
+        if let attributes = try? FileManager.default.attributesOfItem(atPath: path), let size = attributes[.size] as? Int { fileSize = size }
+        return SessionReportData(
+            title: "Session \(name) (\(facts["mode"] ?? "unknown mode"))", subtitle: subtitle, forceN: force,
+            forceTargetN: contactTarget, forceSoftLimitN: softLimit, forceHardCapN: hardCap, confidence: probabilities,
+            confidenceThreshold: threshold, probePathMM: probePath, markers: markers, views: views,
+            counters: ["messages": "\(result.messages)", "probe frames recorded": "\(frames)",
+                       "file size": String(format: "%.1f MB", Double(fileSize) / 1e6),
+                       "file": result.complete ? "complete" : "incomplete: \(result.damage.map { "\($0)" } ?? "no summary")"])
+    }
+}
+
+private struct ForceRecord: Decodable { var fz: Float }
+private struct JointRecord: Decodable { var position: [Float] }
+
+/// An `/events` message: the control socket's event, by name.
+private struct EventRecord: Decodable {
+    var name: String
+    var stop: StopJSON?
+    var fault: FaultJSON?
+    var state: StateChangeJSON?
+    var view: ViewResultJSON?
+
+    enum CodingKeys: String, CodingKey { case name, data }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        switch name {
+        case "stop": stop = try? container.decode(StopJSON.self, forKey: .data)
+        case "fault": fault = try? container.decode(FaultJSON.self, forKey: .data)
+        case "state": state = try? container.decode(StateChangeJSON.self, forKey: .data)
+        case "view_acquired", "view_failed": view = try? container.decode(ViewResultJSON.self, forKey: .data)
+        default: break
+        }
+    }
+}
