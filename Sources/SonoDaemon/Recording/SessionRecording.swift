@@ -166,8 +166,15 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
 
     var counters: SessionRecorderCounters { recorder.currentCounters }
 
-    /// Drains everything queued and closes the file (summary and index written).
-    func finish() throws(RecordError) -> SessionRecorderCounters { try recorder.finish() }
+    /// Drains everything queued and closes the file (summary and index written), with what was
+    /// lost noted in metadata `sono.end`: motion tape entries the event thread could not take in
+    /// time (a replay of the motion controller is then not exact) and probe frames dropped.
+    func finish(tapeOverflows: UInt64) throws(RecordError) -> SessionRecorderCounters {
+        try recorder.metadata(name: "sono.end", ["tape_overflows": "\(tapeOverflows)",
+                                                 "frames_dropped": "\(recorder.currentCounters.bulkDropped)",
+                                                 "ended": rfc3339(Date())])
+        return try recorder.finish()
+    }
 
     private func record(_ channel: UInt16, _ logTime: UInt64, _ text: String) {
         recorder.record(channel: channel, sequence: 0, logTime: logTime, data: Array(text.utf8))

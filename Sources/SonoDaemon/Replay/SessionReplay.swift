@@ -167,6 +167,11 @@ public enum SessionReplay {
                                replayed: replayedEvents.map(withoutWriteTimes)) { $0 })
         streams.append(compareClassifications(recorded: recordedFrames, replayed: replayedFrames))
         streams.append(replayPlanner(plannerCalls, setup: setup, classifications: replayedFrames))
+        let end = reader.metadata.first { $0.name == "sono.end" }?.entries ?? [:]
+        if let lost = end["tape_overflows"].flatMap({ Int($0) }), lost > 0 {
+            streams.append(StreamComparison(stream: "motion tape completeness", compared: 1, diverged: 1, divergences: [
+                "the recording lost \(lost) tape entries (the daemon's event thread fell behind): the motion replay cannot be exact"]))
+        }
         if !decodeFailures.isEmpty {
             streams.append(StreamComparison(stream: "undecodable messages", compared: decodeFailures.count,
                                             diverged: decodeFailures.count, divergences: Array(decodeFailures.prefix(10))))

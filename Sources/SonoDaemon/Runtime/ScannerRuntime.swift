@@ -240,7 +240,7 @@ public final class ScannerRuntime: @unchecked Sendable {
         sessions.stop()
         if let recording {
             do {
-                let counters = try recording.finish()
+                let counters = try recording.finish(tapeOverflows: controller.tapeOverflows)
                 log("recording \(recording.path): \(counters)")
             } catch {
                 log("error: recording \(recording.path) did not close cleanly: \(error) "
