@@ -18,6 +18,8 @@ enum ReportStyle {
         th { background: #f3f3f3; font-weight: bold; }
         td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
         td.text { overflow-wrap: break-word; }
+        table.views td:first-child { overflow-wrap: anywhere; min-width: 4.5em; }
+        table.views td:nth-child(5) { min-width: 7.5em; }
         .yes, .no { display: inline-block; padding: 0 8px; border-radius: 9px; font-weight: bold; }
         .yes { background: #d7f0e4; color: #00603f; }
         .no { background: #f8d3d3; color: #8a0012; }

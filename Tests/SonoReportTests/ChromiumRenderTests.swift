@@ -74,4 +74,25 @@ let chromiumPath = Subprocess.find(["chromium", "chromium-browser"])
         let bandPixels = bandTints.reduce(0) { $0 + (histogram[$1] ?? 0) }
         #expect(bandPixels > 5000, "the timeline's state bands")
     }
+
+    /// A session with nothing recorded still renders: five plots, each with its "no data" note.
+    @Test func rendersAnEmptySession() throws {
+        guard let browser = chromiumPath else {
+            if requireChromium { Issue.record("SONO_REQUIRE_CHROMIUM=1 but no chromium on PATH") }
+            return
+        }
+        let directory = try Self.workDirectory()
+        let page = directory + "/empty.html"
+        try SessionReport.html(SessionReportData(title: "Empty <session>", forceSoftLimitN: 15, forceHardCapN: 25))
+            .write(toFile: page, atomically: true, encoding: .utf8)
+        let dom = directory + "/dom.html"
+        try Self.runChromium(browser, ["--dump-dom", "file://\(page)"], directory: directory, output: dom)
+        let text = try String(contentsOfFile: dom, encoding: .utf8)
+        #expect(text.components(separatedBy: "<svg class=\"plot\"").count - 1 == 5)
+        #expect(text.contains("<h1>Empty &lt;session&gt;</h1>"))
+        for note in ["No force samples recorded", "No classifier output recorded", "No probe positions recorded",
+                     "No state changes or events recorded"] {
+            #expect(text.contains(note), "\(note)")
+        }
+    }
 }

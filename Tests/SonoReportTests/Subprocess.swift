@@ -49,10 +49,10 @@ enum Subprocess {
         return nil
     }
 
-    /// The first executable named `names` on PATH (or /usr/bin), or nil.
+    /// The first executable named `names` on PATH, or nil.
     static func find(_ names: [String]) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let directories = path.split(separator: ":").map(String.init) + ["/usr/bin"]
+        let directories = path.split(separator: ":").map(String.init)
         for name in names {
             for directory in directories where access("\(directory)/\(name)", X_OK) == 0 {
                 return "\(directory)/\(name)"

@@ -51,9 +51,6 @@ enum ConfidencePlot {
         TimeAxis.drawY(on: &svg, scale: y, title: "view probability", top: top, bottom: bottom)
         axis.draw(on: &svg, top: top, bottom: bottom)
         TimeAxis.clip(on: &svg, id: "clip-confidence", top: top, bottom: bottom)
-        if drawn.isEmpty {
-            TimeAxis.noData(on: &svg, "No classifier output recorded", top: top + 40, bottom: bottom - 40)
-        }
         svg.raw("<g clip-path=\"url(#clip-confidence)\">\n")
         if let threshold = data.confidenceThreshold, threshold.isFinite {
             svg.line(TimeAxis.left, y(threshold), TimeAxis.left + TimeAxis.plotWidth, y(threshold),
@@ -65,6 +62,9 @@ enum ConfidencePlot {
                          stroke: color[name] ?? Palette.muted, width: 1.6)
         }
         svg.raw("</g>\n")
+        if drawn.isEmpty {
+            TimeAxis.noData(on: &svg, "No classifier output recorded", top: top, bottom: bottom)
+        }
 
         // Acquisitions and give-ups: a line in the view's colour, a dot on its curve, a label.
         var rows = LabelRows(rows: labelRows, minX: TimeAxis.left, maxX: TimeAxis.width - 4)

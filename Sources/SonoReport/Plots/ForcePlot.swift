@@ -41,9 +41,6 @@ enum ForcePlot {
         axis.draw(on: &svg, top: top, bottom: bottom)
         TimeAxis.clip(on: &svg, id: "clip-force", top: top, bottom: bottom)
 
-        if samples.isEmpty {
-            TimeAxis.noData(on: &svg, "No force samples recorded", top: top + 40, bottom: bottom - 40)
-        }
         svg.raw("<g clip-path=\"url(#clip-force)\">\n")
         if let target = data.forceTargetN, target.isFinite {
             svg.line(TimeAxis.left, y(target), TimeAxis.left + TimeAxis.plotWidth, y(target), stroke: Palette.target, width: 1.5, dash: "6 4")
@@ -59,6 +56,9 @@ enum ForcePlot {
         let reduced = Decimation.minMaxPerColumn(samples, columns: TimeAxis.columns, timeRange: axis.domain)
         svg.polyline(reduced.lazy.map { (axis.x($0.t), y($0.value)) }, stroke: Palette.force, width: 1.2)
         svg.raw("</g>\n")
+        if samples.isEmpty {
+            TimeAxis.noData(on: &svg, "No force samples recorded", top: top, bottom: bottom)
+        }
 
         drawMarkers(on: &svg, data.markers, axis: axis, top: top, bottom: bottom, labelTop: legendY + 12)
         return svg.element(title: "Contact force over time")

@@ -50,15 +50,23 @@ struct SVG {
         if let tooltip { body += "><title>\(HTMLText.escape(tooltip))</title></polygon>\n" } else { body += "/>\n" }
     }
 
-    /// An open polyline; nothing for fewer than one point.
+    /// An open polyline; a dot for a single point (a one-point polyline draws nothing), nothing
+    /// for none.
     mutating func polyline<S: Sequence>(_ points: S, stroke: String, width: Double = 1.5, dash: String? = nil)
     where S.Element == (Double, Double) {
         var text = ""
+        var count = 0
+        var only = (0.0, 0.0)
         for (x, y) in points {
             if !text.isEmpty { text += " " }
             text += n(x) + "," + n(y)
+            count += 1
+            only = (x, y)
         }
-        guard !text.isEmpty else { return }
+        guard count > 1 else {
+            if count == 1 { circle(only.0, only.1, r: max(2.5, width * 1.5), fill: stroke) }
+            return
+        }
         body += "<polyline points=\"\(text)\" fill=\"none\" stroke=\"\(stroke)\" stroke-width=\"\(n(width))\" "
             + "stroke-linejoin=\"round\" stroke-linecap=\"round\"" + (dash.map { " stroke-dasharray=\"\($0)\"" } ?? "") + "/>\n"
     }

@@ -54,10 +54,12 @@ struct TimeAxis {
                 + "width=\"\(NumberText.fixed(plotWidth, 1))\" height=\"\(NumberText.fixed(bottom - top + 4, 1))\"/></clipPath>\n")
     }
 
-    /// The note a plot without data shows across its plot area.
+    /// The note a plot without data shows in the middle of its plot area, in a box drawn over
+    /// whatever lines (limits, grid) the plot still has.
     static func noData(on svg: inout SVG, _ message: String, top: Double, bottom: Double) {
-        svg.rect(left, top, plotWidth, bottom - top, fill: "#f7f7f7")
-        svg.text(left + plotWidth / 2, (top + bottom) / 2 + 5, message, anchor: .middle, fill: Palette.muted, size: 14)
+        let width = SVG.textWidth(message, size: 14) + 32, middle = (top + bottom) / 2
+        svg.rect(left + (plotWidth - width) / 2, middle - 16, width, 32, fill: "#f7f7f7", stroke: "#cccccc")
+        svg.text(left + plotWidth / 2, middle + 5, message, anchor: .middle, fill: Palette.muted, size: 14)
     }
 }
 

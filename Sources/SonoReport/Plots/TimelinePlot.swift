@@ -25,7 +25,7 @@ enum TimelinePlot {
         axis.draw(on: &svg, top: bandTop, bottom: bottom)
 
         if markers.isEmpty {
-            TimeAxis.noData(on: &svg, "No state changes or events recorded", top: bandTop, bottom: bottom - 4)
+            TimeAxis.noData(on: &svg, "No state changes or events recorded", top: bandTop, bottom: bottom)
             return svg.element(title: "Timeline of states and events: no data")
         }
 
