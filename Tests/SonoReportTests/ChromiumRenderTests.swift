@@ -41,6 +41,8 @@ let chromiumPath = Subprocess.find(["chromium", "chromium-browser"])
             return
         }
         let directory = try Self.workDirectory()
+        // The page and screenshot stay for a person to look at; the browser profile goes.
+        defer { try? FileManager.default.removeItem(atPath: directory + "/profile") }
         let page = directory + "/report.html"
         try SessionReport.html(ReportFixture.session()).write(toFile: page, atomically: true, encoding: .utf8)
         print("ChromiumRenderTests: page \(page)")
@@ -82,6 +84,7 @@ let chromiumPath = Subprocess.find(["chromium", "chromium-browser"])
             return
         }
         let directory = try Self.workDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let page = directory + "/empty.html"
         try SessionReport.html(SessionReportData(title: "Empty <session>", forceSoftLimitN: 15, forceHardCapN: 25))
             .write(toFile: page, atomically: true, encoding: .utf8)
