@@ -15,7 +15,7 @@ EMULATED_TESTS = $(subst $(eval) ,|,$(EMULATED_SUITES))
 
 .PHONY: all deps build demo test test-swift test-emulated test-c test-vectors fuzz fuzz-smoke \
         bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-vision \
-        test-vision eval-vision test-systemd test-api install install-files scan-eval demo-devlab sheets clean
+        test-vision eval-vision test-systemd test-api test-report install install-files scan-eval demo-devlab sheets clean
 
 all: build
 
@@ -55,7 +55,7 @@ scan-eval: build
 	done
 	$(DEBUG_BIN)/sonoctl scan summarize $(SCAN_EVAL_DIR)/*.json
 
-test: deps test-c test-vectors test-swift test-systemd test-api test-vision test-emulated fuzz-smoke
+test: deps test-c test-vectors test-swift test-systemd test-api test-vision test-report test-emulated fuzz-smoke
 	@echo "make test: all passed"
 
 # Installation: sonod and sonoctl (release builds), their data, the systemd units and the system
@@ -146,7 +146,14 @@ bench-vision: deps
 
 test-swift: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
-	$(SWIFT) test --skip-build --skip '$(EMULATED_TESTS)'
+	$(SWIFT) test --skip-build --skip '$(EMULATED_TESTS)|ChromiumRenderTests'
+
+# The session report (SonoReport): its unit tests, and the fixture session's page rendered by
+# headless Chromium (plots and key frames in the DOM, a screenshot that is not blank). Chromium
+# must be there: SONO_REQUIRE_CHROMIUM=1 turns the browser test's skip into a failure.
+test-report: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	SONO_REQUIRE_CHROMIUM=1 $(SWIFT) test --skip-build --filter 'SonoReportTests'
 
 test-emulated: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)

@@ -95,6 +95,10 @@ let package = Package(
                                .product(name: "TOMLKit", package: "TOMLKit")],
                 swiftSettings: strict),
 
+        // The session report: one self-contained HTML page (inline SVG plots, key frames as
+        // inline PNG) over a plain data model; SonoSim for its PNG encoder.
+        .target(name: "SonoReport", dependencies: ["SonoSim"], swiftSettings: strict),
+
         // Test bench: umockdev-emulated devices wired to simulated boards. Used by tests,
         // the link benchmark, the link demo, and `sonod --simulate` (its virtual patient's boards).
         .target(name: "SonoTestbed",
@@ -154,6 +158,7 @@ let package = Package(
         .testTarget(name: "SonoGeometryTests", dependencies: ["SonoGeometry"], swiftSettings: strict),
         .testTarget(name: "SonoSimTests", dependencies: ["SonoSim", "SonoProtocol", "SonoGeometry", "SonoTestbed", "CZlib"],
                     swiftSettings: strict),
+        .testTarget(name: "SonoReportTests", dependencies: ["SonoReport", "SonoSim", "CZlib"], swiftSettings: strict),
         .testTarget(name: "SonoDevicesTests",
                     dependencies: ["SonoDevices", "SonoSim", "SonoTestbed", "SonoProtocol", "SonoGeometry", "SonoMotion"],
                     swiftSettings: strict),

@@ -13,6 +13,8 @@ packages=(
     libdnnl-dev           # oneDNN: the view classifier's inference (SonoVision)
     systemd               # systemd-analyze, -sysusers, -tmpfiles (make test-systemd), systemd-socket-activate
     udev                  # udevadm test: the udev rules on emulated devices (make test-systemd)
+    chromium              # headless rendering of the session report (make test-report)
+    fonts-liberation      # the report's font (Arial metrics); a Recommends of chromium, not pulled in here
 )
 
 missing=()
