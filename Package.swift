@@ -105,10 +105,6 @@ let package = Package(
                 dependencies: ["SonoSim", "SonoDevices", "SonoMotion", "SonoGeometry", "SonoProtocol", "CUMockdev"],
                 swiftSettings: strict),
 
-        // The session report: one self-contained HTML page (inline SVG plots, key frames as
-        // inline PNG) over a plain data model; SonoSim for its PNG encoder.
-        .target(name: "SonoReport", dependencies: ["SonoSim"], swiftSettings: strict),
-
         // sonod's body: configuration, wiring of devices (or the virtual patient on emulated
         // devices), classifier, planner and motion controller; the control socket; systemd.
         .target(name: "SonoDaemon",
