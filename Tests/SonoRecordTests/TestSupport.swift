@@ -78,11 +78,12 @@ struct SampleRecording {
         try writer.close()
     }
 
-    /// Checks that `messages` are the first `messages.count` written, byte for byte.
+    /// Checks that `messages` are the first `messages.count` written, byte for byte (channels by
+    /// topic: a recovered file numbers its channels anew).
     func expectPrefix(_ messages: [MCAPMessage], sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(messages.count <= written.count, sourceLocation: sourceLocation)
         for (message, expected) in zip(messages, written) {
-            guard message.channel.id == expected.0, message.sequence == expected.1, message.logTime == expected.2,
+            guard message.channel.topic == channels[expected.0], message.sequence == expected.1, message.logTime == expected.2,
                   message.publishTime == expected.2 - 5, message.data == expected.3 else {
                 Issue.record("message \(message.sequence) on \(message.channel.topic) differs from what was written",
                              sourceLocation: sourceLocation)
