@@ -21,8 +21,6 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
     private let labels: [String]
     /// Touched by the motion event thread only (the tape's consumer).
     private var tapeState = TapeState()
-    /// Touched by the frame pipeline thread only.
-    private let imageEncoder = RawImageEncoder(frameID: "probe")
 
     struct Channels {
         var tape, force, joints, jointCommands, motionCommands, motionEvents: UInt16
@@ -73,9 +71,9 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
             self.channels = channels
             for attachment in attachments {
                 guard let data = FileManager.default.contents(atPath: attachment.path) else { continue }
-                try recorder.attach(name: attachment.name, mediaType: "application/toml", logTime: Self.now(), data: [UInt8](data))
+                recorder.attach(name: attachment.name, mediaType: "application/toml", logTime: Self.now(), data: [UInt8](data))
             }
-            try recorder.metadata(name: "sono", metadata)
+            recorder.metadata(name: "sono", metadata)
         } catch let error as RecordError {
             throw .file("recording \(path): \(error)")
         } catch {
@@ -136,10 +134,10 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
 
     func frame(_ pixels: [UInt8], width: Int, height: Int, info: ProbeFrameInfo, observation: ViewObservation) {
         let logTime = Self.now()
-        if let image = try? imageEncoder.encodeMono8(timestampNanos: info.timestampMicros * 1_000, width: width,
-                                                     height: height, pixels: pixels) {
-            _ = recorder.offer(channel: channels.image, sequence: UInt32(truncatingIfNeeded: info.frameNumber),
-                               logTime: logTime, data: Array(image))
+        // Copied into a pooled buffer and encoded as foxglove.RawImage on the writer thread.
+        pixels.withUnsafeBytes { raw in
+            _ = recorder.offerMono8Frame(channel: channels.image, sequence: UInt32(truncatingIfNeeded: info.frameNumber),
+                                         logTime: logTime, width: width, height: height, pixels: raw)
         }
         record(channels.classifier, logTime, "{\"frame\":\(info.frameNumber),\"t_us\":\(info.timestampMicros),"
             + "\(observationFields(observation))}")
@@ -164,14 +162,14 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
         record(channels.events, Self.now(), "{\"name\":\(quoted(event.name)),\"data\":\(data)}")
     }
 
-    var counters: SessionRecorderCounters { recorder.currentCounters }
+    var counters: RecorderCounters { recorder.counters }
 
     /// Drains everything queued and closes the file (summary and index written), with what was
     /// lost noted in metadata `sono.end`: motion tape entries the event thread could not take in
     /// time (a replay of the motion controller is then not exact) and probe frames dropped.
-    func finish(tapeOverflows: UInt64) throws(RecordError) -> SessionRecorderCounters {
-        try recorder.metadata(name: "sono.end", ["tape_overflows": "\(tapeOverflows)",
-                                                 "frames_dropped": "\(recorder.currentCounters.bulkDropped)",
+    func finish(tapeOverflows: UInt64) throws(RecordError) -> RecorderCounters {
+        recorder.metadata(name: "sono.end", ["tape_overflows": "\(tapeOverflows)",
+                                                 "frames_dropped": "\(recorder.counters.bulkDropped)",
                                                  "ended": rfc3339(Date())])
         return try recorder.finish()
     }

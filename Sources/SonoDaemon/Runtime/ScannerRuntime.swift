@@ -241,7 +241,10 @@ public final class ScannerRuntime: @unchecked Sendable {
         if let recording {
             do {
                 let counters = try recording.finish(tapeOverflows: controller.tapeOverflows)
-                log("recording \(recording.path): \(counters)")
+                log("recording \(recording.path): \(counters.messages) messages, "
+                    + String(format: "%.1f MB", Double(counters.bytesWritten) / 1e6) + " in \(counters.chunks) chunks, "
+                    + "\(counters.bulkDropped) of \(counters.bulkOffered) frames dropped, "
+                    + "\(controller.tapeOverflows) tape entries lost")
             } catch {
                 log("error: recording \(recording.path) did not close cleanly: \(error) "
                     + "(everything up to its last complete chunk is readable; `sonoctl session recover` rewrites it)")
