@@ -41,6 +41,9 @@ struct Sonod: AsyncParsableCommand {
     @Option(help: "Write this run's recording (MCAP) into this directory (overrides recording.mcap_directory).")
     var recordings: String?
 
+    @Flag(help: "Do not record this run (overrides recording.mcap).")
+    var noRecording = false
+
     @Option(help: ArgumentHelp("Replay a recording (MCAP) instead of running devices: the motion controller on its "
         + "recorded tape, the classifier on its frames, the planner on its recorded world; prints how the replay "
         + "compares with the recording (exit 4 when it diverges).", valueName: "SESSION.mcap"))
@@ -115,6 +118,7 @@ struct Sonod: AsyncParsableCommand {
         }
         var settings = configuration
         if let recordings { settings.recordingsDirectory = recordings }
+        if noRecording { settings.recordSessions = false }
         let runtime: ScannerRuntime
         do { runtime = try ScannerRuntime(configuration: settings, simulatePatient: patient) } catch {
             logger.critical("cannot start: \(error)")
