@@ -14,7 +14,7 @@ EMULATED_SUITES = EmulatedSerialLinkTests MotionOverSerialTests
 EMULATED_TESTS = $(subst $(eval) ,|,$(EMULATED_SUITES))
 
 .PHONY: all deps build demo test test-swift test-emulated test-c test-vectors fuzz fuzz-smoke \
-        bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-vision \
+        bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-vision bench-record bench-replay \
         test-vision eval-vision test-systemd test-api test-report install install-files scan-eval demo-devlab sheets clean
 
 all: build
@@ -188,7 +188,7 @@ fuzz-smoke: deps Fuzz/build/frame-decoder-fuzz Fuzz/corpus
 		Fuzz/build/smoke-corpus Fuzz/corpus 2>&1 | grep -E "^(Done|stat::number_of_executed_units|==)|ERROR|SUMMARY" ; \
 		test $${PIPESTATUS[0]} -eq 0
 
-bench: bench-codec bench-safety bench-link bench-sim bench-loop bench-stop bench-vision
+bench: bench-codec bench-safety bench-link bench-sim bench-loop bench-stop bench-vision bench-record bench-replay
 
 bench-codec: deps
 	$(SWIFT) package --allow-writing-to-package-directory benchmark --target ProtocolCodec
@@ -211,6 +211,19 @@ bench-link: deps
 bench-sim: deps
 	$(SWIFT) build -c release --product sonoctl
 	$(RELEASE_BIN)/sonoctl sim bench --seconds 3
+
+# Replay speed: a 5-minute session of the virtual patient (a scan of the standard views, repeated,
+# then idle until the 300 s are up; every frame, force sample and joint state recorded) replayed
+# as fast as possible by the release sonoctl, classification included: the report's first line
+# gives the multiple of real time, and every stream must come out identical.
+REPLAY_BENCH_DIR = .build/bench-replay
+bench-replay: build
+	$(SWIFT) build -c release --product sonoctl
+	rm -rf $(REPLAY_BENCH_DIR)
+	timeout -s TERM 300 $(DEBUG_BIN)/sonod --simulate --scan PLAX,PSAX,A4C,A2C,PLAX,PSAX,A4C,A2C \
+		--socket /tmp/sono-bench-replay.sock --recordings $(REPLAY_BENCH_DIR) || true
+	$(RELEASE_BIN)/sonoctl session info $(REPLAY_BENCH_DIR)/*.mcap | head -1
+	/usr/bin/time -f "replay: %e s wall, %U s user, %M KB max RSS" $(RELEASE_BIN)/sonoctl replay $(REPLAY_BENCH_DIR)/*.mcap
 
 # Contact sheets of the shipped patients, committed under docs/sheets for reviewers.
 sheets: deps

@@ -36,7 +36,8 @@ struct Replay: ParsableCommand {
         options.progress = json ? nil : ProgressBar.printer()
         let report: ReplayReport
         do { report = try SessionReplay.run(path: recording, options: options) } catch {
-            throw ValidationError("cannot replay \(recording): \(error)")
+            try reporting { throw CLIError(message: "cannot replay \(recording): \(error)", code: 65) }
+            return
         }
         if json {
             let encoder = JSONEncoder()
@@ -62,7 +63,10 @@ struct Session: ParsableCommand {
 
         func run() throws {
             let reader: MCAPReader
-            do { reader = try MCAPReader(path: recording) } catch { throw ValidationError("\(error)") }
+            do { reader = try MCAPReader(path: recording) } catch {
+                try reporting { throw CLIError(message: "\(error)", code: 65) }
+                return
+            }
             var counts: [String: Int] = [:]
             var first: UInt64 = .max, last: UInt64 = 0
             let result: MCAPReadResult
@@ -73,7 +77,8 @@ struct Session: ParsableCommand {
                     last = max(last, message.logTime)
                 }
             } catch {
-                throw ValidationError("\(error) (--tolerant reads the part before the damage)")
+                try reporting { throw CLIError(message: "\(error) (--tolerant reads the part before the damage)", code: 65) }
+                return
             }
             print("\(recording): \(result.messages) messages over \(String(format: "%.1f", first <= last ? Double(last - first) / 1e9 : 0)) s, "
                 + (result.complete ? "complete (summary and index)" : "INCOMPLETE"))
@@ -101,7 +106,7 @@ struct Session: ParsableCommand {
                 let report = try MCAPRecovery.recover(from: recording, to: output)
                 print("\(output): \(report)")
             } catch {
-                throw ValidationError("cannot recover \(recording): \(error)")
+                try reporting { throw CLIError(message: "cannot recover \(recording): \(error)", code: 65) }
             }
         }
     }
@@ -118,11 +123,12 @@ extension Session {
         func run() throws {
             let data: SessionReportData
             do { data = try SessionReportBuilder.build(path: recording, tolerant: tolerant) } catch {
-                throw ValidationError("cannot report on \(recording): \(error)")
+                try reporting { throw CLIError(message: "cannot report on \(recording): \(error)", code: 65) }
+                return
             }
             let html = SessionReport.html(data)
             do { try Data(html.utf8).write(to: URL(fileURLWithPath: out)) } catch {
-                throw ValidationError("cannot write \(out): \(error.localizedDescription)")
+                try reporting { throw CLIError(message: "cannot write \(out): \(error.localizedDescription)", code: 74) }
             }
             print("\(out): \(data.views.filter(\.acquired).count)/\(data.views.count) views, \(data.markers.count) markers, "
                 + "\(html.utf8.count / 1024) KiB")

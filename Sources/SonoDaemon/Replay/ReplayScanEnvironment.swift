@@ -12,19 +12,30 @@ final class ReplayScanEnvironment: ScanEnvironment {
     private let classification: (UInt64) -> ObservationRecord?
     private(set) var compared = 0
     private(set) var divergences: [String] = []
+    /// The recording ended before this scan did (a cut-off file): not a divergence.
+    private(set) var ranOut = false
+    private let recordedToTheEnd: Bool
     private var diverged = false
 
     /// `classification`: the replay's own output for a frame number (nil: the frame was not
     /// recorded, the recorded output stands in).
-    init(labels: [String], calls: ArraySlice<PlannerCall>, classification: @escaping (UInt64) -> ObservationRecord?) {
+    init(labels: [String], calls: ArraySlice<PlannerCall>, recordedToTheEnd: Bool = true,
+         classification: @escaping (UInt64) -> ObservationRecord?) {
+        self.recordedToTheEnd = recordedToTheEnd
         self.labels = labels
         self.calls = calls
         self.classification = classification
     }
 
     private func next(_ kind: PlannerCall.Kind, _ what: String) throws(ScanInterruption) -> PlannerCall {
-        if diverged { throw .stopped("replay diverged") }
-        guard let call = calls.popFirst() else { try diverge("the planner asked \(what) after the recording's last call") }
+        if diverged || ranOut { throw .stopped("replay ended") }
+        guard let call = calls.popFirst() else {
+            if !recordedToTheEnd {
+                ranOut = true
+                throw .stopped("the recording ends here")
+            }
+            try diverge("the planner asked \(what) after the recording's last call")
+        }
         compared += 1
         guard call.call == kind else {
             try diverge("the planner asked \(what) where the recording has a \(call.call.rawValue) call")
@@ -53,8 +64,9 @@ final class ReplayScanEnvironment: ScanEnvironment {
 
     func measured() -> (probe: Pose, forceN: Double, seconds: Double) {
         // measured() cannot throw: a divergence here is noted and the next call ends the scan.
-        guard !diverged, let call = calls.first, call.call == .measured else {
-            if !diverged {
+        guard !diverged, !ranOut, let call = calls.first, call.call == .measured else {
+            if calls.isEmpty && !recordedToTheEnd { ranOut = true }
+            if !diverged && !ranOut {
                 diverged = true
                 divergences.append("planner call \(compared + 1): the planner read the measured pose where the recording has "
                     + "\(calls.first.map { "a \($0.call.rawValue) call" } ?? "no more calls")")
@@ -104,7 +116,7 @@ final class ReplayScanEnvironment: ScanEnvironment {
     }
 
     func report(_ event: PlannerEvent) {
-        guard !diverged else { return }
+        guard !diverged, !ranOut else { return }
         guard let call = calls.first, call.call == .report else { return }
         calls.removeFirst()
         compared += 1

@@ -29,6 +29,8 @@ public struct StreamComparison: Sendable, Codable {
     public var diverged: Int
     /// The first divergences, as text.
     public var divergences: [String]
+    /// Something to know about the comparison that is not a divergence (e.g. the recording ends early).
+    public var note: String?
 }
 
 /// What a replay did and found.
@@ -49,7 +51,7 @@ public struct ReplayReport: Sendable, Codable, CustomStringConvertible {
         if let damage { lines.append("  damaged file, replayed up to: \(damage)") }
         for stream in streams {
             lines.append("  \(stream.stream.padding(toLength: 30, withPad: " ", startingAt: 0)) \(stream.compared) compared, "
-                + (stream.diverged == 0 ? "identical" : "\(stream.diverged) diverged"))
+                + (stream.diverged == 0 ? "identical" : "\(stream.diverged) diverged") + (stream.note.map { " (\($0))" } ?? ""))
             for divergence in stream.divergences { lines.append("      \(divergence)") }
         }
         lines.append(identical ? "  replay identical to the recording" : "  replay DIVERGES from the recording")
@@ -157,14 +159,23 @@ public enum SessionReplay {
         motion.finish()
         options.progress?(total, total)
 
+        // A run that did not end cleanly (crash, power loss, a cut copy) stops mid-cycle: the last
+        // cycle's recorded outputs may be missing, so the motion streams are compared over what both have.
+        let endedCleanly = reader.metadata.contains { $0.name == "sono.end" } && result.damage == nil
         var streams: [StreamComparison] = []
-        streams.append(compare("motion: messages to the arm", recorded: recordedSent, replayed: motion.sent) { "\($0)" })
         let replayedEvents = motion.events.compactMap { event -> String? in
             if case .reply = event { return nil }
             return String(describing: event)
         }
-        streams.append(compare("motion: safety events", recorded: recordedEvents.map(withoutWriteTimes),
-                               replayed: replayedEvents.map(withoutWriteTimes)) { $0 })
+        var sentStream = compare("motion: messages to the arm", recorded: recordedSent, replayed: motion.sent,
+                                 prefixOnly: !endedCleanly) { "\($0)" }
+        var eventStream = compare("motion: safety events", recorded: recordedEvents.map(withoutWriteTimes),
+                                  replayed: replayedEvents.map(withoutWriteTimes), prefixOnly: !endedCleanly) { $0 }
+        if !endedCleanly {
+            sentStream.note = "the recording ends without a clean shutdown: compared up to its end"
+            eventStream.note = sentStream.note
+        }
+        streams += [sentStream, eventStream]
         streams.append(compareClassifications(recorded: recordedFrames, replayed: replayedFrames))
         streams.append(replayPlanner(plannerCalls, setup: setup, classifications: replayedFrames))
         let end = reader.metadata.first { $0.name == "sono.end" }?.entries ?? [:]
@@ -189,11 +200,12 @@ public enum SessionReplay {
     }
 
     /// Two message sequences, pairwise; the first ten differences are kept as text.
-    static func compare<T: Equatable>(_ name: String, recorded: [T], replayed: [T],
+    static func compare<T: Equatable>(_ name: String, recorded: [T], replayed: [T], prefixOnly: Bool = false,
                                       describe: (T) -> String) -> StreamComparison {
         var divergences: [String] = []
         var diverged = 0
-        for index in 0..<max(recorded.count, replayed.count) {
+        let count = prefixOnly ? min(recorded.count, replayed.count) : max(recorded.count, replayed.count)
+        for index in 0..<count {
             let a = index < recorded.count ? recorded[index] : nil
             let b = index < replayed.count ? replayed[index] : nil
             if a != b {
@@ -203,8 +215,7 @@ public enum SessionReplay {
                 }
             }
         }
-        return StreamComparison(stream: name, compared: max(recorded.count, replayed.count), diverged: diverged,
-                                divergences: divergences)
+        return StreamComparison(stream: name, compared: count, diverged: diverged, divergences: divergences)
     }
 
     static func compareClassifications(recorded: [UInt64: ObservationRecord],
@@ -235,6 +246,7 @@ public enum SessionReplay {
                               classifications: [UInt64: ObservationRecord]) -> StreamComparison {
         var compared = 0
         var divergences: [String] = []
+        var note: String?
         var index = 0
         while index < calls.count {
             guard calls[index].call == .scan, let views = calls[index].views, let settings = calls[index].settings else {
@@ -243,16 +255,19 @@ public enum SessionReplay {
             }
             var end = index + 1
             while end < calls.count, calls[end].call != .end, calls[end].call != .scan { end += 1 }
-            let environment = ReplayScanEnvironment(labels: setup.labels, calls: calls[(index + 1)..<end]) { classifications[$0] }
+            let finished = end < calls.count && calls[end].call == .end
+            let environment = ReplayScanEnvironment(labels: setup.labels, calls: calls[(index + 1)..<end],
+                                                    recordedToTheEnd: finished) { classifications[$0] }
             if let scan = try? ScanProtocol(views: views, known: Set(views)) {
                 _ = ScanPlanner(prior: setup.prior, settings: settings, environment: environment).run(scan)
             }
             compared += environment.compared
             divergences += environment.divergences.map { "scan \(views.joined(separator: ",")): \($0)" }
+            if environment.ranOut { note = "the recording ends during the scan of \(views.joined(separator: ",")): replayed up to there" }
             index = end + 1
         }
         return StreamComparison(stream: "planner calls and targets", compared: compared, diverged: divergences.count,
-                                divergences: Array(divergences.prefix(10)))
+                                divergences: Array(divergences.prefix(10)), note: note)
     }
 
     /// The arm, limits, prior and classifier the recording was made with, from its attachments
