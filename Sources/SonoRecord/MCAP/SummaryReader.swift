@@ -100,7 +100,7 @@ struct Summary {
             }
             position = end
         }
-        for entry in offsets {
+        for entry in offsets where entry.length > 0 || groups[entry.opcode] != nil {  // writers may list empty groups
             guard let group = groups[entry.opcode], group.start == entry.start, group.length == entry.length else {
                 let actual = groups[entry.opcode].map { "\($0.length) bytes at \($0.start)" } ?? "no such records"
                 throw .corrupt(path: path, offset: offsetStart,

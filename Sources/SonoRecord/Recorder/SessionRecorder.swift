@@ -316,8 +316,11 @@ public final class SessionRecorder: @unchecked Sendable {
     private func write(_ item: BulkItem) throws(RecordError) {
         if bulkWriteDelayMicros > 0 { usleep(bulkWriteDelayMicros) }
         if let frame = item.mono8 {
-            let encoded = try encoder.encodeMono8(timestampNanos: item.logTime, width: frame.width, height: frame.height, pixels: item.data)
-            try writer.write(channel: item.channel, sequence: item.sequence, logTime: item.logTime, publishTime: item.logTime, data: encoded)
+            try encoder.encodeMono8(timestampNanos: item.logTime, width: frame.width, height: frame.height,
+                                    pixels: item.data) { (encoded) throws(RecordError) in
+                try writer.write(channel: item.channel, sequence: item.sequence, logTime: item.logTime,
+                                 publishTime: item.logTime, data: encoded)
+            }
         } else {
             try writer.write(channel: item.channel, sequence: item.sequence, logTime: item.logTime, publishTime: item.logTime, data: item.data)
         }
