@@ -53,17 +53,22 @@ def fixed(value, digits):
 
 def force_json(ms):
     t = ms / 1000
-    return (f'{{"t":{fixed(t, 3)},"fx":{fixed(0.12 * math.sin(t), 4)},"fy":{fixed(-0.08 * math.cos(t), 4)},'
-            f'"fz":{fixed(8 + 0.5 * math.sin(t * 6.28), 4)},"tx":0.01100,"ty":-0.00400,"tz":0.00070}}').encode()
+    return (f'{{"t":{fixed(t, 3)},"seq":{ms},"fx":{fixed(0.12 * math.sin(t), 4)},"fy":{fixed(-0.08 * math.cos(t), 4)},'
+            f'"fz":{fixed(8 + 0.5 * math.sin(t * 6.28), 4)},"tx":0.01100,"ty":-0.00400,"tz":0.00070,"frame":"probe"}}').encode()
 
 
 def joints_json(ms):
     t = ms / 1000
-    q = ",".join(fixed(0.3 * j + 0.01 * math.sin(t + j), 6) for j in range(6))
-    dq = ",".join(fixed(0.01 * math.cos(t + j), 6) for j in range(6))
-    current = ",".join(fixed(1.2 + 0.1 * j, 3) for j in range(6))
-    return (f'{{"t":{fixed(t, 3)},"q":[{q}],"dq":[{dq}],"current":[{current}],'
-            f'"status":"drives_enabled,homed","seq":{ms}}}').encode()
+
+    def values(value, digits):
+        return ",".join(fixed(value(j), digits) for j in range(6))
+
+    q = values(lambda j: 0.3 * j + 0.01 * math.sin(t + j), 6)
+    dq = values(lambda j: 0.01 * math.cos(t + j), 6)
+    current = values(lambda j: 1.2 + 0.1 * j, 3)
+    torque = values(lambda j: 0.5 + 0.05 * j, 4)
+    return (f'{{"t":{fixed(t, 3)},"q":[{q}],"dq":[{dq}],"current":[{current}],"torque":[{torque}],'
+            f'"status":"drives_enabled,homed","mode":"position","seq":{ms}}}').encode()
 
 
 def varint(value):

@@ -123,7 +123,6 @@ public enum RecordingBench {
         let (image, force, joints) = try channels { (topic, encoding, schema) throws(RecordError) in
             try recorder.channel(topic: topic, messageEncoding: encoding, schema: schema)
         }
-        let payload = PayloadCounter()
         let start = MonotonicClock.now(), cpuStart = cpuSeconds()
         let end = start + UInt64(options.seconds * 1e9)
         let group = DispatchGroup()
@@ -146,20 +145,16 @@ public enum RecordingBench {
         let width = options.width, height = options.height, sampleRate = options.sampleRate
         producer("bench-frames", rate: options.framesPerSecond) { index, time in
             material.frames[index % material.frames.count].withUnsafeBytes {
-                if recorder.offerMono8Frame(channel: image, sequence: UInt32(index), logTime: time, width: width, height: height, pixels: $0) {
-                    payload.add(width * height + 40)  // pixels + RawImage fields
-                }
+                _ = recorder.offerMono8Frame(channel: image, sequence: UInt32(index), logTime: time, width: width, height: height, pixels: $0)
             }
         }
         producer("bench-force", rate: sampleRate) { index, time in
             let data = material.force[index % sampleRate]
             recorder.record(channel: force, sequence: UInt32(index), logTime: time, data: data)
-            payload.add(data.count)
         }
         producer("bench-joints", rate: sampleRate) { index, time in
             let data = material.joints[index % sampleRate]
             recorder.record(channel: joints, sequence: UInt32(index), logTime: time, data: data)
-            payload.add(data.count)
         }
         group.wait()
         let counters = try recorder.finish()
@@ -169,7 +164,7 @@ public enum RecordingBench {
         result.framesDropped = counters.bulkDropped
         result.controlMessages = counters.messages - (counters.bulkOffered - counters.bulkDropped)
         result.controlHighWater = counters.controlHighWater
-        result.payloadBytes = payload.total
+        result.payloadBytes = counters.payloadBytes
         result.fileBytes = counters.bytesWritten
         result.chunks = counters.chunks
         return result
@@ -186,12 +181,5 @@ public enum RecordingBench {
     static func sleep(until nanoseconds: UInt64) {
         var deadline = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
         while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nil) == EINTR {}
-    }
-
-    private final class PayloadCounter: @unchecked Sendable {
-        private let lock = ConditionLock()
-        private var bytes: UInt64 = 0
-        func add(_ count: Int) { lock.withLock { bytes += UInt64(count) } }
-        var total: UInt64 { lock.withLock { bytes } }
     }
 }

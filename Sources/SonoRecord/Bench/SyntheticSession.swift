@@ -40,16 +40,18 @@ public enum SyntheticSession {
     public static func forceJSON(millisecond: Int) -> [UInt8] {
         let t = Double(millisecond) / 1000
         let fz = 8 + 0.5 * sin(t * 6.28)
-        return Array(#"{"t":\#(fixed(t, 3)),"fx":\#(fixed(0.12 * sin(t), 4)),"fy":\#(fixed(-0.08 * cos(t), 4)),"fz":\#(fixed(fz, 4)),"tx":\#(fixed(0.011, 5)),"ty":\#(fixed(-0.004, 5)),"tz":\#(fixed(0.0007, 5))}"#.utf8)
+        return Array(#"{"t":\#(fixed(t, 3)),"seq":\#(millisecond),"fx":\#(fixed(0.12 * sin(t), 4)),"fy":\#(fixed(-0.08 * cos(t), 4)),"fz":\#(fixed(fz, 4)),"tx":\#(fixed(0.011, 5)),"ty":\#(fixed(-0.004, 5)),"tz":\#(fixed(0.0007, 5)),"frame":"probe"}"#.utf8)
     }
 
     /// A joint state as the recorder's JSON (about 300 bytes).
     public static func jointsJSON(millisecond: Int) -> [UInt8] {
         let t = Double(millisecond) / 1000
-        let q = (0..<6).map { fixed(0.3 * Double($0) + 0.01 * sin(t + Double($0)), 6) }.joined(separator: ",")
-        let dq = (0..<6).map { fixed(0.01 * cos(t + Double($0)), 6) }.joined(separator: ",")
-        let current = (0..<6).map { fixed(1.2 + 0.1 * Double($0), 3) }.joined(separator: ",")
-        return Array(#"{"t":\#(fixed(t, 3)),"q":[\#(q)],"dq":[\#(dq)],"current":[\#(current)],"status":"drives_enabled,homed","seq":\#(millisecond)}"#.utf8)
+        func list(_ value: (Double) -> Double, _ digits: Int) -> String {
+            (0..<6).map { fixed(value(Double($0)), digits) }.joined(separator: ",")
+        }
+        let q = list({ 0.3 * $0 + 0.01 * sin(t + $0) }, 6), dq = list({ 0.01 * cos(t + $0) }, 6)
+        let current = list({ 1.2 + 0.1 * $0 }, 3), torque = list({ 0.5 + 0.05 * $0 }, 4)
+        return Array(#"{"t":\#(fixed(t, 3)),"q":[\#(q)],"dq":[\#(dq)],"current":[\#(current)],"torque":[\#(torque)],"status":"drives_enabled,homed","mode":"position","seq":\#(millisecond)}"#.utf8)
     }
 
     /// `value` with `digits` decimals (no Foundation, no locale).

@@ -37,6 +37,10 @@ struct Summary {
             throw .corrupt(path: path, offset: footerOffset,
                            what: "Footer: summary_start \(summaryStart) / summary_offset_start \(summaryOffsetStart) lie outside the file's \(footerOffset) bytes before the footer")
         }
+        guard footerOffset - summaryStart <= RecordStream.maxRecordLength else {
+            throw .corrupt(path: path, offset: footerOffset,
+                           what: "Footer: a summary of \(footerOffset - summaryStart) bytes is more than the 1 GiB this reader accepts")
+        }
         let summaryBytes = ByteBuffer(capacity: Int(footerOffset - summaryStart))
         try file.read(at: summaryStart, count: Int(footerOffset - summaryStart), into: summaryBytes)
         if summaryCRC != 0 {
