@@ -15,7 +15,8 @@ EMULATED_TESTS = $(subst $(eval) ,|,$(EMULATED_SUITES))
 
 .PHONY: all deps build demo test test-swift test-emulated test-c test-vectors fuzz fuzz-smoke \
         bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-vision bench-record bench-replay \
-        test-vision eval-vision test-systemd test-api test-report install install-files scan-eval demo-devlab sheets clean
+        test-vision test-record test-report eval-vision test-systemd test-api install install-files scan-eval demo-devlab \
+        sheets clean
 
 all: build
 
@@ -55,7 +56,7 @@ scan-eval: build
 	done
 	$(DEBUG_BIN)/sonoctl scan summarize $(SCAN_EVAL_DIR)/*.json
 
-test: deps test-c test-vectors test-swift test-systemd test-api test-vision test-report test-emulated fuzz-smoke
+test: deps test-c test-vectors test-swift test-systemd test-api test-vision test-record test-report test-emulated fuzz-smoke
 	@echo "make test: all passed"
 
 # Installation: sonod and sonoctl (release builds), their data, the systemd units and the system
@@ -132,6 +133,12 @@ test-vision: deps
 		Tests/SonoVisionTests/Fixtures/*.png
 	SONO_ORT_REFERENCE=.build/ort-reference.json $(SWIFT) test --skip-build --filter OnnxRuntimeParityTests
 
+# The MCAP recorder (SonoRecordTests) with the reference Python reader: every record kind, both
+# compressions, recovered files and a Python-written file through tools/record/check_mcap.py.
+test-record: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	SONO_REQUIRE_PYTHON_MCAP=1 $(SWIFT) test --skip-build --filter SonoRecordTests
+
 # Frame accuracy on the five shipped patients (held out from training), frames the model never saw.
 eval-vision: deps
 	$(SWIFT) build -c release --product sonoctl
@@ -146,7 +153,7 @@ bench-vision: deps
 
 test-swift: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
-	$(SWIFT) test --skip-build --skip '$(EMULATED_TESTS)|ChromiumRenderTests'
+	SONO_REQUIRE_PYTHON_MCAP=1 $(SWIFT) test --skip-build --skip '$(EMULATED_TESTS)|ChromiumRenderTests|SonoRecordTests'
 
 # The session report (SonoReport): its unit tests, and the fixture session's page rendered by
 # headless Chromium (plots and key frames in the DOM, a screenshot that is not blank). Chromium
@@ -195,6 +202,12 @@ bench-codec: deps
 
 bench-safety: deps
 	$(SWIFT) package --allow-writing-to-package-directory benchmark --target SafetyCycle
+
+# MCAP writer throughput and allocations, RecordingBench's real-time run, and the Python writer
+# on the same data for the throughput ratio.
+bench-record: deps
+	$(SWIFT) package --allow-writing-to-package-directory benchmark --target Recording
+	$(PYTHON) tools/record/bench_python_writer.py --seconds 10
 
 bench-loop: deps
 	$(SWIFT) build -c release --product sono-devlab

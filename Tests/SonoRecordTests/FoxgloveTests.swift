@@ -75,7 +75,7 @@ import Testing
         let encoder = RawImageEncoder(frameID: "probe-tip")
         let pixels = (0..<(320 * 240)).map { UInt8(truncatingIfNeeded: $0 / 3) }
         let nanos: UInt64 = 1_764_000_000_987_654_321
-        let encoded = Array(try encoder.encodeMono8(timestampNanos: nanos, width: 320, height: 240, pixels: pixels))
+        let encoded = try encoder.encodeMono8(timestampNanos: nanos, width: 320, height: 240, pixels: pixels) { Array($0) }
         let fields = try Self.fields(encoded)
         let timestamp = try Google_Protobuf_Timestamp(serializedBytes: try #require(fields[1]).bytes)
         #expect(timestamp.seconds == 1_764_000_000 && timestamp.nanos == 987_654_321)
@@ -88,16 +88,18 @@ import Testing
         #expect(fields.count == 7)
 
         // The buffer is reused: a second frame of the same size gives the same length.
-        let again = try encoder.encodeMono8(timestampNanos: nanos + 1, width: 320, height: 240, pixels: pixels)
-        #expect(again.count == encoded.count)
+        let again = try encoder.encodeMono8(timestampNanos: nanos + 1, width: 320, height: 240, pixels: pixels) { $0.count }
+        #expect(again == encoded.count)
         // A timestamp at the epoch is an empty Timestamp (proto3 leaves zero fields out).
-        let zero = try Self.fields(Array(try encoder.encodeMono8(timestampNanos: 0, width: 320, height: 240, pixels: pixels)))
+        let zero = try Self.fields(try encoder.encodeMono8(timestampNanos: 0, width: 320, height: 240, pixels: pixels) { Array($0) })
         #expect(zero[1]?.bytes == [])
     }
 
     @Test func encoderRefusesAFrameOfTheWrongSize() {
         let encoder = RawImageEncoder()
-        #expect(throws: RecordError.self) { try encoder.encodeMono8(timestampNanos: 0, width: 4, height: 4, pixels: [UInt8](repeating: 0, count: 15)) }
-        #expect(throws: RecordError.self) { try encoder.encodeMono8(timestampNanos: 0, width: 0, height: 4, pixels: []) }
+        #expect(throws: RecordError.self) {
+            try encoder.encodeMono8(timestampNanos: 0, width: 4, height: 4, pixels: [UInt8](repeating: 0, count: 15)) { $0.count }
+        }
+        #expect(throws: RecordError.self) { try encoder.encodeMono8(timestampNanos: 0, width: 0, height: 4, pixels: []) { $0.count } }
     }
 }

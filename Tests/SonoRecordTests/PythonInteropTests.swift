@@ -49,8 +49,9 @@ enum PythonMCAP {
         for frame in 0..<6 {
             for index in pixels.indices { pixels[index] = UInt8(truncatingIfNeeded: index &* 13 &+ frame &* 101 &+ (index >> 9)) }
             let time = start + UInt64(frame) * 16_666_667
-            let bytes = try encoder.encodeMono8(timestampNanos: time, width: 512, height: 512, pixels: pixels)
-            try writer.write(channel: image, sequence: UInt32(frame), logTime: time, publishTime: time, data: bytes)
+            try encoder.encodeMono8(timestampNanos: time, width: 512, height: 512, pixels: pixels) { (bytes) throws(RecordError) in
+                try writer.write(channel: image, sequence: UInt32(frame), logTime: time, publishTime: time, data: bytes)
+            }
             for step in 0..<17 {
                 let t = time + UInt64(step) * 1_000_000
                 let fz = Double(forceCount) / 4
@@ -122,5 +123,43 @@ enum PythonMCAP {
         #expect(result.complete)
         #expect(messages.count == counts.frames + 2 * counts.force + 1)
         #expect(messages.first?.channel.schema == FoxgloveSchemas.rawImage)
+    }
+
+    @Test(.enabled(if: PythonMCAP.required, PythonMCAP.skipReason))
+    func swiftReaderReadsAFileOfThePythonWriter() throws {
+        let path = TestFiles.temporary("python-written.mcap")
+        defer { TestFiles.remove(path) }
+        let python = ProcessInfo.processInfo.environment["PYTHON"] ?? "python3"
+        let script = PythonMCAP.root.appendingPathComponent("tools/record/bench_python_writer.py").path
+        let run = try ChildProcess.run([python, script, "--seconds", "0.5", "--chunk-size", "1000000", "--out", path])
+        try #require(run.status == 0, "\(run.stderr)")
+        let reader = try MCAPReader(path: path)
+        #expect(reader.library == "python bench")
+        var topics: [String: Int] = [:]
+        var firstFrame: [UInt8]?
+        let result = try reader.forEachMessage { message in
+            topics[message.channel.topic, default: 0] += 1
+            if message.channel.topic == "/probe/image" && firstFrame == nil { firstFrame = message.data }
+        }
+        #expect(result.complete, "summary, indexes and CRCs of the Python writer's file check out")
+        #expect(topics == ["/probe/image": 30, "/force": 500, "/joints": 500])
+        // Its RawImage bytes are what RawImageEncoder makes of the same frame: both writers
+        // benchmark on identical data.
+        let pixels = SyntheticSession.frame(0, width: 512, height: 512)
+        #expect(firstFrame == (try RawImageEncoder().encodeMono8(timestampNanos: 0, width: 512, height: 512, pixels: pixels) { Array($0) }))
+    }
+
+    @Test(.enabled(if: PythonMCAP.required, PythonMCAP.skipReason))
+    func syntheticFramesAreTheSameOnBothSides() throws {
+        let python = ProcessInfo.processInfo.environment["PYTHON"] ?? "python3"
+        let script = PythonMCAP.root.appendingPathComponent("tools/record/bench_python_writer.py").path
+        let run = try ChildProcess.run([python, script, "--frame-crcs", "0,7,15"])
+        try #require(run.status == 0, "\(run.stderr)")
+        let swift = [0, 7, 15].map { index in
+            let crc = SyntheticSession.frame(index, width: 512, height: 512).withUnsafeBytes { CRC32.of($0) }
+            let hex = String(crc, radix: 16)
+            return "\(index) " + String(repeating: "0", count: 8 - hex.count) + hex
+        }
+        #expect(run.stdout.split(separator: "\n").map(String.init) == swift)
     }
 }

@@ -79,8 +79,8 @@ import Testing
         // Each frame is the RawImage encoding of its pixels.
         let encoder = RawImageEncoder()
         for frame in frames {
-            let expected = Array(try encoder.encodeMono8(timestampNanos: frame.logTime, width: 64, height: 48,
-                                                         pixels: Self.frame(Int(frame.sequence))))
+            let expected = try encoder.encodeMono8(timestampNanos: frame.logTime, width: 64, height: 48,
+                                                   pixels: Self.frame(Int(frame.sequence))) { Array($0) }
             #expect(frame.data == expected)
         }
         let reader = try MCAPReader(path: path)

@@ -13,10 +13,33 @@ public final class RawImageEncoder {
         self.frameID = frameID
     }
 
-    /// Encodes one 8-bit grey frame (`encoding` "mono8", rows of `width` bytes, no padding).
-    /// The bytes returned stay valid until the next call and while the encoder lives.
-    public func encodeMono8(timestampNanos: UInt64, width: Int, height: Int,
-                            pixels: UnsafeRawBufferPointer) throws(RecordError) -> UnsafeRawBufferPointer {
+    /// Encodes one 8-bit grey frame (`encoding` "mono8", rows of `width` bytes, no padding) and
+    /// hands the message to `body` (the bytes are the encoder's: valid only inside `body`).
+    public func encodeMono8<R>(timestampNanos: UInt64, width: Int, height: Int, pixels: UnsafeRawBufferPointer,
+                               _ body: (UnsafeRawBufferPointer) throws(RecordError) -> R) throws(RecordError) -> R {
+        try encode(timestampNanos: timestampNanos, width: width, height: height, pixels: pixels)
+        return try withExtendedLifetime(self) { () throws(RecordError) -> R in try body(buffer.bytes) }
+    }
+
+    public func encodeMono8<R>(timestampNanos: UInt64, width: Int, height: Int, pixels: [UInt8],
+                               _ body: (UnsafeRawBufferPointer) throws(RecordError) -> R) throws(RecordError) -> R {
+        // Array.withUnsafeBytes rethrows untyped errors: carry the typed one out by hand.
+        var outcome: Result<R, RecordError>?
+        pixels.withUnsafeBytes { raw in
+            do throws(RecordError) {
+                outcome = .success(try encodeMono8(timestampNanos: timestampNanos, width: width, height: height, pixels: raw, body))
+            } catch {
+                outcome = .failure(error)
+            }
+        }
+        switch outcome {
+        case .success(let value): return value
+        case .failure(let error): throw error
+        case nil: throw .invalidUse(path: "RawImage", what: "encoding did not run")
+        }
+    }
+
+    private func encode(timestampNanos: UInt64, width: Int, height: Int, pixels: UnsafeRawBufferPointer) throws(RecordError) {
         guard width > 0, height > 0, width <= Int(UInt32.max), height <= Int(UInt32.max),
               pixels.count == width * height else {
             throw .invalidUse(path: "RawImage", what: "a \(width)×\(height) mono8 frame needs \(width * height) bytes, got \(pixels.count)")
@@ -45,21 +68,6 @@ public final class RawImageEncoder {
             varint(UInt64(frameID.utf8.count))
             buffer.appendBytes(of: frameID)
         }
-        return buffer.bytes
-    }
-
-    public func encodeMono8(timestampNanos: UInt64, width: Int, height: Int, pixels: [UInt8]) throws(RecordError) -> UnsafeRawBufferPointer {
-        var failure: RecordError?
-        var result = UnsafeRawBufferPointer(start: nil, count: 0)
-        pixels.withUnsafeBytes { raw in
-            do throws(RecordError) {
-                result = try encodeMono8(timestampNanos: timestampNanos, width: width, height: height, pixels: raw)
-            } catch {
-                failure = error
-            }
-        }
-        if let failure { throw failure }
-        return result
     }
 
     private func tag(_ field: UInt64, wireType: UInt64) { varint(field << 3 | wireType) }

@@ -37,6 +37,10 @@ struct Summary {
             throw .corrupt(path: path, offset: footerOffset,
                            what: "Footer: summary_start \(summaryStart) / summary_offset_start \(summaryOffsetStart) lie outside the file's \(footerOffset) bytes before the footer")
         }
+        guard footerOffset - summaryStart <= RecordStream.maxRecordLength else {
+            throw .corrupt(path: path, offset: footerOffset,
+                           what: "Footer: a summary of \(footerOffset - summaryStart) bytes is more than the 1 GiB this reader accepts")
+        }
         let summaryBytes = ByteBuffer(capacity: Int(footerOffset - summaryStart))
         try file.read(at: summaryStart, count: Int(footerOffset - summaryStart), into: summaryBytes)
         if summaryCRC != 0 {
@@ -100,7 +104,7 @@ struct Summary {
             }
             position = end
         }
-        for entry in offsets {
+        for entry in offsets where entry.length > 0 || groups[entry.opcode] != nil {  // writers may list empty groups
             guard let group = groups[entry.opcode], group.start == entry.start, group.length == entry.length else {
                 let actual = groups[entry.opcode].map { "\($0.length) bytes at \($0.start)" } ?? "no such records"
                 throw .corrupt(path: path, offset: offsetStart,

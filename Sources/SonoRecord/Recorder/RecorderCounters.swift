@@ -2,6 +2,8 @@
 public struct RecorderCounters: Sendable, Equatable {
     /// Messages written to the file (both lanes).
     public var messages = 0
+    /// Message payload bytes written (frames as encoded RawImage), before compression.
+    public var payloadBytes: UInt64 = 0
     /// Bytes in the file.
     public var bytesWritten: UInt64 = 0
     /// Chunks written.

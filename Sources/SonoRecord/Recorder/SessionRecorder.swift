@@ -16,7 +16,8 @@ import Glibc
 /// motion controller's publishing thread, not meant for the 1 kHz loop itself.
 /// The writer drains both lanes in batches (control first), encodes frames as
 /// `foxglove.RawImage`, and closes chunks by size, by age (`chunkSeconds`, also when idle),
-/// and on `finish`.
+/// and on `finish`. Always call `finish()`: the writer thread holds the recorder until then
+/// (without it the file stays as after a crash, readable up to its last chunk).
 public final class SessionRecorder: @unchecked Sendable {
     public let path: String
     public let bulkCapacity: Int
@@ -239,14 +240,15 @@ public final class SessionRecorder: @unchecked Sendable {
             lock.unlock()
 
             var written = 0  // items of this batch that made it into the writer
+            var payload = 0
             if failure == nil {
                 do throws(RecordError) {
                     for item in control {
-                        try write(item)
+                        payload += try write(item)
                         written += 1
                     }
                     for item in bulk {
-                        try write(item)
+                        payload += try write(item)
                         written += 1
                     }
                     try writer.flushIfDue()
@@ -264,6 +266,7 @@ public final class SessionRecorder: @unchecked Sendable {
             shared.bulkWaiting -= drained.bulk
             shared.framePool.append(contentsOf: returned)
             shared.counters.messages = Int(writer.messagesWritten)
+            shared.counters.payloadBytes += UInt64(payload)
             shared.counters.bytesWritten = writer.bytesWritten
             shared.counters.chunks = writer.chunksWritten
             if let failure {
@@ -293,7 +296,8 @@ public final class SessionRecorder: @unchecked Sendable {
         lock.unlock()
     }
 
-    private func write(_ item: ControlItem) throws(RecordError) {
+    /// Writes one item; returns its message payload size (0 for other records).
+    private func write(_ item: ControlItem) throws(RecordError) -> Int {
         switch item {
         case .register(let schema, let schemaID, let newSchema, let topic, let encoding, let metadata, let channel):
             // The writer numbers schemas and channels in the order they are added, as `channel()` did.
@@ -304,22 +308,30 @@ public final class SessionRecorder: @unchecked Sendable {
             }
             let id = try writer.addChannel(topic: topic, messageEncoding: encoding, schemaID: schemaID, metadata: metadata)
             guard id == channel else { throw .invalidUse(path: path, what: "channel ids out of step (internal error)") }
+            return 0
         case .message(let channel, let sequence, let logTime, let data):
             try writer.write(channel: channel, sequence: sequence, logTime: logTime, publishTime: logTime, data: data)
+            return data.count
         case .attachment(let name, let mediaType, let logTime, let data):
             try writer.addAttachment(name: name, mediaType: mediaType, logTime: logTime, data: data)
+            return 0
         case .metadata(let name, let entries):
             try writer.addMetadata(name: name, entries)
+            return 0
         }
     }
 
-    private func write(_ item: BulkItem) throws(RecordError) {
+    private func write(_ item: BulkItem) throws(RecordError) -> Int {
         if bulkWriteDelayMicros > 0 { usleep(bulkWriteDelayMicros) }
         if let frame = item.mono8 {
-            let encoded = try encoder.encodeMono8(timestampNanos: item.logTime, width: frame.width, height: frame.height, pixels: item.data)
-            try writer.write(channel: item.channel, sequence: item.sequence, logTime: item.logTime, publishTime: item.logTime, data: encoded)
-        } else {
-            try writer.write(channel: item.channel, sequence: item.sequence, logTime: item.logTime, publishTime: item.logTime, data: item.data)
+            return try encoder.encodeMono8(timestampNanos: item.logTime, width: frame.width, height: frame.height,
+                                           pixels: item.data) { (encoded) throws(RecordError) in
+                try writer.write(channel: item.channel, sequence: item.sequence, logTime: item.logTime,
+                                 publishTime: item.logTime, data: encoded)
+                return encoded.count
+            }
         }
+        try writer.write(channel: item.channel, sequence: item.sequence, logTime: item.logTime, publishTime: item.logTime, data: item.data)
+        return item.data.count
     }
 }
