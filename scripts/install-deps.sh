@@ -12,6 +12,7 @@ packages=(
     libzstd-dev           # zstd-compressed MCAP chunks of session recordings (SonoRecord)
     libdnnl-dev           # oneDNN: the view classifier's inference (SonoVision)
     systemd               # systemd-analyze, -sysusers, -tmpfiles (make test-systemd), systemd-socket-activate
+    time                  # /usr/bin/time: make bench-replay's CPU and memory figures
     udev                  # udevadm test: the udev rules on emulated devices (make test-systemd)
     chromium              # headless rendering of the session report (make test-report)
     fonts-liberation      # the report's font (Arial metrics); a Recommends of chromium, not pulled in here
