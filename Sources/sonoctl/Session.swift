@@ -24,6 +24,9 @@ struct Replay: ParsableCommand {
     @Flag(help: "Print the report as JSON.")
     var json = false
 
+    @Option(help: "Write the whole comparison (every divergence of every stream) to this JSON file.")
+    var compare: String?
+
     func validate() throws {
         if rate < 0 || !rate.isFinite { throw ValidationError("--rate must be 0 (as fast as possible) or a positive multiple of real time") }
     }
@@ -39,10 +42,13 @@ struct Replay: ParsableCommand {
             try reporting { throw CLIError(message: "cannot replay \(recording): \(error)", code: 65) }
             return
         }
+        if let compare {
+            do { try report.json().write(to: URL(fileURLWithPath: compare)) } catch {
+                try reporting { throw CLIError(message: "cannot write \(compare): \(error.localizedDescription)", code: 74) }
+            }
+        }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            print(String(decoding: report.json(), as: UTF8.self))
         } else {
             print(report)
         }

@@ -58,6 +58,9 @@ struct Sonod: AsyncParsableCommand {
     @Flag(help: "With --replay: replay the readable part of a damaged recording.")
     var tolerant = false
 
+    @Option(help: "With --replay: write the whole comparison (every divergence) to this JSON file.")
+    var compare: String?
+
     static let defaultPatientToken = "@default"
 
     /// `--simulate` may come without a patient: give it the default's token before parsing.
@@ -100,6 +103,12 @@ struct Sonod: AsyncParsableCommand {
             options.progress = ProgressBar.printer()
             do {
                 let report = try SessionReplay.run(path: replay, options: options)
+                if let compare {
+                    do { try report.json().write(to: URL(fileURLWithPath: compare)) } catch {
+                        logger.error("cannot write the comparison to \(compare): \(error)")
+                        throw ExitCode(74)  // EX_IOERR
+                    }
+                }
                 print(report)
                 if !report.identical { throw ExitCode(4) }
             } catch let error as ReplayError {

@@ -49,7 +49,9 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
         self.labels = labels
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let recorder = try SessionRecorder(path: path, options: MCAPWriterOptions())
+            var options = MCAPWriterOptions()
+            options.library = "sono \(metadata["version"] ?? "")"
+            let recorder = try SessionRecorder(path: path, options: options)
             self.recorder = recorder
             func json(_ topic: String, _ schema: String, _ name: String) throws(RecordError) -> UInt16 {
                 try recorder.channel(topic: topic, messageEncoding: "json",

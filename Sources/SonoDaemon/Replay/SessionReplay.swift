@@ -27,7 +27,7 @@ public struct StreamComparison: Sendable, Codable {
     public var stream: String
     public var compared: Int
     public var diverged: Int
-    /// The first divergences, as text.
+    /// Every divergence, as text (the printed report shows the first ten of each stream).
     public var divergences: [String]
     /// Something to know about the comparison that is not a divergence (e.g. the recording ends early).
     public var note: String?
@@ -45,6 +45,13 @@ public struct ReplayReport: Sendable, Codable, CustomStringConvertible {
 
     public var identical: Bool { streams.allSatisfy { $0.diverged == 0 } }
 
+    /// The whole comparison as JSON (every divergence of every stream): `--compare FILE`.
+    public func json() -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return (try? encoder.encode(self)) ?? Data()
+    }
+
     public var description: String {
         var lines = ["Replay of \(path): \(messages) messages, \(String(format: "%.1f", recordedSeconds)) s recorded, "
             + "replayed in \(String(format: "%.1f", wallSeconds)) s (\(String(format: "%.1f", recordedSeconds / max(wallSeconds, 1e-9)))× real time)"]
@@ -52,7 +59,10 @@ public struct ReplayReport: Sendable, Codable, CustomStringConvertible {
         for stream in streams {
             lines.append("  \(stream.stream.padding(toLength: 30, withPad: " ", startingAt: 0)) \(stream.compared) compared, "
                 + (stream.diverged == 0 ? "identical" : "\(stream.diverged) diverged") + (stream.note.map { " (\($0))" } ?? ""))
-            for divergence in stream.divergences { lines.append("      \(divergence)") }
+            for divergence in stream.divergences.prefix(10) { lines.append("      \(divergence)") }
+            if stream.divergences.count > 10 {
+                lines.append("      … and \(stream.divergences.count - 10) more (--compare FILE writes them all)")
+            }
         }
         lines.append(identical ? "  replay identical to the recording" : "  replay DIVERGES from the recording")
         return lines.joined(separator: "\n")
@@ -185,7 +195,7 @@ public enum SessionReplay {
         }
         if !decodeFailures.isEmpty {
             streams.append(StreamComparison(stream: "undecodable messages", compared: decodeFailures.count,
-                                            diverged: decodeFailures.count, divergences: Array(decodeFailures.prefix(10))))
+                                            diverged: decodeFailures.count, divergences: decodeFailures))
         }
         return ReplayReport(path: path, recordedSeconds: total, wallSeconds: Date().timeIntervalSince(started),
                             messages: result.messages, streams: streams, damage: result.damage.map { "\($0)" })
@@ -210,9 +220,7 @@ public enum SessionReplay {
             let b = index < replayed.count ? replayed[index] : nil
             if a != b {
                 diverged += 1
-                if divergences.count < 10 {
-                    divergences.append("#\(index + 1): recorded \(a.map(describe) ?? "nothing"), replayed \(b.map(describe) ?? "nothing")")
-                }
+                divergences.append("#\(index + 1): recorded \(a.map(describe) ?? "nothing"), replayed \(b.map(describe) ?? "nothing")")
             }
         }
         return StreamComparison(stream: name, compared: count, diverged: diverged, divergences: divergences)
@@ -226,16 +234,14 @@ public enum SessionReplay {
             guard let a = recorded[frame] else { continue }
             guard let b = replayed[frame] else {
                 diverged += 1
-                if divergences.count < 10 { divergences.append("frame \(frame): its image is not in the recording (dropped)") }
+                divergences.append("frame \(frame): its image is not in the recording (dropped)")
                 continue
             }
             if a.probabilities != b.probabilities || a.smoothedLabel != b.smoothedLabel || a.smoothedConfidence != b.smoothedConfidence {
                 diverged += 1
                 let difference = zip(a.probabilities, b.probabilities).map { abs($0 - $1) }.max() ?? 0
-                if divergences.count < 10 {
-                    divergences.append("frame \(frame): recorded \(a.smoothedLabel) \(a.smoothedConfidence), replayed "
-                        + "\(b.smoothedLabel) \(b.smoothedConfidence) (largest probability difference \(difference))")
-                }
+                divergences.append("frame \(frame): recorded \(a.smoothedLabel) \(a.smoothedConfidence), replayed "
+                    + "\(b.smoothedLabel) \(b.smoothedConfidence) (largest probability difference \(difference))")
             }
         }
         return StreamComparison(stream: "classifier outputs", compared: recorded.count, diverged: diverged, divergences: divergences)
@@ -267,7 +273,7 @@ public enum SessionReplay {
             index = end + 1
         }
         return StreamComparison(stream: "planner calls and targets", compared: compared, diverged: divergences.count,
-                                divergences: Array(divergences.prefix(10)), note: note)
+                                divergences: divergences, note: note)
     }
 
     /// The arm, limits, prior and classifier the recording was made with, from its attachments
