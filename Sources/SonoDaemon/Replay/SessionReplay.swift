@@ -95,13 +95,15 @@ public enum SessionReplay {
         var first: UInt64?
         var last: UInt64 = 0
         do {
+            // Log times are not monotonic in file order (the recorder's two lanes interleave), so
+            // the span is from the earliest to the latest.
             _ = try reader.forEachMessage(tolerant: true) { message in
-                if first == nil { first = message.logTime }
+                first = min(first ?? message.logTime, message.logTime)
                 last = max(last, message.logTime)
             }
         } catch { throw .unreadable("\(error)") }
         let start = first ?? 0
-        let total = Double(last &- start) / 1e9
+        let total = Double(last >= start ? last - start : 0) / 1e9
         let setup = try Setup(reader: reader, modelPath: options.modelPath)
 
         var motion = MotionTapeReplayer(arm: setup.arm, configuration: setup.motion)
@@ -118,14 +120,15 @@ public enum SessionReplay {
         let result: MCAPReadResult
         do {
             result = try reader.forEachMessage(tolerant: options.tolerant) { message in
+                let elapsed = Double(message.logTime >= start ? message.logTime - start : 0) / 1e9
                 if let rate = options.rate {
-                    let due = started.addingTimeInterval(Double(message.logTime &- start) / 1e9 / rate)
+                    let due = started.addingTimeInterval(elapsed / rate)
                     let wait = due.timeIntervalSinceNow
                     if wait > 0.001 { Thread.sleep(forTimeInterval: wait) }
                 }
                 if let progress = options.progress, Date().timeIntervalSince(lastProgress) > 0.2 {
                     lastProgress = Date()
-                    progress(Double(message.logTime &- start) / 1e9, total)
+                    progress(elapsed, total)
                 }
                 switch message.channel.topic {
                 case "/motion/tape":
