@@ -1,11 +1,9 @@
 import Foundation
 import SonoCore
-import SonoGeometry
 import SonoMotion
 import SonoPlanner
 import SonoProtocol
 import SonoRecord
-import Synchronization
 
 /// The daemon's recording: one MCAP file per daemon run, from before the control loop's first
 /// cycle to shutdown, so that it holds the motion controller's whole tape and a replay can run
@@ -53,23 +51,23 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
             options.library = "sono \(metadata["version"] ?? "")"
             let recorder = try SessionRecorder(path: path, options: options)
             self.recorder = recorder
-            func json(_ topic: String, _ schema: String, _ name: String) throws(RecordError) -> UInt16 {
+            func jsonChannel(_ topic: String, _ schema: String, _ name: String) throws(RecordError) -> UInt16 {
                 try recorder.channel(topic: topic, messageEncoding: "json",
                                      schema: FoxgloveSchemas.jsonSchema(name: name, json: schema), metadata: [:])
             }
             let channels = Channels(
                 tape: try recorder.channel(topic: "/motion/tape", messageEncoding: MotionTapeCodec.encoding, schema: nil,
                                            metadata: ["doc": "docs/RECORDING.md"]),
-                force: try json("/force", RecordingSchemas.force, "sono.ForceSample"),
-                joints: try json("/joints", RecordingSchemas.joints, "sono.JointState"),
-                jointCommands: try json("/joint_commands", RecordingSchemas.armMessage, "sono.ArmMessage"),
-                motionCommands: try json("/motion/commands", RecordingSchemas.text("command"), "sono.MotionCommand"),
-                motionEvents: try json("/motion/events", RecordingSchemas.text("event"), "sono.MotionEvent"),
+                force: try jsonChannel("/force", RecordingSchemas.force, "sono.ForceSample"),
+                joints: try jsonChannel("/joints", RecordingSchemas.joints, "sono.JointState"),
+                jointCommands: try jsonChannel("/joint_commands", RecordingSchemas.armMessage, "sono.ArmMessage"),
+                motionCommands: try jsonChannel("/motion/commands", RecordingSchemas.text("command"), "sono.MotionCommand"),
+                motionEvents: try jsonChannel("/motion/events", RecordingSchemas.text("event"), "sono.MotionEvent"),
                 image: try recorder.channel(topic: "/probe/image", messageEncoding: "protobuf",
                                             schema: FoxgloveSchemas.rawImage, metadata: [:]),
-                classifier: try json("/classifier", RecordingSchemas.classifier, "sono.Classification"),
-                plannerIO: try json("/planner/io", RecordingSchemas.plannerCall, "sono.PlannerCall"),
-                events: try json("/events", RecordingSchemas.event, "sono.DaemonEvent"))
+                classifier: try jsonChannel("/classifier", RecordingSchemas.classifier, "sono.Classification"),
+                plannerIO: try jsonChannel("/planner/io", RecordingSchemas.plannerCall, "sono.PlannerCall"),
+                events: try jsonChannel("/events", RecordingSchemas.event, "sono.DaemonEvent"))
             self.channels = channels
             for attachment in attachments {
                 guard let data = FileManager.default.contents(atPath: attachment.path) else { continue }
@@ -145,8 +143,8 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
             + "\(observationFields(observation))}")
     }
 
-    /// The fields of an observation as the classifier channel and the planner calls hold them.
-    func observationFields(_ o: ViewObservation) -> String {
+    /// The fields of an observation as the classifier channel holds them.
+    private func observationFields(_ o: ViewObservation) -> String {
         var probabilities: [String] = []
         for (index, label) in labels.enumerated() where index < o.probabilities.count {
             probabilities.append("\(quoted(label)):\(json(o.probabilities[index]))")
@@ -183,18 +181,11 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
 
 // MARK: JSON pieces (hand-made: the 1 kHz channels are written without an encoder's overhead)
 
-func json(_ value: Float) -> String { value.isFinite ? "\(value)" : "null" }
-func json(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
-func json(_ values: [Float]) -> String { "[" + values.map(json).joined(separator: ",") + "]" }
-func json(_ values: [Double]) -> String { "[" + values.map(json).joined(separator: ",") + "]" }
-func json(_ pose: Pose) -> String {
-    let r = pose.rotation
-    return "{\"position_mm\":\(json([pose.position.x, pose.position.y, pose.position.z])),"
-        + "\"rotation\":\(json([r.x.x, r.x.y, r.x.z, r.y.x, r.y.y, r.y.z, r.z.x, r.z.y, r.z.z]))}"
-}
+fileprivate func json(_ value: Float) -> String { value.isFinite ? "\(value)" : "null" }
+fileprivate func json(_ values: [Float]) -> String { "[" + values.map(json).joined(separator: ",") + "]" }
 
 /// A JSON string literal.
-func quoted(_ text: String) -> String {
+fileprivate func quoted(_ text: String) -> String {
     var out = "\""
     for scalar in text.unicodeScalars {
         switch scalar {
