@@ -56,7 +56,7 @@ scan-eval: build
 	done
 	$(DEBUG_BIN)/sonoctl scan summarize $(SCAN_EVAL_DIR)/*.json
 
-test: deps test-c test-vectors test-swift test-systemd test-api test-vision test-record test-report test-emulated fuzz-smoke
+test: deps test-c test-usb-emulation test-vectors test-swift test-systemd test-api test-vision test-record test-report test-emulated fuzz-smoke
 	@echo "make test: all passed"
 
 # Installation: sonod and sonoctl (release builds), their data, the systemd units and the system
