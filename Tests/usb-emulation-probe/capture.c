@@ -87,7 +87,8 @@ int probe_write_capture(const char *directory, uint32_t transfer_length, char **
     event(&c, 2, 'C', 2, 0x00, NULL, 0, 0, NULL, 0);
 
     uint8_t *frame = g_malloc(FRAME_HEADER_LENGTH + 256 * 256);
-    size_t length = probe_make_frame(0, 256, 256, 0, frame);
+    const ProbeFrameSettings settings = {256, 256, 0, 160, 0, 6000};
+    size_t length = probe_make_frame(0, &settings, frame);
     event(&c, 3, 'S', 3, 0x81, NULL, -115, transfer_length, NULL, 0);
     event(&c, 3, 'C', 3, 0x81, NULL, 0, (uint32_t)length, frame, (uint32_t)length);
     g_free(frame);

@@ -159,16 +159,19 @@ static void run_control(EmulatedProbe *p, Urb *urb) {
     }
 }
 
-size_t probe_make_frame(uint64_t number, uint16_t width, uint16_t height, uint16_t settings_seq, uint8_t *out) {
+size_t probe_make_frame(uint64_t number, const ProbeFrameSettings *settings, uint8_t *out) {
+    uint16_t width = settings->width, height = settings->height;
     size_t payload = (size_t)width * height;
     uint8_t *h = out;
     memset(h, 0, FRAME_HEADER_LENGTH);
     put32(h, FRAME_MAGIC); h[4] = 1; h[5] = FRAME_HEADER_LENGTH;
     put64(h + 8, number);
-    put64(h + 16, 1000000 + number * 16667);  // 60 frames/s since 1 s after boot
+    uint16_t rate = settings->rate_cfps ? settings->rate_cfps : 6000;
+    put64(h + 16, 1000000 + number * 100000000 / rate);  // acquired at the frame rate since 1 s after boot
     put16(h + 24, width); put16(h + 26, height); h[28] = 8; h[29] = 1;
-    put16(h + 30, settings_seq); put32(h + 32, (uint32_t)payload);
-    put16(h + 36, 160); put16(h + 38, 800); put16(h + 40, 6000); put16(h + 42, 8000);
+    put16(h + 30, settings->settings_seq); put32(h + 32, (uint32_t)payload);
+    put16(h + 36, settings->depth_mm); put16(h + 38, (uint16_t)settings->gain_cdb); put16(h + 40, rate);
+    put16(h + 42, 8000);
     for (size_t y = 0; y < height; y++)
         for (size_t x = 0; x < width; x++) out[FRAME_HEADER_LENGTH + y * width + x] = (uint8_t)(x + y + number);
     put32(h + 60, crc32c(crc32c(0, out, 60), out + FRAME_HEADER_LENGTH, payload));
@@ -184,7 +187,9 @@ static void send_frame(EmulatedProbe *p, Urb *urb) {
         return;
     }
     uint8_t *frame = g_malloc(total);
-    probe_make_frame(p->frame_number, p->width, p->height, (uint16_t)p->settings_seq, frame);
+    ProbeFrameSettings settings = {p->width, p->height, (uint16_t)p->settings_seq, p->depth_mm, p->gain_cdb,
+                                   p->rate_cfps};
+    probe_make_frame(p->frame_number, &settings, frame);
     if (p->corrupt_next) {  // flip one pixel bit after the CRC was computed
         frame[FRAME_HEADER_LENGTH + 5] ^= 0x01;
         p->corrupt_next = FALSE;

@@ -58,8 +58,15 @@ char *probe_sysfs_record(void);
 // GET_INFO's ProbeInfo (PROBE_INFO_LENGTH bytes).
 size_t probe_make_info(uint8_t *out);
 
+// The imaging settings a frame is made with (USB-PROBE.md §3.2).
+typedef struct {
+    uint16_t width, height, settings_seq, depth_mm;
+    int16_t gain_cdb;
+    uint16_t rate_cfps;
+} ProbeFrameSettings;
+
 // Frame `number` as the probe sends it (header with CRC, then a test pattern); `out` must hold
 // FRAME_HEADER_LENGTH + width × height bytes. Returns the frame length.
-size_t probe_make_frame(uint64_t number, uint16_t width, uint16_t height, uint16_t settings_seq, uint8_t *out);
+size_t probe_make_frame(uint64_t number, const ProbeFrameSettings *settings, uint8_t *out);
 
 #endif

@@ -236,6 +236,11 @@ int main(int argc, char **argv) {
     CHECK(r == 0 && !error, "bulk IN (sync): %s, %d bytes, frame %llu, %ux%u, settings_seq %u, CRC-32C %s",
           libusb_error_name(r), actual, (unsigned long long)le64(frame + 8), frame[24] | frame[25] << 8,
           frame[26] | frame[27] << 8, frame[30] | frame[31] << 8, error ? error : "ok");
+    if (!replayed)
+        CHECK((frame[36] | frame[37] << 8) == 160 && (frame[38] | frame[39] << 8) == 800 &&
+              (frame[40] | frame[41] << 8) == 6000, "frame header carries the settings in effect: depth %u mm, "
+              "gain %d cdB, rate %u cfps", frame[36] | frame[37] << 8, (int16_t)(frame[38] | frame[39] << 8),
+              frame[40] | frame[41] << 8);
     printf("      first pixels from the emulator: %u %u %u %u\n", frame[64], frame[65], frame[66], frame[67]);
     uint64_t next = le64(frame + 8) + 1;
     free(frame);
