@@ -19,6 +19,7 @@
 enum { TRANSFER_LENGTH = ((MAX_FRAME_BYTES + 1 + 511) / 512) * 512, IN_FLIGHT = 4 };
 
 static int failures = 0;
+static int side = 256;  // frame width and height the host asks for
 
 #define CHECK(cond, ...)                                                   \
     do {                                                                   \
@@ -102,7 +103,7 @@ static void run_stream(libusb_context *ctx, libusb_device_handle *h, EmulatedPro
     CHECK(s.dropped == 1, "the rejected frame shows as a gap in frame numbers: dropped=%llu (USB-PROBE.md 4.4)",
           (unsigned long long)s.dropped);
     printf("      throughput through umockdev: %.0f frames/s, %.1f MB/s (%d frames of %d bytes in %.3f s)\n",
-           s.received / elapsed, s.bytes / elapsed / 1e6, s.received, FRAME_HEADER_LENGTH + 256 * 256, elapsed);
+           s.received / elapsed, s.bytes / elapsed / 1e6, s.received, FRAME_HEADER_LENGTH + side * side, elapsed);
 }
 
 // --- unplug --------------------------------------------------------------------------------------
@@ -156,6 +157,7 @@ int main(int argc, char **argv) {
     }
     gboolean replayed = argc > 1 && !strcmp(argv[1], "--replayed");
     int frames = argc > 1 && !replayed ? atoi(argv[1]) : 300;
+    side = getenv("PROBE_SIDE") ? atoi(getenv("PROBE_SIDE")) : 256;
     // umockdev_in_mock_environment() is true only once a testbed exists (UMOCKDEV_DIR is set):
     // what must be there before is the preload library.
     const char *preload = getenv("LD_PRELOAD");
@@ -222,9 +224,11 @@ int main(int argc, char **argv) {
         CHECK(r == LIBUSB_ERROR_PIPE && sr == PROBE_STATUS_LENGTH && status[3] == 3,
               "SET_IMAGING out of range: %s, GET_STATUS last_error %u (3 = out_of_range)", libusb_error_name(r), status[3]);
 
-        uint8_t settings[12] = {160, 0, 0x20, 0x03, 0x70, 0x17, 0, 1, 0, 1, 7, 0};  // 160 mm, 8 dB, 60 fps, 256²
+        // 160 mm, 8 dB, 60 frames/s, side × side pixels (128, 256 or 512: PROBE_SIDE, default 256)
+        uint8_t settings[12] = {160, 0, 0x20, 0x03, 0x70, 0x17, side & 0xFF, side >> 8, side & 0xFF, side >> 8, 7, 0};
         r = libusb_control_transfer(h, 0x41, REQ_SET_IMAGING, 0, 0, settings, sizeof settings, 1000);
-        CHECK(r == 12, "SET_IMAGING 160 mm / 8 dB / 60 fps / 256x256: %s", r < 0 ? libusb_error_name(r) : "12 bytes");
+        CHECK(r == 12, "SET_IMAGING 160 mm / 8 dB / 60 fps / %dx%d: %s", side, side,
+              r < 0 ? libusb_error_name(r) : "12 bytes");
     }
     r = libusb_control_transfer(h, 0x41, REQ_START_STREAMING, 0, 0, NULL, 0, 1000);
     CHECK(r == 0, "START_STREAMING: %s", libusb_error_name(r));
