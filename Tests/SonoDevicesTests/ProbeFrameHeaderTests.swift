@@ -36,6 +36,26 @@ import Testing
         #expect(Array(bytes[60..<64]) == [UInt8(crc & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 24)])
     }
 
+    /// Frame 41 (4×2 pixels) as the C emulator of Tests/usb-emulation-probe makes it
+    /// (`probe_make_frame`): two implementations of USB-PROBE.md agree byte for byte.
+    static let emulatorFrame: [UInt8] = [
+        0x53, 0x4e, 0x50, 0x46, 0x01, 0x40, 0x00, 0x00, 0x29, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x85, 0xaf, 0x19, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x02, 0x00, 0x08, 0x01, 0x07, 0x00,
+        0x08, 0x00, 0x00, 0x00, 0xa0, 0x00, 0x06, 0xff, 0x70, 0x17, 0x40, 0x1f, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xee, 0x20, 0x33, 0x19,
+        0x29, 0x2a, 0x2b, 0x2c, 0x2a, 0x2b, 0x2c, 0x2d,
+    ]
+
+    @Test func agreesWithTheCEmulator() throws {
+        let header = ProbeFrameHeader(frameNumber: 41, timestampMicros: 1_683_333, width: 4, height: 2,
+                                      settingsSequence: 7, depthMM: 160, gainCentiDB: -250, rateCentiFPS: 6000,
+                                      sectorCentiDeg: 8000)
+        let pixels: [UInt8] = [0x29, 0x2A, 0x2B, 0x2C, 0x2A, 0x2B, 0x2C, 0x2D]
+        #expect(try pixels.withUnsafeBytes { try header.encodeFrame(pixels: $0) } == Self.emulatorFrame)
+        let decoded = try Self.validate(Self.emulatorFrame)
+        #expect(decoded.frameNumber == 41 && decoded.crc == 0x1933_20EE)
+    }
+
     @Test func validFrameDecodesToTheHeaderItWasMadeFrom() throws {
         let bytes = try Self.frame()
         var decoded = try Self.validate(bytes)
