@@ -15,7 +15,7 @@ EMULATED_TESTS = $(subst $(eval) ,|,$(EMULATED_SUITES))
 
 .PHONY: all deps build demo test test-swift test-emulated test-c test-vectors fuzz fuzz-smoke \
         bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-vision bench-record bench-replay \
-        test-vision test-record test-report eval-vision test-systemd test-api install install-files scan-eval demo-devlab \
+        test-vision test-record test-report test-usb-emulation eval-vision test-systemd test-api install install-files scan-eval demo-devlab \
         sheets clean
 
 all: build
@@ -56,7 +56,7 @@ scan-eval: build
 	done
 	$(DEBUG_BIN)/sonoctl scan summarize $(SCAN_EVAL_DIR)/*.json
 
-test: deps test-c test-vectors test-swift test-systemd test-api test-vision test-record test-report test-emulated fuzz-smoke
+test: deps test-c test-usb-emulation test-vectors test-swift test-systemd test-api test-vision test-record test-report test-emulated fuzz-smoke
 	@echo "make test: all passed"
 
 # Installation: sonod and sonoctl (release builds), their data, the systemd units and the system
@@ -172,6 +172,10 @@ test-emulated: deps
 
 test-c: deps
 	$(MAKE) -C firmware-protocol/c test
+
+# libusb driving an emulated USB probe under umockdev (firmware-protocol/USB-EMULATION.md).
+test-usb-emulation: deps
+	$(MAKE) -C Tests/usb-emulation-probe test
 
 test-vectors: deps
 	$(PYTHON) tools/protocol/vectors.py check

@@ -10,9 +10,11 @@ public enum CRC32C {
         return crc
     }
 
-    public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+    /// The CRC of `bytes`; with `previous`, the CRC of the bytes that gave `previous` followed by
+    /// `bytes` (so a frame's CRC can be computed over disjoint parts without copying them together).
+    public static func checksum(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
         table.withUnsafeBufferPointer { table in
-            var crc: UInt32 = 0xFFFF_FFFF
+            var crc: UInt32 = previous ^ 0xFFFF_FFFF
             for byte in bytes {
                 crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8)
             }
@@ -21,6 +23,6 @@ public enum CRC32C {
     }
 
     public static func checksum<Bytes: Sequence>(_ bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
-        Array(bytes).withUnsafeBytes { checksum($0) }
+        Array(bytes).withUnsafeBytes { checksum($0, continuing: 0) }
     }
 }

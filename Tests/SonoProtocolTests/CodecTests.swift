@@ -7,6 +7,15 @@ import Testing
         #expect(CRC32C.checksum([UInt8]()) == 0)
     }
 
+    @Test func crc32cContinuesOverPartsAsOverTheWhole() {
+        let bytes = Array("123456789".utf8)
+        for split in 0...bytes.count {
+            let head = bytes[..<split].withUnsafeBytes { CRC32C.checksum($0) }
+            let whole = bytes[split...].withUnsafeBytes { CRC32C.checksum($0, continuing: head) }
+            #expect(whole == 0xE306_9283, "split at \(split)")
+        }
+    }
+
     static let cobsCases: [(String, [UInt8], [UInt8])] = [
         ("empty", [], [0x01]),
         ("single zero", [0x00], [0x01, 0x01]),
