@@ -212,7 +212,8 @@ public enum SessionReplay {
                                    options: .regularExpression)
     }
 
-    /// Two message sequences, pairwise; the first ten differences are kept as text.
+    /// Two message sequences, pairwise, every difference kept as text (over the common prefix
+    /// only when `prefixOnly`: a recording cut off mid-cycle).
     static func compare<T: Equatable>(_ name: String, recorded: [T], replayed: [T], prefixOnly: Bool = false,
                                       describe: (T) -> String) -> StreamComparison {
         var divergences: [String] = []
