@@ -91,19 +91,23 @@ public enum SessionReplay {
         do { reader = try MCAPReader(path: path) } catch { throw .unreadable("\(error)") }
         let started = Date()
 
-        // Pass 1: the recorded span (for pacing and progress) and the files the run was made with.
-        var first: UInt64?
-        var last: UInt64 = 0
-        do {
-            // Log times are not monotonic in file order (the recorder's two lanes interleave), so
-            // the span is from the earliest to the latest.
-            _ = try reader.forEachMessage(tolerant: true) { message in
-                first = min(first ?? message.logTime, message.logTime)
-                last = max(last, message.logTime)
-            }
-        } catch { throw .unreadable("\(error)") }
-        let start = first ?? 0
-        let total = Double(last >= start ? last - start : 0) / 1e9
+        // The recorded span (for pacing and progress) from the summary; a file that was not closed
+        // has none and is read once first (which also teaches the reader its attachments). Log
+        // times are not monotonic in file order (the recorder's two lanes interleave), hence min/max.
+        var span = reader.messageTimeRange
+        if span == nil {
+            var first: UInt64?
+            var last: UInt64 = 0
+            do {
+                _ = try reader.forEachMessage(tolerant: true) { message in
+                    first = min(first ?? message.logTime, message.logTime)
+                    last = max(last, message.logTime)
+                }
+            } catch { throw .unreadable("\(error)") }
+            span = first.map { $0...max($0, last) }
+        }
+        let start = span?.lowerBound ?? 0
+        let total = Double((span?.upperBound ?? 0) - start) / 1e9
         let setup = try Setup(reader: reader, modelPath: options.modelPath)
 
         var motion = MotionTapeReplayer(arm: setup.arm, configuration: setup.motion)
@@ -292,16 +296,10 @@ public enum SessionReplay {
 
         init(reader: MCAPReader, modelPath: String?) throws(ReplayError) {
             let metadata = reader.metadata.first { $0.name == "sono" }?.entries ?? [:]
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sono-replay-\(getpid())").path
-            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let files = AttachedFiles(reader)
             func attachment(_ name: String) throws(ReplayError) -> String {
-                guard let file = reader.attachments.first(where: { $0.name == name }) else {
-                    throw .incomplete("no \(name) attached (not a recording made by sonod?)")
-                }
-                let path = "\(directory)/\(name)"
-                guard FileManager.default.createFile(atPath: path, contents: Data(file.data)) else {
-                    throw .unreadable("cannot write \(path)")
+                guard let path = files.path(name) else {
+                    throw .incomplete("no \(name) attached (not a recording made by sonod?), or it cannot be written to a temporary file")
                 }
                 return path
             }
@@ -343,5 +341,25 @@ struct RecordedClassification: Decodable {
             smoothedConfidence: smoothedConfidence, stableFrames: stableFrames, probe: .identity, forceN: 0, frame: frame))
         record.frame = frame
         return record
+    }
+}
+
+/// A recording's attached files (arm, limits, prior, …) written to a private temporary folder,
+/// since their loaders read paths; the folder goes when this does.
+final class AttachedFiles {
+    private let reader: MCAPReader
+    private let directory = FileManager.default.temporaryDirectory
+        .appendingPathComponent("sono-attachments-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+
+    init(_ reader: MCAPReader) { self.reader = reader }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+
+    /// The attachment's file, or nil when the recording has none of that name (or it cannot be written).
+    func path(_ name: String) -> String? {
+        guard let file = reader.attachments.first(where: { $0.name == name }) else { return nil }
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = "\(directory)/\(name)"
+        return FileManager.default.createFile(atPath: path, contents: Data(file.data)) ? path : nil
     }
 }

@@ -107,21 +107,14 @@ public enum SessionReportBuilder {
         // The probe's path: the recording's arm, forward kinematics of each kept joint state.
         var probePath: [TimedPoint] = []
         var softLimit = 12.0, hardCap = 20.0
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sono-report-\(getpid())").path
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        func attached(_ name: String) -> String? {
-            guard let file = reader.attachments.first(where: { $0.name == name }) else { return nil }
-            let target = "\(directory)/\(name)"
-            return FileManager.default.createFile(atPath: target, contents: Data(file.data)) ? target : nil
-        }
-        if let armFile = attached("arm.toml"), let robot = try? RobotDescription.load(path: armFile), let arm = try? ArmModel(robot) {
+        let files = AttachedFiles(reader)
+        if let armFile = files.path("arm.toml"), let robot = try? RobotDescription.load(path: armFile), let arm = try? ArmModel(robot) {
             for sample in joints where sample.q.count == arm.jointCount {
                 let p = arm.probePose(JointArray(sample.q, filler: 0)).position
                 probePath.append(TimedPoint(t: sample.t, x: p.x, y: p.y, z: p.z))
             }
         }
-        if let safetyFile = attached("safety.toml"), let limits = try? SafetyLimits.load(path: safetyFile) {
+        if let safetyFile = files.path("safety.toml"), let limits = try? SafetyLimits.load(path: safetyFile) {
             softLimit = limits.forceSoftLimitN
             hardCap = limits.forceHardCapN
         }

@@ -49,6 +49,14 @@ public final class MCAPReader {
     /// is checked by `forEachMessage`.
     public var hasSummary: Bool { summary != nil }
 
+    /// The earliest and latest message log time, from the summary's Statistics; nil when the file
+    /// has no summary (it was not closed) or no messages.
+    public var messageTimeRange: ClosedRange<UInt64>? {
+        guard let statistics = summary?.statistics, statistics.messageCount > 0,
+              statistics.messageStartTime <= statistics.messageEndTime else { return nil }
+        return statistics.messageStartTime...statistics.messageEndTime
+    }
+
     /// Every message in file order (the order they were written). `tolerant`: on a truncated or
     /// corrupt file deliver everything up to the last intact chunk and report the damage in the
     /// result; otherwise throw it. Errors thrown by `body` end the read and are rethrown as they are.
