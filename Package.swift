@@ -84,7 +84,7 @@ let package = Package(
 
         // Transports (serial over libserialport, USB over libusb) and the board link layer.
         .target(name: "SonoDevices",
-                dependencies: ["SonoProtocol", "CLibSerialPort", "CLibUSB"],
+                dependencies: ["SonoProtocol", "SonoCore", "CLibSerialPort", "CLibUSB"],
                 swiftSettings: strict),
 
         // The simulated world: the virtual patient (anatomy, imaging, view ground truth,

@@ -1,0 +1,524 @@
+internal import CLibUSB
+import Foundation
+public import SonoCore
+import SonoProtocol
+import Synchronization
+
+/// Which probe to use and how to image.
+public struct USBProbeConfiguration: Sendable, Equatable {
+    public var vendorID: UInt16
+    public var productID: UInt16
+    /// Only the probe with this serial (GET_INFO's); nil: the first probe with the IDs.
+    public var serial: String?
+    public var imaging: ProbeImagingSettings
+    /// Full sector angle the images are scan-converted to, degrees (the probe's `sector_cdeg`).
+    public var sectorDeg: Double
+    /// Bulk-IN transfers kept in flight (USB-PROBE.md §4.1: at least 4, 8 recommended).
+    public var transfersInFlight: Int
+    /// Frames held for a slow reader before the oldest is overwritten.
+    public var bufferedFrames: Int
+    /// How often a missing probe is looked for, seconds (hot-plug events look sooner).
+    public var reconnectInterval: Double
+
+    public init(vendorID: UInt16 = 0x1209, productID: UInt16 = 0x5310, serial: String? = nil,
+                imaging: ProbeImagingSettings = ProbeImagingSettings(), sectorDeg: Double = 80,
+                transfersInFlight: Int = 8, bufferedFrames: Int = 4, reconnectInterval: Double = 0.25) {
+        self.vendorID = vendorID
+        self.productID = productID
+        self.serial = serial
+        self.imaging = imaging
+        self.sectorDeg = sectorDeg
+        self.transfersInFlight = transfersInFlight
+        self.bufferedFrames = bufferedFrames
+        self.reconnectInterval = reconnectInterval
+    }
+
+    public var selector: String {
+        String(format: "usb:%04x:%04x", vendorID, productID) + (serial.map { " serial \($0)" } ?? "")
+    }
+}
+
+/// What happened to the probe's link; delivered in order on the source's supervisor thread.
+public enum USBProbeEvent: Sendable, Equatable, CustomStringConvertible {
+    case connected(serial: String, firmware: String, address: USBProbeAddress)
+    case streaming(ProbeImagingSettings)
+    /// Looking for the probe failed; sent when the reason changes, not on every retry.
+    case openFailed(String)
+    /// No valid frame for 3 frame periods + 50 ms (USB-PROBE.md §5.1).
+    case streamStalled(milliseconds: Int)
+    /// Silent for a second: the stream was restarted; the probe's status before the restart.
+    case streamRestarted(ProbeStatus?)
+    /// The probe halted its frame endpoint (§5.2); its status says why.
+    case faulted(ProbeStatus?)
+    /// The halt was cleared and frames flow again.
+    case recovered
+    /// Unplugged or reset: no frames until it is back.
+    case disconnected(String)
+
+    public var description: String {
+        switch self {
+        case .connected(let serial, let firmware, let address):
+            "probe \(serial) connected (firmware \(firmware), \(address))"
+        case .streaming(let s):
+            "streaming \(s.width)×\(s.height) at \(s.framesPerSecond) frames/s, depth \(s.depthMM) mm, "
+                + "gain \(Double(s.gainCentiDB) / 100) dB"
+        case .openFailed(let reason): reason
+        case .streamStalled(let milliseconds): "no frame from the probe for \(milliseconds) ms"
+        case .streamRestarted(let status): "stream restarted" + (status.map { " (probe state \($0.state), \($0.reason))" } ?? "")
+        case .faulted(let status): "probe fault: " + (status?.reason ?? "status unreadable") + "; recovering"
+        case .recovered: "probe fault cleared; streaming again"
+        case .disconnected(let reason): "probe disconnected: \(reason)"
+        }
+    }
+}
+
+/// Everything the driver counted since it started.
+public struct USBProbeStatistics: Sendable, Equatable {
+    public var receiver = ProbeReceiverCounters()
+    /// Frames overwritten because the reader was a whole buffer behind.
+    public var hostOverruns: UInt64 = 0
+    public var geometryMismatches: UInt64 = 0
+    public var connects: UInt64 = 0
+    public var disconnects: UInt64 = 0
+    public var streamStalls: UInt64 = 0
+    public var streamRestarts: UInt64 = 0
+    /// Endpoint halts with a fault cause (`last_error` ≠ 0), and halts cleared without one.
+    public var faults: UInt64 = 0
+    public var stallsRecovered: UInt64 = 0
+    public var submitFailures: UInt64 = 0
+    public var link = "not opened yet"
+
+    public init() {}
+}
+
+/// The USB ultrasound probe as a frame source (firmware-protocol/USB-PROBE.md): opens the probe
+/// by VID:PID (and serial), sets imaging, streams frames through a pool of asynchronous bulk-IN
+/// transfers, validates every frame, and recovers on its own — a silent stream is restarted, a
+/// halted endpoint cleared, an unplugged probe re-opened when it is back (hot-plug events where
+/// libusb has them, polling as well). While the probe is gone or faulted, `nextFrame` throws
+/// (`.disconnected`, `.failed`) instead of delivering frames; the daemon's interlocks treat the
+/// missing frames as stale.
+///
+/// Frame numbers are the host's: they keep increasing across restarts and replugs (a device
+/// stream starts at 0 each time), so gaps always mean lost frames. Timestamps are
+/// CLOCK_MONOTONIC µs of acquisition: the device's clock mapped onto the host's.
+public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
+    // @unchecked: the stream state is guarded by `streamLock`, the statistics by `statisticsLock`,
+    // the inbox by its condition; the rest is fixed after init.
+    public let format: ProbeFrameFormat
+    public let configuration: USBProbeConfiguration
+    private let context: LibUSBContext
+    private let mailbox: FrameMailbox
+    private var hotplug: HotplugWatch?
+    private let onEvent: @Sendable (USBProbeEvent) -> Void
+    private let closing = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    private let inbox = Inbox()
+
+    /// Stream state shared by the event thread (every completed transfer) and the supervisor.
+    private let streamLock = NSLock()
+    private var receiver: ProbeFrameReceiver?
+    private var streamBase: UInt64 = 0        // host number of device frame 0 in this stream
+    private var nextHostNumber: UInt64 = 0
+    private var clockOffset: Int64?           // host µs − device µs
+    private var counted = ProbeReceiverCounters()  // of receivers before the current one
+
+    private let statisticsLock = NSLock()
+    private var statisticsStore = USBProbeStatistics()
+    private let connectedInfo = Mutex<(info: ProbeInfo, address: USBProbeAddress)?>(nil)
+
+    /// Starts the driver; the probe need not be plugged in yet (see `waitUntilStreaming`).
+    public init(configuration: USBProbeConfiguration,
+                onEvent: @escaping @Sendable (USBProbeEvent) -> Void = { _ in }) throws(USBError) {
+        guard configuration.transfersInFlight >= 1, configuration.bufferedFrames >= 1 else {
+            throw .refused("transfersInFlight and bufferedFrames must be at least 1")
+        }
+        self.configuration = configuration
+        let imaging = configuration.imaging
+        format = ProbeFrameFormat(width: imaging.width, height: imaging.height, depthMM: Double(imaging.depthMM),
+                                  sectorDeg: configuration.sectorDeg, framesPerSecond: imaging.framesPerSecond)
+        mailbox = FrameMailbox(width: imaging.width, height: imaging.height, capacity: configuration.bufferedFrames)
+        self.onEvent = onEvent
+        context = try LibUSBContext()
+        let inbox = self.inbox
+        hotplug = HotplugWatch(context: context, vendorID: configuration.vendorID, productID: configuration.productID) {
+            inbox.post($0 == .arrived ? .hotplugArrived : .hotplugLeft)
+        }
+        let thread = Thread { [self] in
+            supervise()
+            finished.signal()
+        }
+        thread.name = "sono-usb-probe"
+        thread.start()
+    }
+
+    deinit { close() }
+
+    /// Stops streaming (STOP_STREAMING when the probe is there), releases the probe and libusb.
+    public func close() {
+        guard !closing.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        inbox.post(.close)
+        finished.wait()
+        hotplug?.deregister()
+        context.close()
+        hotplug = nil
+        mailbox.setLink(.closed)
+    }
+
+    public func nextFrame(into pixels: UnsafeMutableBufferPointer<UInt8>,
+                          timeoutMicros: UInt64) throws(FrameSourceError) -> ProbeFrameInfo? {
+        try mailbox.take(into: pixels, timeoutMicros: timeoutMicros)
+    }
+
+    /// Waits until frames flow; throws the reason they do not (the last open error) after `seconds`.
+    public func waitUntilStreaming(seconds: Double) throws(USBError) {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while Date() < deadline {
+            if case .streaming = mailbox.state { return }
+            usleep(5_000)
+        }
+        switch mailbox.state {
+        case .streaming: return
+        case .disconnected(let reason), .faulted(let reason): throw .refused(reason)
+        case .closed: throw .refused("the probe's frame source is closed")
+        }
+    }
+
+    /// The probe's GET_INFO while connected.
+    public var info: ProbeInfo? { connectedInfo.withLock { $0?.info } }
+
+    public var statistics: USBProbeStatistics {
+        var snapshot = statisticsLock.withLock { statisticsStore }
+        streamLock.withLock { snapshot.receiver = total(counted, receiver?.counters) }
+        snapshot.hostOverruns = mailbox.hostOverruns
+        snapshot.geometryMismatches = mailbox.geometryMismatches
+        snapshot.link = switch mailbox.state {
+        case .streaming: "streaming"
+        case .disconnected(let reason): "disconnected: \(reason)"
+        case .faulted(let reason): "faulted: \(reason)"
+        case .closed: "closed"
+        }
+        return snapshot
+    }
+
+    private func updateStatistics(_ change: (inout USBProbeStatistics) -> Void) {
+        statisticsLock.withLock { change(&statisticsStore) }
+    }
+
+    // MARK: the event thread: one completed transfer
+
+    private func transferCompleted(_ status: libusb_transfer_status, _ bytes: UnsafeRawBufferPointer, _ requested: Int) {
+        streamLock.lock()
+        defer { streamLock.unlock() }
+        guard let receiver else { return }
+        switch status {
+        case LIBUSB_TRANSFER_COMPLETED:
+            guard case .frame(let header, let frame) = receiver.receive(bytes, requested: requested) else { return }
+            publish(header, frame: frame)
+        case LIBUSB_TRANSFER_STALL:
+            receiver.transferFailed()
+            inbox.post(.halted)
+        case LIBUSB_TRANSFER_NO_DEVICE:
+            inbox.post(.gone("a transfer ended with LIBUSB_TRANSFER_NO_DEVICE"))
+        case LIBUSB_TRANSFER_CANCELLED:
+            break
+        default:  // timed out, error, overflow: the frame is lost, the stream goes on
+            receiver.transferFailed()
+        }
+    }
+
+    /// Under `streamLock`: maps the frame's number and time onto the host's and hands it over.
+    private func publish(_ header: ProbeFrameHeader, frame: UnsafeRawBufferPointer) {
+        var hostNumber = streamBase &+ header.frameNumber
+        if hostNumber < nextHostNumber {  // the device restarted its numbering mid-stream
+            streamBase = nextHostNumber &- header.frameNumber
+            hostNumber = nextHostNumber
+            clockOffset = nil
+        }
+        nextHostNumber = hostNumber &+ 1
+        let arrival = MonotonicClock.nowMicros()
+        // The smallest arrival − acquisition difference is the best estimate of the clock offset
+        // (the least-delayed frame). It may creep up by 2 µs per frame (120 ppm at 60 frames/s)
+        // so that a device clock slower than the host's is followed too.
+        let measured = Int64(bitPattern: arrival) &- Int64(bitPattern: header.timestampMicros)
+        let offset = min(clockOffset.map { $0 + 2 } ?? measured, measured)
+        clockOffset = offset
+        let acquired = UInt64(max(0, Int64(bitPattern: header.timestampMicros) &+ offset))
+        mailbox.publish(pixels: UnsafeRawBufferPointer(rebasing: frame[header.headerLength..<header.frameLength]),
+                        info: ProbeFrameInfo(frameNumber: hostNumber, timestampMicros: acquired), arrivalMicros: arrival)
+    }
+
+    /// Under `streamLock`: a new device stream (frame numbers from 0) begins.
+    private func beginStream() {
+        receiver?.startStream()
+        streamBase = nextHostNumber
+    }
+
+    // MARK: the supervisor thread
+
+    private func supervise() {
+        var connection: USBProbeConnection?
+        var lastOpenError: String?
+        var stallReported = false
+        var lastRestart: UInt64 = 0
+        var streamStarted: UInt64 = 0
+        let period = 1e6 / max(configuration.imaging.framesPerSecond, 1)
+        let stallMicros = UInt64(3 * period) + 50_000
+
+        while !closing.load(ordering: .acquiring) {
+            guard let link = connection else {
+                do throws(USBError) {
+                    connection = try connect()
+                    lastOpenError = nil
+                    stallReported = false
+                    streamStarted = MonotonicClock.nowMicros()
+                    lastRestart = streamStarted
+                } catch {
+                    let message = error.description
+                    mailbox.setLink(.disconnected(message))
+                    if message != lastOpenError {
+                        emit(.openFailed(message))
+                        lastOpenError = message
+                    }
+                    // A hot-plug arrival (or anything else) wakes the wait early.
+                    if case .close = inbox.next(waiting: configuration.reconnectInterval) { break }
+                }
+                continue
+            }
+
+            switch inbox.next(waiting: 0.02) {
+            case .close?: break
+            case .gone(let reason)?:
+                disconnect(link, reason: reason)
+                connection = nil
+                continue
+            case .hotplugLeft?:
+                if !isPresent(link.address) {
+                    disconnect(link, reason: "the probe left the bus (hot-plug)")
+                    connection = nil
+                    continue
+                }
+            case .halted?:
+                if let failure = recoverFromHalt(link) {
+                    disconnect(link, reason: failure)
+                    connection = nil
+                    continue
+                }
+                streamStarted = MonotonicClock.nowMicros()
+                lastRestart = streamStarted
+            case .submitFailed(let code)?:
+                updateStatistics { $0.submitFailures += 1 }
+                if code == LIBUSB_ERROR_NO_DEVICE.rawValue {
+                    disconnect(link, reason: "resubmitting a transfer: LIBUSB_ERROR_NO_DEVICE")
+                    connection = nil
+                    continue
+                }
+            case .hotplugArrived?, nil:
+                break
+            }
+
+            // §5.1: a silent stream is reported, and after a second restarted.
+            let now = MonotonicClock.nowMicros()
+            let silentSince = max(mailbox.lastFrameArrival, streamStarted)
+            let silent = now > silentSince ? now - silentSince : 0
+            if silent > stallMicros {
+                if !stallReported {
+                    stallReported = true
+                    updateStatistics { $0.streamStalls += 1 }
+                    emit(.streamStalled(milliseconds: Int(silent / 1000)))
+                }
+                if silent > 1_000_000, now - lastRestart > 1_000_000 {
+                    lastRestart = now
+                    restart(link)
+                }
+            } else {
+                stallReported = false
+            }
+        }
+        if let connection { teardown(connection, deviceGone: false) }
+    }
+
+    /// Opens the probe, sets imaging and starts the stream, with the event thread paused so the
+    /// requests go out and are answered strictly in order.
+    private func connect() throws(USBError) -> USBProbeConnection {
+        try context.withEventThreadPaused { () throws(USBError) -> USBProbeConnection in
+            let link = try USBProbeConnection.open(context: context, vendorID: configuration.vendorID,
+                                                   productID: configuration.productID, serial: configuration.serial,
+                                                   transfersInFlight: configuration.transfersInFlight)
+            do throws(USBError) {
+                try link.setImaging(configuration.imaging)
+                link.onTransfer = { [unowned self] status, bytes, requested in
+                    transferCompleted(status, bytes, requested)
+                }
+                let inbox = self.inbox
+                link.onSubmitFailure = { inbox.post(.submitFailed($0)) }
+                streamLock.withLock {
+                    if let receiver, receiver.maxFrameBytes == link.info.maxFrameBytes {
+                        receiver.startStream()
+                    } else {
+                        counted = total(counted, receiver?.counters)
+                        receiver = ProbeFrameReceiver(maxFrameBytes: link.info.maxFrameBytes)
+                    }
+                    beginStream()
+                }
+                try link.startStreaming()
+                try link.submitAll()
+            } catch {
+                teardown(link, deviceGone: error.isDisconnect)
+                throw error
+            }
+            connectedInfo.withLock { $0 = (link.info, link.address) }
+            mailbox.setLink(.streaming)
+            updateStatistics { $0.connects += 1 }
+            emit(.connected(serial: link.info.serial, firmware: link.info.firmwareVersion, address: link.address))
+            emit(.streaming(configuration.imaging))
+            return link
+        }
+    }
+
+    /// The probe is gone: drop what is queued, wait for its transfers, close it.
+    private func disconnect(_ link: USBProbeConnection, reason: String) {
+        mailbox.setLink(.disconnected(reason))
+        connectedInfo.withLock { $0 = nil }
+        updateStatistics { $0.disconnects += 1 }
+        teardown(link, deviceGone: true)
+        emit(.disconnected(reason))
+    }
+
+    private func teardown(_ link: USBProbeConnection, deviceGone: Bool) {
+        guard link.cancelAll(waiting: 2) else {
+            // Transfers the kernel still holds must not be freed: the connection is left to leak
+            // rather than have its buffers written after free.
+            _ = Unmanaged.passRetained(link)
+            return
+        }
+        link.onTransfer = nil
+        link.onSubmitFailure = nil
+        link.close(sendStop: !deviceGone)
+    }
+
+    /// USB-PROBE.md §5.1: read the status, STOP and START again; the receiver starts over.
+    private func restart(_ link: USBProbeConnection) {
+        let status = try? link.status()
+        try? link.request(.stopStreaming)
+        streamLock.withLock { beginStream() }
+        do throws(USBError) {
+            try link.startStreaming()
+            updateStatistics { $0.streamRestarts += 1 }
+            emit(.streamRestarted(status))
+        } catch {
+            if error.isDisconnect { inbox.post(.gone("restarting the stream: \(error)")) }
+            else if status?.state == .fault { inbox.post(.halted) }
+        }
+    }
+
+    /// USB-PROBE.md §5.2. Returns why recovery failed (the probe went away, or would not clear),
+    /// nil when frames flow again.
+    private func recoverFromHalt(_ link: USBProbeConnection) -> String? {
+        mailbox.setLink(.faulted("the probe halted its frame endpoint"))
+        guard link.cancelAll(waiting: 2) else { return "its transfers did not come back after the halt" }
+        let status = try? link.status()
+        let cause = status.map { $0.lastError != 0 } ?? true
+        if cause { updateStatistics { $0.faults += 1 } }
+        mailbox.setLink(.faulted("probe fault: \(status?.reason ?? "status unreadable"); recovering"))
+        emit(.faulted(status))
+        do throws(USBError) {
+            try link.clearHalt()
+            while true {
+                streamLock.withLock { beginStream() }
+                do throws(USBError) {
+                    try link.startStreaming()
+                    break
+                } catch .requestRejected(_, let reason) {
+                    // Still faulted: retry every second (§5.2 step 4) unless closing or unplugged.
+                    mailbox.setLink(.faulted("probe fault: \(reason); retrying START_STREAMING every second"))
+                    switch inbox.next(waiting: 1) {
+                    case .close?: return "closing"
+                    case .gone(let reason)?: return reason
+                    default: continue
+                    }
+                }
+            }
+            try link.submitAll()
+        } catch {
+            return "recovering from the halt: \(error)"
+        }
+        if !cause { updateStatistics { $0.stallsRecovered += 1 } }
+        mailbox.setLink(.streaming)
+        emit(.recovered)
+        return nil
+    }
+
+    /// Whether a device is still at `address` (after a hot-plug "left", which may be another device's).
+    private func isPresent(_ address: USBProbeAddress) -> Bool {
+        var list: UnsafeMutablePointer<OpaquePointer?>?
+        let count = libusb_get_device_list(context.context, &list)
+        guard count >= 0, let list else { return false }
+        defer { libusb_free_device_list(list, 1) }
+        for index in 0..<count {
+            guard let device = list[index] else { continue }
+            if Int(libusb_get_bus_number(device)) == address.bus, Int(libusb_get_device_address(device)) == address.address {
+                return true
+            }
+        }
+        return false
+    }
+
+    private func emit(_ event: USBProbeEvent) { onEvent(event) }
+}
+
+private func total(_ a: ProbeReceiverCounters, _ b: ProbeReceiverCounters?) -> ProbeReceiverCounters {
+    guard let b else { return a }
+    var sum = a
+    sum.transfers += b.transfers
+    sum.bytes += b.bytes
+    sum.framesDelivered += b.framesDelivered
+    sum.droppedFrames += b.droppedFrames
+    sum.deviceFramesDropped = b.deviceFramesDropped
+    sum.resyncDiscards += b.resyncDiscards
+    sum.truncated += b.truncated
+    sum.badMagic += b.badMagic
+    sum.unsupportedVersion += b.unsupportedVersion
+    sum.badHeader += b.badHeader
+    sum.oversized += b.oversized
+    sum.crcMismatch += b.crcMismatch
+    sum.transferErrors += b.transferErrors
+    sum.sequenceResets += b.sequenceResets
+    return sum
+}
+
+/// Messages to the supervisor thread from libusb's event thread and from `close`.
+private final class Inbox: @unchecked Sendable {
+    enum Message: Sendable {
+        case halted
+        case gone(String)
+        case submitFailed(Int32)
+        case hotplugArrived
+        case hotplugLeft
+        case close
+    }
+
+    private let condition = NSCondition()
+    private var messages: [Message] = []
+
+    init() { messages.reserveCapacity(16) }
+
+    func post(_ message: Message) {
+        condition.lock()
+        messages.append(message)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// The oldest message, waiting up to `seconds`; a pending `close` comes first.
+    func next(waiting seconds: Double) -> Message? {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while messages.isEmpty {
+            if !condition.wait(until: deadline) { return nil }
+        }
+        if messages.contains(where: { if case .close = $0 { true } else { false } }) { return .close }
+        return messages.removeFirst()
+    }
+}
