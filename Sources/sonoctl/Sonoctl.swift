@@ -7,6 +7,6 @@ struct Sonoctl: ParsableCommand {
         abstract: "Operate Sono, the robotic cardiac-ultrasound scanner.",
         subcommands: [Status.self, Enable.self, EnableMotion.self, Disable.self, Stop.self, EStop.self, Resume.self, Reset.self,
                       Scan.self, Record.self, Sessions.self, Limits.self, Events.self, Watch.self,
-                      Devices.self, Sim.self, Classify.self, Replay.self, Session.self]
+                      Devices.self, Probe.self, Sim.self, Classify.self, Replay.self, Session.self]
     )
 }

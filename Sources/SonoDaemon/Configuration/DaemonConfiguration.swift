@@ -17,6 +17,8 @@ public struct DaemonConfiguration: Sendable {
     public var armPort: SerialPortSelector = .path("/dev/sono-arm")
     public var forceSensorPort: SerialPortSelector = .path("/dev/sono-force")
     public var probe: ProbeSource = .none
+    /// How the USB probe is opened and imaged (`[probe]`); its IDs come from `devices.probe`.
+    public var usbProbe = USBProbeConfiguration()
     public var robotPath = "/usr/share/sono/arm.toml"
     public var safetyPath = "/usr/share/sono/safety.toml"
     public var priorPath = "/usr/share/sono/scan-prior.toml"
@@ -85,6 +87,21 @@ public struct DaemonConfiguration: Sendable {
             if let arm = try r.string("arm") { c.armPort = try port(arm, key: r.key("arm"), path: path) }
             if let force = try r.string("force_sensor") { c.forceSensorPort = try port(force, key: r.key("force_sensor"), path: path) }
             if let probe = try r.string("probe") { c.probe = try probeSource(probe, key: r.key("probe"), path: path) }
+        }
+        try reader.section("probe", keys: ["serial", "depth_mm", "gain_db", "frame_rate", "width", "height",
+                                           "sector_deg", "transfers_in_flight"]) { r throws(ConfigurationError) in
+            c.usbProbe.serial = try r.string("serial")
+            if let depth = try r.int("depth_mm", 10...400) { c.usbProbe.imaging.depthMM = UInt16(depth) }
+            if let gain = try r.double("gain_db", -60...60) { c.usbProbe.imaging.gainCentiDB = Int16((gain * 100).rounded()) }
+            if let rate = try r.double("frame_rate", 1...200) { c.usbProbe.imaging.rateCentiFPS = UInt16((rate * 100).rounded()) }
+            if let width = try r.int("width", 16...1024) { c.usbProbe.imaging.width = width }
+            if let height = try r.int("height", 16...1024) { c.usbProbe.imaging.height = height }
+            if let sector = try r.double("sector_deg", 10...120) { c.usbProbe.sectorDeg = sector }
+            if let transfers = try r.int("transfers_in_flight", 4...32) { c.usbProbe.transfersInFlight = transfers }
+        }
+        if case .usb(let vendor, let product) = c.probe {
+            c.usbProbe.vendorID = vendor
+            c.usbProbe.productID = product
         }
         try reader.section("files", keys: ["robot", "safety", "scan_prior", "model"]) { r throws(ConfigurationError) in
             c.robotPath = try r.string("robot") ?? c.robotPath

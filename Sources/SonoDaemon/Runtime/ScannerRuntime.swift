@@ -39,6 +39,10 @@ public final class ScannerRuntime: @unchecked Sendable {
     let boards: ScannerBoards
     let simulation: SimulatedHardware?
     let pipeline: FramePipeline?
+    /// The USB probe's driver when one is configured (not in simulation).
+    let usbProbe: USBProbeSource?
+    /// Carries the USB probe's events to the event stream and the log once the runtime is up.
+    private let probeEvents = ProbeEventRelay()
     let sessions: SessionStore
     let prior: ScanPrior
     let limits: SafetyLimits
@@ -102,16 +106,26 @@ public final class ScannerRuntime: @unchecked Sendable {
         let armModel: ArmModel
         do { armModel = try ArmModel(robot) } catch { throw .file("robot description \(configuration.robotPath): \(error)") }
 
-        // The probe: the virtual patient's in simulation; the USB probe lands with its driver.
+        // The probe: the virtual patient's in simulation, else the USB probe if configured. The USB
+        // probe need not be plugged in yet: the driver opens it when it arrives and reports it.
         let source: (any ProbeFrameSource)?
         if let simulation {
             source = simulation.makeProbe()
+            usbProbe = nil
         } else {
             switch configuration.probe {
-            case .none: source = nil
-            case .usb(let vendor, let product):
-                throw .devices("probe usb:\(String(vendor, radix: 16)):\(String(product, radix: 16)): the USB probe driver "
-                    + "is not part of this build yet (firmware-protocol/USB-PROBE.md); set devices.probe = \"none\"")
+            case .none:
+                source = nil
+                usbProbe = nil
+            case .usb:
+                let relay = probeEvents
+                do {
+                    let probe = try USBProbeSource(configuration: configuration.usbProbe) { relay.deliver($0) }
+                    usbProbe = probe
+                    source = probe
+                } catch {
+                    throw .devices("probe \(configuration.usbProbe.selector): \(error)")
+                }
             }
         }
 
@@ -164,6 +178,8 @@ public final class ScannerRuntime: @unchecked Sendable {
             pipeline = nil
         }
         sink.runtime = self
+        let events = self.events
+        probeEvents.attach { event in events.publish(DaemonEvent("probe", ProbeEventJSON(event))) }
     }
 
     /// The motion controller's settings for these limits. The simulation gives the stale-data
@@ -189,7 +205,7 @@ public final class ScannerRuntime: @unchecked Sendable {
 
     /// Connects the boards, tares the force sensor, starts the control loop, the frame
     /// pipeline and the monitor. The arm stays disabled: an operator enables it.
-    public func start(log: (String) -> Void) throws(StartupError) {
+    public func start(log: @escaping @Sendable (String) -> Void) throws(StartupError) {
         boards.start()
         let wait = simulation != nil ? 5_000 : 3_000
         if let missing = boards.waitUntilConnected(timeoutMillis: wait) {
@@ -210,6 +226,10 @@ public final class ScannerRuntime: @unchecked Sendable {
         let report = controller.start(priority: configuration.loopPriority, lockMemory: configuration.lockMemory)
         realTime.withLock { $0 = report }
         log("control loop: \(report)")
+        if let usbProbe {
+            probeEvents.log = { log("probe: \($0)") }
+            log("probe: looking for \(usbProbe.configuration.selector)")
+        }
         pipeline?.start()
         monitorRunning.store(true, ordering: .releasing)
         let monitor = Thread { [self] in runMonitor(); monitorDone.signal() }
@@ -234,6 +254,10 @@ public final class ScannerRuntime: @unchecked Sendable {
         log("arm stopped, drives off (state \(state.rawValue))")
         if monitorRunning.exchange(false, ordering: .acquiringAndReleasing) { monitorDone.wait() }
         pipeline?.stop()
+        if let usbProbe {
+            usbProbe.close()
+            log("probe: \(ProbeStatisticsText(usbProbe.statistics))")
+        }
         controller.stop()
         boards.stop()
         simulation?.unplug()
@@ -425,9 +449,14 @@ public final class ScannerRuntime: @unchecked Sendable {
                 view = ViewJSON(label: observation.smoothedLabel, confidence: round2(Double(observation.smoothedConfidence)),
                                 stableFrames: observation.stableFrames, frame: frames.frameNumber)
             }
-            probeDevice = DeviceJSON(connected: frames.failure == nil && frames.frames > 0,
-                                     source: simulation != nil ? "simulated" : "usb",
-                                     detail: frames.failure ?? "\(frames.frames) frames, \(frames.dropped) dropped")
+            if let usbProbe {
+                let statistics = usbProbe.statistics
+                probeDevice = DeviceJSON(connected: statistics.link == "streaming", source: usbProbe.configuration.selector,
+                                         detail: ProbeStatisticsText(statistics).description)
+            } else {
+                probeDevice = DeviceJSON(connected: frames.failure == nil && frames.frames > 0, source: "simulated",
+                                         detail: frames.failure ?? "\(frames.frames) frames, \(frames.dropped) dropped")
+            }
         }
         func device(_ link: BoardLink, _ selector: String) -> DeviceJSON {
             if case .connected(let info, let path) = link.state {

@@ -260,3 +260,20 @@ private func transferCompleted(_ transfer: UnsafeMutablePointer<libusb_transfer>
     guard let transfer, let context = transfer.pointee.user_data else { return }
     Unmanaged<USBProbeConnection>.fromOpaque(context).takeUnretainedValue().completed(transfer)
 }
+
+/// One-off questions to a probe that is not streaming (`sonoctl probe info`).
+public enum USBProbeQuery {
+    /// Opens the probe, reads GET_INFO and GET_STATUS, and closes it again.
+    public static func describe(vendorID: UInt16 = 0x1209, productID: UInt16 = 0x5310,
+                                serial: String? = nil) throws(USBError) -> (info: ProbeInfo, status: ProbeStatus,
+                                                                            address: USBProbeAddress) {
+        let context = try LibUSBContext()
+        defer { context.close() }
+        return try context.withEventThreadPaused { () throws(USBError) in
+            let link = try USBProbeConnection.open(context: context, vendorID: vendorID, productID: productID,
+                                                   serial: serial, transfersInFlight: 1)
+            defer { link.close(sendStop: false) }
+            return (link.info, try link.status(), link.address)
+        }
+    }
+}
