@@ -36,11 +36,13 @@ struct ProbeInfoCommand: ParsableCommand {
 
     @OptionGroup var selection: ProbeSelection
 
-    func run() throws {
+    func run() throws { try reporting(body) }
+
+    func body() throws {
         let (vendor, product) = try selection.ids()
         let answer: (info: ProbeInfo, status: ProbeStatus, address: USBProbeAddress)
         do { answer = try USBProbeQuery.describe(vendorID: vendor, productID: product, serial: selection.serial) } catch {
-            throw ValidationError("\(error)")
+            throw CLIError(message: "\(error)", code: 1)
         }
         let info = answer.info, status = answer.status
         print("probe \(info.serial) at \(answer.address), firmware \(info.firmwareVersion), protocol \(info.protocolVersion)")
@@ -97,7 +99,9 @@ struct ProbeStream: ParsableCommand {
     @Flag(help: "Print the result as JSON.")
     var json = false
 
-    func run() throws {
+    func run() throws { try reporting(body) }
+
+    func body() throws {
         let (vendor, product) = try selection.ids()
         let imaging = ProbeImagingSettings(depthMM: UInt16(clamping: depth), gainCentiDB: Int16(clamping: Int((gain * 100).rounded())),
                                            rateCentiFPS: UInt16(clamping: Int((rate * 100).rounded())), width: side, height: side)
@@ -106,7 +110,7 @@ struct ProbeStream: ParsableCommand {
         let events = EventLog()
         let source: USBProbeSource
         do { source = try USBProbeSource(configuration: configuration) { events.append($0) } } catch {
-            throw ValidationError("\(error)")
+            throw CLIError(message: "\(error)", code: 1)
         }
         defer { source.close() }
         var pixels = [UInt8](repeating: 0, count: side * side)
@@ -155,10 +159,11 @@ struct ProbeStream: ParsableCommand {
                 + "\(statistics.hostOverruns) host overruns; device dropped \(r.deviceFramesDropped)")
         }
         guard received >= frames else {
-            throw ValidationError("only \(received) of \(frames) frames in \(self.seconds) s" + (failure.map { ": \($0)" } ?? ""))
+            throw CLIError(message: "only \(received) of \(frames) frames in \(self.seconds) s" + (failure.map { ": \($0)" } ?? ""),
+                           code: 1)
         }
         if expectIntact, !intact {
-            throw ValidationError("frames were lost or rejected (see the counters above)")
+            throw CLIError(message: "frames were lost or rejected (see the counters above)", code: 1)
         }
     }
 }

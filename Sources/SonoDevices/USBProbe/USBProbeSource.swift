@@ -125,6 +125,8 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
 
     private let statisticsLock = NSLock()
     private var statisticsStore = USBProbeStatistics()
+    /// The last SET_IMAGING's settings_seq (supervisor thread only).
+    private var settingsSequence: UInt16 = 0
     private let connectedInfo = Mutex<(info: ProbeInfo, address: USBProbeAddress)?>(nil)
 
     /// Starts the driver; the probe need not be plugged in yet (see `waitUntilStreaming`).
@@ -346,7 +348,11 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
                                                    productID: configuration.productID, serial: configuration.serial,
                                                    transfersInFlight: configuration.transfersInFlight)
             do throws(USBError) {
-                try link.setImaging(configuration.imaging)
+                // A new settings_seq per SET_IMAGING (USB-PROBE.md §3.2): 1 for the first.
+                var imaging = configuration.imaging
+                settingsSequence &+= 1
+                imaging.sequence = settingsSequence
+                try link.setImaging(imaging)
                 link.onTransfer = { [unowned self] status, bytes, requested in
                     transferCompleted(status, bytes, requested)
                 }
