@@ -10,7 +10,7 @@ RELEASE_BIN   = .build/release
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 20
 # Tests that need umockdev's LD_PRELOAD run in a second pass under umockdev-wrapper.
-EMULATED_SUITES = EmulatedSerialLinkTests MotionOverSerialTests
+EMULATED_SUITES = EmulatedSerialLinkTests MotionOverSerialTests EmulatedUSBProbeTests
 EMULATED_TESTS = $(subst $(eval) ,|,$(EMULATED_SUITES))
 
 .PHONY: all deps build demo test test-swift test-emulated test-c test-vectors fuzz fuzz-smoke \

@@ -155,6 +155,9 @@ let package = Package(
         .testTarget(name: "SonoSimTests", dependencies: ["SonoSim", "SonoProtocol", "SonoGeometry", "SonoTestbed", "CZlib"],
                     swiftSettings: strict),
         .testTarget(name: "SonoReportTests", dependencies: ["SonoReport", "SonoSim", "CZlib"], swiftSettings: strict),
+        // The emulated USB probe driven by plain libusb calls (no driver).
+        .testTarget(name: "SonoTestbedTests", dependencies: ["SonoTestbed", "SonoDevices", "CLibUSB"],
+                    swiftSettings: strict),
         .testTarget(name: "SonoDevicesTests",
                     dependencies: ["SonoDevices", "SonoSim", "SonoTestbed", "SonoProtocol", "SonoGeometry", "SonoMotion"],
                     swiftSettings: strict),

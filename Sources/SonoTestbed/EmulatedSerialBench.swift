@@ -34,12 +34,15 @@ public struct EmulatedUSBSerialDevice: Sendable {
 public enum BenchError: Error, CustomStringConvertible {
     case notPreloaded
     case umockdev(String)
+    /// A bench call with an argument the emulated device cannot take (the message says which).
+    case invalidArgument(String)
 
     public var description: String {
         switch self {
         case .notPreloaded:
             "umockdev is not preloaded: run under `umockdev-wrapper` (LD_PRELOAD=libumockdev-preload.so.0)"
         case .umockdev(let message): "umockdev: \(message)"
+        case .invalidArgument(let message): "emulated device: \(message)"
         }
     }
 }
@@ -52,7 +55,8 @@ public enum BenchError: Error, CustomStringConvertible {
 /// umockdev works through LD_PRELOAD, so the process must run under `umockdev-wrapper`.
 /// One testbed per process (umockdev sets process environment): use `shared`.
 public final class EmulatedSerialBench: @unchecked Sendable {
-    // @unchecked: every mutation of the testbed happens under `lock`.
+    // @unchecked: every mutation of the testbed happens under the testbed's lock, then `lock`.
+    private let testbedOwner: ProcessTestbed  // shared with the emulated USB probe
     private let testbed: UnsafeMutablePointer<UMockdevTestbed>
     private let lock = Mutex<Int>(0)  // next ttyACM index: umockdev cannot reuse a node name
     private let hubPath: String
@@ -77,8 +81,14 @@ public final class EmulatedSerialBench: @unchecked Sendable {
     }
 
     private init() throws(BenchError) {
-        guard let testbed = umockdev_testbed_new() else { throw .umockdev("cannot create a testbed") }
-        self.testbed = testbed
+        let shared = try ProcessTestbed.shared()
+        testbedOwner = shared
+        testbed = shared.pointer
+        hubPath = try shared.locked { testbed throws(BenchError) in try Self.addPermanentDevices(testbed) }
+    }
+
+    /// The devices the boards hang from, added once; returns the root hub's sysfs path.
+    private static func addPermanentDevices(_ testbed: UnsafeMutablePointer<UMockdevTestbed>) throws(BenchError) -> String {
         // A permanent virtual tty keeps /sys/class/tty alive when the last board is unplugged
         // (libserialport fails to enumerate without it); it has "virtual" in its path, so
         // libserialport does not list it.
@@ -91,12 +101,17 @@ public final class EmulatedSerialBench: @unchecked Sendable {
                                   properties: ["DEVTYPE": "usb_device"]) else {
             throw .umockdev("cannot add the root hub")
         }
-        hubPath = String(cString: hub)
-        g_free(hub)
+        defer { g_free(hub) }
+        return String(cString: hub)
     }
 
     /// Plugs a board in; returns the plugged device, whose PTY master the board's firmware drives.
     public func plug(_ device: EmulatedUSBSerialDevice) throws(BenchError) -> PluggedSerialDevice {
+        // The shared testbed's lock first (the USB probe takes only that one), then the bench's.
+        try testbedOwner.locked { _ throws(BenchError) in try plugLocked(device) }
+    }
+
+    private func plugLocked(_ device: EmulatedUSBSerialDevice) throws(BenchError) -> PluggedSerialDevice {
         try lock.withLock { (next: inout Int) throws(BenchError) -> PluggedSerialDevice in
             let index = next
             next += 1
@@ -161,6 +176,10 @@ public final class EmulatedSerialBench: @unchecked Sendable {
     /// Unplugs like a USB disconnect: the tty hangs up (the PTY master goes away, so the host
     /// sees POLLHUP and EIO), then the device leaves sysfs and /dev.
     func unplug(_ device: PluggedSerialDevice) {
+        testbedOwner.locked { _ in unplugLocked(device) }
+    }
+
+    private func unplugLocked(_ device: PluggedSerialDevice) {
         lock.withLock { _ in
             device.modem.unplugged.store(true, ordering: .sequentiallyConsistent)
             // The testbed keeps the master's fd number and closes it at teardown, so the master

@@ -56,6 +56,23 @@ import Testing
         #expect(decoded.frameNumber == 41 && decoded.crc == 0x1933_20EE)
     }
 
+    @Test func inPlaceEncodingMakesTheSameFrameInAReusedBuffer() throws {
+        let expected = try Self.frame()
+        var buffer = [UInt8](repeating: 0xEE, count: expected.count + 100)  // room to spare, stale bytes
+        let length = try buffer.withUnsafeMutableBytes { out in
+            for index in 0..<(32 * 24) { out[64 + index] = UInt8(truncatingIfNeeded: index &* 7) }
+            return try Self.header().encodeFrame(inPlace: out)
+        }
+        #expect(length == expected.count)
+        #expect(Array(buffer[0..<length]) == expected)
+        #expect(buffer[length...].allSatisfy { $0 == 0xEE })  // nothing written past the frame
+        var small = [UInt8](repeating: 0, count: 100)
+        #expect(throws: ProbeFrameError.badHeader(field: "payload_length", offset: 32,
+                                                  reason: "a 32×24 frame of 832 bytes does not fit a 100-byte buffer")) {
+            try small.withUnsafeMutableBytes { try Self.header().encodeFrame(inPlace: $0) }
+        }
+    }
+
     @Test func validFrameDecodesToTheHeaderItWasMadeFrom() throws {
         let bytes = try Self.frame()
         var decoded = try Self.validate(bytes)

@@ -91,6 +91,26 @@ public struct ProbeFrameHeader: Sendable, Equatable {
         return frame
     }
 
+    /// `encodeFrame(pixels:)` without the allocation and the copy, for a sender that makes its
+    /// frames in a buffer it reuses: `frame[64 ..< 64 + width × height]` already holds the
+    /// pixels; this writes the header (version 1 layout) and the CRC in front of them and
+    /// returns the frame length.
+    @discardableResult
+    public func encodeFrame(inPlace frame: UnsafeMutableRawBufferPointer) throws(ProbeFrameError) -> Int {
+        try checkGeometry()
+        let total = Self.length + payloadLength
+        guard frame.count >= total else {
+            throw .badHeader(field: "payload_length", offset: 32,
+                             reason: "a \(width)×\(height) frame of \(total) bytes does not fit a \(frame.count)-byte buffer")
+        }
+        let out = UnsafeMutableRawBufferPointer(rebasing: frame[0..<total])
+        var header = self
+        header.headerLength = Self.length
+        header.write(into: out)
+        Self.put(Self.checksum(frame: UnsafeRawBufferPointer(out)), at: Self.crcOffset, in: out)
+        return total
+    }
+
     private func write(into out: UnsafeMutableRawBufferPointer) {
         Self.put(Self.magic, at: 0, in: out)
         out[4] = Self.version
