@@ -5,19 +5,36 @@ import Synchronization
 /// stream and log. The driver starts before the runtime is complete, so the destinations are
 /// attached afterwards; events before that are only logged by whoever attaches later.
 final class ProbeEventRelay: Sendable {
-    private let publish = Mutex<(@Sendable (USBProbeEvent) -> Void)?>(nil)
-    private let logger = Mutex<(@Sendable (String) -> Void)?>(nil)
+    private struct Destinations {
+        var publish: (@Sendable (USBProbeEvent) -> Void)?
+        var log: (@Sendable (String) -> Void)?
+        /// Events before the log was attached (the driver starts with the runtime, the log with `start`).
+        var early: [USBProbeEvent] = []
+    }
 
-    func attach(_ publish: @escaping @Sendable (USBProbeEvent) -> Void) { self.publish.withLock { $0 = publish } }
+    private let destinations = Mutex(Destinations())
 
-    var log: (@Sendable (String) -> Void)? {
-        get { logger.withLock { $0 } }
-        set { logger.withLock { $0 = newValue } }
+    func attach(publish: @escaping @Sendable (USBProbeEvent) -> Void) {
+        destinations.withLock { $0.publish = publish }
+    }
+
+    /// Attaches the log and writes to it what happened before.
+    func attach(log: @escaping @Sendable (String) -> Void) {
+        let early = destinations.withLock { d in
+            d.log = log
+            defer { d.early = [] }
+            return d.early
+        }
+        for event in early { log(event.description) }
     }
 
     func deliver(_ event: USBProbeEvent) {
-        publish.withLock { $0 }?(event)
-        logger.withLock { $0 }?(event.description)
+        let (publish, log) = destinations.withLock { d in
+            if d.log == nil, d.early.count < 64 { d.early.append(event) }
+            return (d.publish, d.log)
+        }
+        publish?(event)
+        log?(event.description)
     }
 }
 

@@ -179,7 +179,7 @@ public final class ScannerRuntime: @unchecked Sendable {
         }
         sink.runtime = self
         let events = self.events
-        probeEvents.attach { event in events.publish(DaemonEvent("probe", ProbeEventJSON(event))) }
+        probeEvents.attach(publish: { event in events.publish(DaemonEvent("probe", ProbeEventJSON(event))) })
     }
 
     /// The motion controller's settings for these limits. The simulation gives the stale-data
@@ -227,8 +227,8 @@ public final class ScannerRuntime: @unchecked Sendable {
         realTime.withLock { $0 = report }
         log("control loop: \(report)")
         if let usbProbe {
-            probeEvents.log = { log("probe: \($0)") }
             log("probe: looking for \(usbProbe.configuration.selector)")
+            probeEvents.attach(log: { log("probe: \($0)") })
         }
         pipeline?.start()
         monitorRunning.store(true, ordering: .releasing)

@@ -127,6 +127,9 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
     private var statisticsStore = USBProbeStatistics()
     /// The last SET_IMAGING's settings_seq (supervisor thread only).
     private var settingsSequence: UInt16 = 0
+    /// Numbers the connections (supervisor thread only), so that late messages about a closed one
+    /// cannot act on its successor.
+    private var generation: UInt64 = 0
     private let connectedInfo = Mutex<(info: ProbeInfo, address: USBProbeAddress)?>(nil)
 
     /// Starts the driver; the probe need not be plugged in yet (see `waitUntilStreaming`).
@@ -209,7 +212,10 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
 
     // MARK: the event thread: one completed transfer
 
-    private func transferCompleted(_ status: libusb_transfer_status, _ bytes: UnsafeRawBufferPointer, _ requested: Int) {
+    /// `generation` names the connection the transfer belongs to: messages about an earlier
+    /// connection are ignored by the supervisor.
+    private func transferCompleted(_ status: libusb_transfer_status, _ bytes: UnsafeRawBufferPointer, _ requested: Int,
+                                   generation: UInt64) {
         streamLock.lock()
         defer { streamLock.unlock() }
         guard let receiver else { return }
@@ -219,9 +225,9 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
             publish(header, frame: frame)
         case LIBUSB_TRANSFER_STALL:
             receiver.transferFailed()
-            inbox.post(.halted)
+            inbox.post(.halted(generation))
         case LIBUSB_TRANSFER_NO_DEVICE:
-            inbox.post(.gone("a transfer ended with LIBUSB_TRANSFER_NO_DEVICE"))
+            inbox.post(.gone(generation, "a transfer ended with LIBUSB_TRANSFER_NO_DEVICE"))
         case LIBUSB_TRANSFER_CANCELLED:
             break
         default:  // timed out, error, overflow: the frame is lost, the stream goes on
@@ -288,9 +294,11 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
                 continue
             }
 
-            switch inbox.next(waiting: 0.02) {
+            let message = inbox.next(waiting: 0.02)
+            if let about = message?.generation, about != generation { continue }  // about an earlier connection
+            switch message {
             case .close?: break
-            case .gone(let reason)?:
+            case .gone(_, let reason)?:
                 disconnect(link, reason: reason)
                 connection = nil
                 continue
@@ -308,7 +316,7 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
                 }
                 streamStarted = MonotonicClock.nowMicros()
                 lastRestart = streamStarted
-            case .submitFailed(let code)?:
+            case .submitFailed(_, let code)?:
                 updateStatistics { $0.submitFailures += 1 }
                 if code == LIBUSB_ERROR_NO_DEVICE.rawValue {
                     disconnect(link, reason: "resubmitting a transfer: LIBUSB_ERROR_NO_DEVICE")
@@ -353,11 +361,13 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
                 settingsSequence &+= 1
                 imaging.sequence = settingsSequence
                 try link.setImaging(imaging)
+                generation += 1
+                let generation = self.generation
                 link.onTransfer = { [unowned self] status, bytes, requested in
-                    transferCompleted(status, bytes, requested)
+                    transferCompleted(status, bytes, requested, generation: generation)
                 }
                 let inbox = self.inbox
-                link.onSubmitFailure = { inbox.post(.submitFailed($0)) }
+                link.onSubmitFailure = { inbox.post(.submitFailed(generation, $0)) }
                 streamLock.withLock {
                     if let receiver, receiver.maxFrameBytes == link.info.maxFrameBytes {
                         receiver.startStream()
@@ -367,8 +377,9 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
                     }
                     beginStream()
                 }
-                try link.startStreaming()
+                // Transfers wait before the stream starts, so the first frame finds one (§4.1).
                 try link.submitAll()
+                try link.startStreaming()
             } catch {
                 teardown(link, deviceGone: error.isDisconnect)
                 throw error
@@ -413,8 +424,8 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
             updateStatistics { $0.streamRestarts += 1 }
             emit(.streamRestarted(status))
         } catch {
-            if error.isDisconnect { inbox.post(.gone("restarting the stream: \(error)")) }
-            else if status?.state == .fault { inbox.post(.halted) }
+            if error.isDisconnect { inbox.post(.gone(generation, "restarting the stream: \(error)")) }
+            else if status?.state == .fault { inbox.post(.halted(generation)) }
         }
     }
 
@@ -423,6 +434,9 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
     private func recoverFromHalt(_ link: USBProbeConnection) -> String? {
         mailbox.setLink(.faulted("the probe halted its frame endpoint"))
         guard link.cancelAll(waiting: 2) else { return "its transfers did not come back after the halt" }
+        // Every transfer in flight may have reported the same halt: one recovery answers them all.
+        let generation = self.generation
+        inbox.discard { if case .halted(let about) = $0 { about == generation } else { false } }
         let status = try? link.status()
         let cause = status.map { $0.lastError != 0 } ?? true
         if cause { updateStatistics { $0.faults += 1 } }
@@ -430,6 +444,7 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
         emit(.faulted(status))
         do throws(USBError) {
             try link.clearHalt()
+            try link.submitAll()
             while true {
                 streamLock.withLock { beginStream() }
                 do throws(USBError) {
@@ -440,12 +455,11 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
                     mailbox.setLink(.faulted("probe fault: \(reason); retrying START_STREAMING every second"))
                     switch inbox.next(waiting: 1) {
                     case .close?: return "closing"
-                    case .gone(let reason)?: return reason
+                    case .gone(let about, let reason)? where about == generation: return reason
                     default: continue
                     }
                 }
             }
-            try link.submitAll()
         } catch {
             return "recovering from the halt: \(error)"
         }
@@ -496,12 +510,20 @@ private func total(_ a: ProbeReceiverCounters, _ b: ProbeReceiverCounters?) -> P
 /// Messages to the supervisor thread from libusb's event thread and from `close`.
 private final class Inbox: @unchecked Sendable {
     enum Message: Sendable {
-        case halted
-        case gone(String)
-        case submitFailed(Int32)
+        case halted(UInt64)
+        case gone(UInt64, String)
+        case submitFailed(UInt64, Int32)
         case hotplugArrived
         case hotplugLeft
         case close
+
+        /// The connection a message is about; nil for messages about no connection.
+        var generation: UInt64? {
+            switch self {
+            case .halted(let generation), .gone(let generation, _), .submitFailed(let generation, _): generation
+            case .hotplugArrived, .hotplugLeft, .close: nil
+            }
+        }
     }
 
     private let condition = NSCondition()
@@ -513,6 +535,12 @@ private final class Inbox: @unchecked Sendable {
         condition.lock()
         messages.append(message)
         condition.signal()
+        condition.unlock()
+    }
+
+    func discard(where matches: (Message) -> Bool) {
+        condition.lock()
+        messages.removeAll(where: matches)
         condition.unlock()
     }
 
