@@ -156,9 +156,13 @@ let package = Package(
         .testTarget(name: "SonoSimTests", dependencies: ["SonoSim", "SonoProtocol", "SonoGeometry", "SonoTestbed", "CZlib"],
                     swiftSettings: strict),
         .testTarget(name: "SonoReportTests", dependencies: ["SonoReport", "SonoSim", "CZlib"], swiftSettings: strict),
-        // The emulated USB probe driven by plain libusb calls (no driver).
-        .testTarget(name: "SonoTestbedTests", dependencies: ["SonoTestbed", "SonoDevices", "CLibUSB"],
+        // The emulated USB probe driven by plain libusb calls (no driver), and its usbmon
+        // capture replayed by umockdev-run with probe-capture-replay, the program run under it.
+        .testTarget(name: "SonoTestbedTests",
+                    dependencies: ["SonoTestbed", "SonoDevices", "CLibUSB", "probe-capture-replay"],
                     swiftSettings: strict),
+        .executableTarget(name: "probe-capture-replay", dependencies: ["SonoDevices", "CLibUSB"],
+                          path: "Tests/ProbeCaptureReplay", swiftSettings: strict),
         .testTarget(name: "SonoDevicesTests",
                     dependencies: ["SonoDevices", "SonoSim", "SonoTestbed", "SonoProtocol", "SonoGeometry", "SonoMotion"],
                     swiftSettings: strict),
