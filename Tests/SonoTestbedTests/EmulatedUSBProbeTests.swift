@@ -335,6 +335,21 @@ struct EmulatedUSBProbeTests {
         #expect(probe.counters.plugs == 2)
     }
 
+    /// One testbed per process: a serial board (bus 1) and a probe (bus 2) side by side.
+    @Test func serialBoardsAndTheProbeShareTheProcessTestbed() throws {
+        let board = try EmulatedSerialBench.shared().plug(.forceSensor(serial: "FT-SHARED-1"))
+        defer { board.unplug() }
+        let probe = try EmulatedUSBProbe.plug(serial: "PRB-SHARED-1")
+        defer { probe.unplug() }
+        #expect(FileManager.default.fileExists(atPath: board.devnode))
+        let host = try LibUSBTestHost()
+        // libusb skips the boards' USB devices (no usbfs node) and lists the probe.
+        #expect(host.list(vendorID: 0x1209, productID: 0x5310).contains { $0 == (2, probe.deviceAddress) })
+        #expect(host.list(vendorID: 0x1209, productID: 0x5301).isEmpty)
+        let handle = try host.open(bus: 2, address: probe.deviceAddress)
+        #expect(try handle.control(0xC1, 0x01, length: 255).get().count == 80)
+    }
+
     @Test func aSerialThatCannotBeADescriptorIsRefused() {
         #expect(throws: BenchError.self) { try EmulatedUSBProbe.plug(serial: "PRB 0001") }
         #expect(throws: BenchError.self) { try EmulatedUSBProbe.plug(serial: String(repeating: "X", count: 17)) }
