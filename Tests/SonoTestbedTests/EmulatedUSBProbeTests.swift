@@ -197,19 +197,21 @@ struct EmulatedUSBProbeTests {
         try Self.withProbe(serial: "PRB-ASYNC-1") { probe, host, handle throws in
             _ = try handle.control(0x41, 0x02, data: Self.settings(side: 256, sequence: 1)).get()
             _ = try handle.control(0x41, 0x03).get()
-            let transfers = try (0..<4).map { _ in try #require(BulkTransfer(handle, length: Self.transferLength)) }
-            var received: [UInt64] = []
-            var pending = Set(0..<4)
-            for index in pending { #expect(transfers[index].submit() == 0) }
             let wanted = 60
-            host.handleEvents(seconds: 10) {
-                for index in pending where transfers[index].completed {
-                    pending.remove(index)
-                    if let number = try? Self.validate(transfers[index].data).frameNumber { received.append(number) }
-                    if received.count + pending.count < wanted, transfers[index].submit() == 0 { pending.insert(index) }
+            var received: [UInt64] = []
+            var pending = 0
+            let transfers = try (0..<4).map { _ in try #require(BulkTransfer(handle, length: Self.transferLength)) }
+            for transfer in transfers {
+                // In the completion callback: the order libusb reaps them, which is the device's.
+                transfer.onComplete = { transfer in
+                    pending -= 1
+                    if let number = try? Self.validate(transfer.data).frameNumber { received.append(number) }
+                    if received.count + pending < wanted, transfer.submit() == 0 { pending += 1 }
                 }
-                return pending.isEmpty
+                if transfer.submit() == 0 { pending += 1 }
             }
+            host.handleEvents(seconds: 10) { pending == 0 }
+            for transfer in transfers { transfer.onComplete = nil }
             #expect(received == Array(0..<UInt64(wanted)))
             #expect(probe.counters.framesSent == wanted && probe.counters.framesDroppedByDevice == 0)
         }
@@ -254,10 +256,17 @@ struct EmulatedUSBProbeTests {
     @Test func realTimePacingDropsFramesNobodyReads() throws {
         try Self.withProbe(serial: "PRB-RT-1", pacing: .realTime) { probe, _, handle throws in
             _ = try handle.control(0x41, 0x02, data: Self.settings(side: 128, rate: 10_000)).get()  // 100 frames/s
+            let beforeStart = Date()
             _ = try handle.control(0x41, 0x03).get()
+            let afterStart = Date()
             Thread.sleep(forTimeInterval: 0.3)  // ~30 frames come due with no transfer waiting
+            let beforeStatus = Date()
             let idle = try Self.status(handle)
-            #expect((25...40).contains(idle.dropped), "\(idle.dropped) frames dropped in 0.3 s at 100 frames/s")
+            let afterStatus = Date()
+            // Every frame due between START and GET_STATUS was dropped: 100 per second of that span.
+            let fewest = Int(beforeStatus.timeIntervalSince(afterStart) * 100) - 1
+            let most = Int(afterStatus.timeIntervalSince(beforeStart) * 100) + 1
+            #expect((fewest...most).contains(Int(idle.dropped)), "\(idle.dropped) frames dropped, \(fewest)…\(most) expected")
             #expect(idle.acquired == UInt64(idle.dropped) && idle.sent == 0)
 
             // The next frame tells the host: device_dropped, and the running count in the header.
@@ -271,7 +280,7 @@ struct EmulatedUSBProbeTests {
             let start = Date()
             for _ in 0..<10 { headers.append(try Self.validate(try handle.bulkIn(length: Self.transferLength).get())) }
             let elapsed = Date().timeIntervalSince(start)
-            #expect(elapsed > 0.07 && elapsed < 0.5, "10 frames at 100 frames/s took \(elapsed) s")
+            #expect(elapsed > 0.07 && elapsed < 1.0, "10 frames at 100 frames/s took \(elapsed) s")
             for (previous, next) in zip([first] + headers, headers) {
                 #expect(next.timestampMicros - previous.timestampMicros == (next.frameNumber - previous.frameNumber) * 10_000)
             }
@@ -324,6 +333,21 @@ struct EmulatedUSBProbeTests {
         _ = try again.control(0x41, 0x03).get()
         #expect(try Self.validate(try again.bulkIn(length: Self.transferLength).get()).frameNumber == 0)
         #expect(probe.counters.plugs == 2)
+    }
+
+    /// One testbed per process: a serial board (bus 1) and a probe (bus 2) side by side.
+    @Test func serialBoardsAndTheProbeShareTheProcessTestbed() throws {
+        let board = try EmulatedSerialBench.shared().plug(.forceSensor(serial: "FT-SHARED-1"))
+        defer { board.unplug() }
+        let probe = try EmulatedUSBProbe.plug(serial: "PRB-SHARED-1")
+        defer { probe.unplug() }
+        #expect(FileManager.default.fileExists(atPath: board.devnode))
+        let host = try LibUSBTestHost()
+        // libusb skips the boards' USB devices (no usbfs node) and lists the probe.
+        #expect(host.list(vendorID: 0x1209, productID: 0x5310).contains { $0 == (2, probe.deviceAddress) })
+        #expect(host.list(vendorID: 0x1209, productID: 0x5301).isEmpty)
+        let handle = try host.open(bus: 2, address: probe.deviceAddress)
+        #expect(try handle.control(0xC1, 0x01, length: 255).get().count == 80)
     }
 
     @Test func aSerialThatCannotBeADescriptorIsRefused() {

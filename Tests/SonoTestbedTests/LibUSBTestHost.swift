@@ -133,6 +133,9 @@ final class BulkTransfer {
     private(set) var completed = false
     private(set) var status = LIBUSB_TRANSFER_COMPLETED
     private(set) var data: [UInt8] = []
+    /// Called in the completion callback (inside libusb_handle_events), in the order libusb
+    /// reaps the transfers: the device's order.
+    var onComplete: ((BulkTransfer) -> Void)?
 
     init?(_ handle: LibUSBTestHost.Handle, length: Int) {
         guard let transfer = libusb_alloc_transfer(0) else { return nil }
@@ -160,6 +163,7 @@ final class BulkTransfer {
         status = transfer.pointee.status
         data = Array(buffer.prefix(Int(transfer.pointee.actual_length)))
         completed = true
+        onComplete?(self)
     }
 }
 

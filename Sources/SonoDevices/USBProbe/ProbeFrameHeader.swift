@@ -104,6 +104,8 @@ public struct ProbeFrameHeader: Sendable, Equatable {
                              reason: "a \(width)×\(height) frame of \(total) bytes does not fit a \(frame.count)-byte buffer")
         }
         let out = UnsafeMutableRawBufferPointer(rebasing: frame[0..<total])
+        // The reserved bytes are 0 (and under the CRC): clear what a reused buffer left there.
+        UnsafeMutableRawBufferPointer(rebasing: out[0..<Self.length]).initializeMemory(as: UInt8.self, repeating: 0)
         var header = self
         header.headerLength = Self.length
         header.write(into: out)
