@@ -10,12 +10,13 @@ RELEASE_BIN   = .build/release
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 20
 # Tests that need umockdev's LD_PRELOAD run in a second pass under umockdev-wrapper.
-EMULATED_SUITES = EmulatedSerialLinkTests MotionOverSerialTests EmulatedUSBProbeTests
+EMULATED_SUITES = EmulatedSerialLinkTests MotionOverSerialTests EmulatedUSBProbeTests USBProbeDriverTests \
+                  DaemonUSBProbeTests
 EMULATED_TESTS = $(subst $(eval) ,|,$(EMULATED_SUITES))
 
 .PHONY: all deps build demo test test-swift test-emulated test-c test-vectors fuzz fuzz-smoke \
-        bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-vision bench-record bench-replay \
-        test-vision test-record test-report test-usb-emulation eval-vision test-systemd test-api install install-files scan-eval demo-devlab \
+        bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-vision bench-record bench-replay bench-usb \
+        test-vision test-record test-report test-usb-emulation test-usb-replay eval-vision test-systemd test-api install install-files scan-eval demo-devlab \
         sheets clean
 
 all: build
@@ -56,7 +57,7 @@ scan-eval: build
 	done
 	$(DEBUG_BIN)/sonoctl scan summarize $(SCAN_EVAL_DIR)/*.json
 
-test: deps test-c test-usb-emulation test-vectors test-swift test-systemd test-api test-vision test-record test-report test-emulated fuzz-smoke
+test: deps test-c test-usb-emulation test-usb-replay test-vectors test-swift test-systemd test-api test-vision test-record test-report test-emulated fuzz-smoke
 	@echo "make test: all passed"
 
 # Installation: sonod and sonoctl (release builds), their data, the systemd units and the system
@@ -177,6 +178,19 @@ test-c: deps
 test-usb-emulation: deps
 	$(MAKE) -C Tests/usb-emulation-probe test
 
+# The USB probe driver on a usbmon capture: sono-devlab writes one from the virtual patient's frames
+# (GET_INFO, SET_IMAGING, START_STREAMING, 300 frames as the driver's transfers receive them), and
+# umockdev-run replays it to `sonoctl probe stream`, the real driver, which must get all 300 intact.
+# At the end umockdev prints "Replay may be stuck: Reaping discard URB …" for the transfers the
+# driver cancels on closing (the capture holds no more frames for them): expected, not a failure.
+USB_CAPTURE_DIR = .build/usb-capture
+test-usb-replay: build
+	rm -rf $(USB_CAPTURE_DIR)
+	$(DEBUG_BIN)/sono-devlab usb-capture --out $(USB_CAPTURE_DIR) --frames 300
+	umockdev-run -d $(USB_CAPTURE_DIR)/probe.umockdev -p $$(cat $(USB_CAPTURE_DIR)/syspath)=$(USB_CAPTURE_DIR)/probe.pcap -- \
+		$(DEBUG_BIN)/sonoctl probe stream --frames 300 --seconds 60 --buffered-frames 300 --expect-intact \
+		--png $(USB_CAPTURE_DIR)/last-frame.png
+
 test-vectors: deps
 	$(PYTHON) tools/protocol/vectors.py check
 
@@ -212,6 +226,12 @@ bench-safety: deps
 bench-record: deps
 	$(SWIFT) package --allow-writing-to-package-directory benchmark --target Recording
 	$(PYTHON) tools/record/bench_python_writer.py --seconds 10
+
+# The USB probe driver's throughput through the emulated probe (frames/s, MB/s per geometry), and
+# a real-time run at 60 frames/s where nothing may be lost.
+bench-usb: deps
+	$(SWIFT) build -c release --product sono-devlab
+	umockdev-wrapper $(RELEASE_BIN)/sono-devlab bench-usb --frames 2000 --sides 128,256,512 --realtime-seconds 10
 
 bench-loop: deps
 	$(SWIFT) build -c release --product sono-devlab

@@ -90,6 +90,9 @@ struct ProbeStream: ParsableCommand {
     @Option(help: "Bulk-IN transfers in flight.")
     var transfers = 8
 
+    @Option(help: "Frames the driver holds for this reader before overwriting the oldest (a replayed capture comes as fast as umockdev can send it).")
+    var bufferedFrames = 4
+
     @Flag(help: "Fail unless every frame arrived intact and in sequence.")
     var expectIntact = false
 
@@ -106,7 +109,8 @@ struct ProbeStream: ParsableCommand {
         let imaging = ProbeImagingSettings(depthMM: UInt16(clamping: depth), gainCentiDB: Int16(clamping: Int((gain * 100).rounded())),
                                            rateCentiFPS: UInt16(clamping: Int((rate * 100).rounded())), width: side, height: side)
         let configuration = USBProbeConfiguration(vendorID: vendor, productID: product, serial: selection.serial,
-                                                  imaging: imaging, transfersInFlight: transfers)
+                                                  imaging: imaging, transfersInFlight: transfers,
+                                                  bufferedFrames: bufferedFrames)
         let events = EventLog()
         let source: USBProbeSource
         do { source = try USBProbeSource(configuration: configuration) { events.append($0) } } catch {
@@ -128,6 +132,7 @@ struct ProbeStream: ParsableCommand {
                 lastMicros = MonotonicClock.nowMicros()
                 if received == 0 { firstMicros = lastMicros }
                 received += 1
+                failure = nil
             } catch {
                 failure = "\(error)"
                 Thread.sleep(forTimeInterval: 0.05)
@@ -140,6 +145,7 @@ struct ProbeStream: ParsableCommand {
         let megabytes = perSecond * Double(side * side + 64) / 1e6
         let r = statistics.receiver
         let intact = r.droppedFrames == 0 && r.rejected == 0 && r.resyncDiscards == 0 && r.transferErrors == 0
+            && statistics.hostOverruns == 0
         if let png { try PNG.write(path: png, width: side, height: side, pixels: pixels) }
         if json {
             let result = ProbeStreamJSON(frames: received, framesPerSecond: perSecond, megabytesPerSecond: megabytes,
