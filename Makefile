@@ -15,7 +15,7 @@ EMULATED_SUITES = EmulatedSerialLinkTests MotionOverSerialTests EmulatedUSBProbe
 EMULATED_TESTS = $(subst $(eval) ,|,$(EMULATED_SUITES))
 
 .PHONY: all deps build demo test test-swift test-emulated test-c test-vectors fuzz fuzz-smoke \
-        bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-vision bench-record bench-replay bench-usb \
+        bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-vision bench-record bench-replay bench-usb bench-usb-path \
         test-vision test-record test-report test-usb-emulation test-usb-replay eval-vision test-systemd test-api install install-files scan-eval demo-devlab \
         sheets clean
 
@@ -229,9 +229,13 @@ bench-record: deps
 
 # The USB probe driver's throughput through the emulated probe (frames/s, MB/s per geometry), and
 # a real-time run at 60 frames/s where nothing may be lost.
-bench-usb: deps
+bench-usb: deps bench-usb-path
 	$(SWIFT) build -c release --product sono-devlab
 	umockdev-wrapper $(RELEASE_BIN)/sono-devlab bench-usb --frames 2000 --sides 128,256,512 --realtime-seconds 10
+
+# The driver's per-frame path alone (validate, CRC, hand over, take): time and allocations (must be 0).
+bench-usb-path: deps
+	$(SWIFT) package --allow-writing-to-package-directory benchmark --target USBProbeFramePath
 
 bench-loop: deps
 	$(SWIFT) build -c release --product sono-devlab

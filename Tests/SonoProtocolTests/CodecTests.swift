@@ -16,6 +16,30 @@ import Testing
         }
     }
 
+    /// The eight-bytes-per-step path agrees with the definition (bit by bit) at every length and
+    /// starting offset, so every tail and alignment is covered.
+    @Test func crc32cSlicingAgreesWithTheBitwiseDefinition() {
+        func bitwise(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in bytes {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+            }
+            return crc ^ 0xFFFF_FFFF
+        }
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let bytes = (0..<300).map { _ -> UInt8 in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt8(truncatingIfNeeded: state >> 56)
+        }
+        for start in 0..<9 {
+            for length in 0...(bytes.count - start) where length < 40 || length % 37 == 0 {
+                let slice = bytes[start..<(start + length)]
+                #expect(slice.withUnsafeBytes { CRC32C.checksum($0) } == bitwise(slice), "offset \(start), length \(length)")
+            }
+        }
+    }
+
     static let cobsCases: [(String, [UInt8], [UInt8])] = [
         ("empty", [], [0x01]),
         ("single zero", [0x00], [0x01, 0x01]),

@@ -103,25 +103,18 @@ public struct USBProbeStatistics: Sendable, Equatable {
 /// stream starts at 0 each time), so gaps always mean lost frames. Timestamps are
 /// CLOCK_MONOTONIC µs of acquisition: the device's clock mapped onto the host's.
 public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
-    // @unchecked: the stream state is guarded by `streamLock`, the statistics by `statisticsLock`,
-    // the inbox by its condition; the rest is fixed after init.
+    // @unchecked: the intake and the inbox guard themselves, the statistics are guarded by
+    // `statisticsLock`; the rest is fixed after init or used by the supervisor thread alone.
     public let format: ProbeFrameFormat
     public let configuration: USBProbeConfiguration
     private let context: LibUSBContext
-    private let mailbox: FrameMailbox
+    private let intake: ProbeFrameIntake
+    private var mailbox: FrameMailbox { intake.mailbox }
     private var hotplug: HotplugWatch?
     private let onEvent: @Sendable (USBProbeEvent) -> Void
     private let closing = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
     private let inbox = Inbox()
-
-    /// Stream state shared by the event thread (every completed transfer) and the supervisor.
-    private let streamLock = NSLock()
-    private var receiver: ProbeFrameReceiver?
-    private var streamBase: UInt64 = 0        // host number of device frame 0 in this stream
-    private var nextHostNumber: UInt64 = 0
-    private var clockOffset: Int64?           // host µs − device µs
-    private var counted = ProbeReceiverCounters()  // of receivers before the current one
 
     private let statisticsLock = NSLock()
     private var statisticsStore = USBProbeStatistics()
@@ -142,7 +135,7 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
         let imaging = configuration.imaging
         format = ProbeFrameFormat(width: imaging.width, height: imaging.height, depthMM: Double(imaging.depthMM),
                                   sectorDeg: configuration.sectorDeg, framesPerSecond: imaging.framesPerSecond)
-        mailbox = FrameMailbox(width: imaging.width, height: imaging.height, capacity: configuration.bufferedFrames)
+        intake = ProbeFrameIntake(width: imaging.width, height: imaging.height, bufferedFrames: configuration.bufferedFrames)
         self.onEvent = onEvent
         context = try LibUSBContext()
         let inbox = self.inbox
@@ -172,7 +165,7 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
 
     public func nextFrame(into pixels: UnsafeMutableBufferPointer<UInt8>,
                           timeoutMicros: UInt64) throws(FrameSourceError) -> ProbeFrameInfo? {
-        try mailbox.take(into: pixels, timeoutMicros: timeoutMicros)
+        try intake.take(into: pixels, timeoutMicros: timeoutMicros)
     }
 
     /// Waits until frames flow; throws the reason they do not (the last open error) after `seconds`.
@@ -194,7 +187,7 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
 
     public var statistics: USBProbeStatistics {
         var snapshot = statisticsLock.withLock { statisticsStore }
-        streamLock.withLock { snapshot.receiver = total(counted, receiver?.counters) }
+        snapshot.receiver = intake.counters
         snapshot.hostOverruns = mailbox.hostOverruns
         snapshot.geometryMismatches = mailbox.geometryMismatches
         snapshot.link = switch mailbox.state {
@@ -216,50 +209,19 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
     /// connection are ignored by the supervisor.
     private func transferCompleted(_ status: libusb_transfer_status, _ bytes: UnsafeRawBufferPointer, _ requested: Int,
                                    generation: UInt64) {
-        streamLock.lock()
-        defer { streamLock.unlock() }
-        guard let receiver else { return }
         switch status {
         case LIBUSB_TRANSFER_COMPLETED:
-            guard case .frame(let header, let frame) = receiver.receive(bytes, requested: requested) else { return }
-            publish(header, frame: frame)
+            intake.completed(bytes, requested: requested, arrivalMicros: MonotonicClock.nowMicros())
         case LIBUSB_TRANSFER_STALL:
-            receiver.transferFailed()
+            intake.failed()
             inbox.post(.halted(generation))
         case LIBUSB_TRANSFER_NO_DEVICE:
             inbox.post(.gone(generation, "a transfer ended with LIBUSB_TRANSFER_NO_DEVICE"))
         case LIBUSB_TRANSFER_CANCELLED:
             break
         default:  // timed out, error, overflow: the frame is lost, the stream goes on
-            receiver.transferFailed()
+            intake.failed()
         }
-    }
-
-    /// Under `streamLock`: maps the frame's number and time onto the host's and hands it over.
-    private func publish(_ header: ProbeFrameHeader, frame: UnsafeRawBufferPointer) {
-        var hostNumber = streamBase &+ header.frameNumber
-        if hostNumber < nextHostNumber {  // the device restarted its numbering mid-stream
-            streamBase = nextHostNumber &- header.frameNumber
-            hostNumber = nextHostNumber
-            clockOffset = nil
-        }
-        nextHostNumber = hostNumber &+ 1
-        let arrival = MonotonicClock.nowMicros()
-        // The smallest arrival − acquisition difference is the best estimate of the clock offset
-        // (the least-delayed frame). It may creep up by 2 µs per frame (120 ppm at 60 frames/s)
-        // so that a device clock slower than the host's is followed too.
-        let measured = Int64(bitPattern: arrival) &- Int64(bitPattern: header.timestampMicros)
-        let offset = min(clockOffset.map { $0 + 2 } ?? measured, measured)
-        clockOffset = offset
-        let acquired = UInt64(max(0, Int64(bitPattern: header.timestampMicros) &+ offset))
-        mailbox.publish(pixels: UnsafeRawBufferPointer(rebasing: frame[header.headerLength..<header.frameLength]),
-                        info: ProbeFrameInfo(frameNumber: hostNumber, timestampMicros: acquired), arrivalMicros: arrival)
-    }
-
-    /// Under `streamLock`: a new device stream (frame numbers from 0) begins.
-    private func beginStream() {
-        receiver?.startStream()
-        streamBase = nextHostNumber
     }
 
     // MARK: the supervisor thread
@@ -368,15 +330,7 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
                 }
                 let inbox = self.inbox
                 link.onSubmitFailure = { inbox.post(.submitFailed(generation, $0)) }
-                streamLock.withLock {
-                    if let receiver, receiver.maxFrameBytes == link.info.maxFrameBytes {
-                        receiver.startStream()
-                    } else {
-                        counted = total(counted, receiver?.counters)
-                        receiver = ProbeFrameReceiver(maxFrameBytes: link.info.maxFrameBytes)
-                    }
-                    beginStream()
-                }
+                intake.start(maxFrameBytes: link.info.maxFrameBytes)
                 // Transfers wait before the stream starts, so the first frame finds one (§4.1).
                 try link.submitAll()
                 try link.startStreaming()
@@ -418,7 +372,7 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
     private func restart(_ link: USBProbeConnection) {
         let status = try? link.status()
         try? link.request(.stopStreaming)
-        streamLock.withLock { beginStream() }
+        intake.restartStream()
         do throws(USBError) {
             try link.startStreaming()
             updateStatistics { $0.streamRestarts += 1 }
@@ -446,7 +400,7 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
             try link.clearHalt()
             try link.submitAll()
             while true {
-                streamLock.withLock { beginStream() }
+                intake.restartStream()
                 do throws(USBError) {
                     try link.startStreaming()
                     break
@@ -485,26 +439,6 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
     }
 
     private func emit(_ event: USBProbeEvent) { onEvent(event) }
-}
-
-private func total(_ a: ProbeReceiverCounters, _ b: ProbeReceiverCounters?) -> ProbeReceiverCounters {
-    guard let b else { return a }
-    var sum = a
-    sum.transfers += b.transfers
-    sum.bytes += b.bytes
-    sum.framesDelivered += b.framesDelivered
-    sum.droppedFrames += b.droppedFrames
-    sum.deviceFramesDropped = b.deviceFramesDropped
-    sum.resyncDiscards += b.resyncDiscards
-    sum.truncated += b.truncated
-    sum.badMagic += b.badMagic
-    sum.unsupportedVersion += b.unsupportedVersion
-    sum.badHeader += b.badHeader
-    sum.oversized += b.oversized
-    sum.crcMismatch += b.crcMismatch
-    sum.transferErrors += b.transferErrors
-    sum.sequenceResets += b.sequenceResets
-    return sum
 }
 
 /// Messages to the supervisor thread from libusb's event thread and from `close`.
