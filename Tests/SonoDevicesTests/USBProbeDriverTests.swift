@@ -174,6 +174,40 @@ struct USBProbeDriverTests {
         #expect(source.statistics.faults == 1)
     }
 
+    /// USB-PROBE.md §5.1: a probe that stops sending without a fault is reported after 3 frame
+    /// periods + 50 ms, and after a second the driver reads its status and restarts the stream.
+    @Test func aSilentStreamIsReportedAndRestarted() throws {
+        let probe = try EmulatedUSBProbe.plug(serial: "PRB-SILENT-1", pacing: .realTime)
+        defer { probe.unplug() }
+        let events = Events()
+        let source = try Self.source(events: events)
+        defer { source.close() }
+        try source.waitUntilStreaming(seconds: 5)
+        let before = Self.read(source, count: 10)
+        #expect(before.count == 10)
+        let starts = probe.counters.starts
+        probe.hang()
+        let stalled = events.wait { if case .streamStalled = $0 { true } else { false } }
+        guard case .streamStalled(let milliseconds)? = stalled else {
+            Issue.record("no stall event; events: \(events.all)")
+            return
+        }
+        #expect(milliseconds >= 100 && milliseconds < 400, "reported after \(milliseconds) ms (3 × 16.7 + 50 expected)")
+        let restarted = events.wait(seconds: 3) { if case .streamRestarted = $0 { true } else { false } }
+        guard case .streamRestarted(let status)? = restarted else {
+            Issue.record("no restart; events: \(events.all)")
+            return
+        }
+        #expect(status?.state == .streaming, "the probe said it was streaming all along")
+        #expect(probe.counters.starts == starts + 1)
+        let after = Self.read(source, count: 10)
+        #expect(after.count == 10)
+        if let last = before.last, let first = after.first { #expect(first.frameNumber > last.frameNumber) }
+        let statistics = source.statistics
+        #expect(statistics.streamStalls == 1 && statistics.streamRestarts == 1)
+        #expect(statistics.receiver.sequenceResets == 0, "a restart is a new stream, not a reset")
+    }
+
     /// Unplug stops frames at once with a `disconnected` event and error; the same probe plugged
     /// in again (at a new address) is re-opened and streams, its frame numbers continuing.
     @Test func unplugStopsFramesAndReplugResumes() throws {

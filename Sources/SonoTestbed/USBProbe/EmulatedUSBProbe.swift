@@ -51,6 +51,8 @@ public final class EmulatedUSBProbe: @unchecked Sendable {
         public var framesDroppedByDevice = 0
         /// CLEAR_HALT on endpoint 0x81.
         public var clearHalts = 0
+        /// START_STREAMING requests accepted.
+        public var starts = 0
         public var unknownIoctls = 0
         /// Last request number answered ENOTTY (0 if none), to name it in a failure message.
         public var lastUnknownIoctl: UInt = 0
@@ -136,6 +138,12 @@ public final class EmulatedUSBProbe: @unchecked Sendable {
 
     /// The next frame is sent short, header and half the pixels (a lost tail): the host sees
     /// a short transfer that ends the frame early (`truncated`, USB-PROBE.md §4.3).
+    /// The acquisition stops without a fault (no frames, the endpoint stays up) until the host
+    /// sends START_STREAMING again: what the host's stream supervision (USB-PROBE.md §5.1) is for.
+    public func hang() {
+        state.withLock { $0.hung = true }
+    }
+
     public func truncateNextFrame() {
         state.withLock { $0.truncateNext = true }
     }

@@ -91,6 +91,8 @@ struct ProbeDeviceState: @unchecked Sendable {
     var pendingFlags: ProbeFrameHeader.Flags = []
     var corruptNext = false
     var truncateNext = false
+    /// The acquisition hangs without a fault: no frames, endpoint up, until the next START_STREAMING.
+    var hung = false
 
     var current: ProbeLink? { links.last }
 
@@ -113,6 +115,7 @@ struct ProbeDeviceState: @unchecked Sendable {
         pendingFlags = []
         corruptNext = false
         truncateNext = false
+        hung = false
         counters.plugs += 1
         return links.count - 1
     }
@@ -408,6 +411,8 @@ struct ProbeDeviceState: @unchecked Sendable {
     /// START_STREAMING (also while streaming: restarts, frame numbers from 0).
     private mutating func start(now: UInt64) {
         fault = false
+        hung = false
+        counters.starts += 1
         streaming = true
         nextFrame = 0
         framesAcquired = 0
@@ -427,7 +432,7 @@ struct ProbeDeviceState: @unchecked Sendable {
     /// Hands frames to waiting bulk URBs: in real time, every frame that came due by `now`
     /// (dropped if no URB waits for it); as fast as possible, one per waiting URB.
     private mutating func produceFrames(link: Int, now: UInt64, context: ProbeContext) {
-        guard streaming, !halted, link == links.count - 1 else { return }
+        guard streaming, !halted, !hung, link == links.count - 1 else { return }
         switch context.pacing {
         case .asFastAsPossible:
             while !links[link].waiting.isEmpty {
