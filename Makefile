@@ -57,7 +57,7 @@ scan-eval: build
 	done
 	$(DEBUG_BIN)/sonoctl scan summarize $(SCAN_EVAL_DIR)/*.json
 
-test: deps test-c test-usb-emulation test-usb-replay test-vectors test-swift test-systemd test-api test-vision test-record test-report test-emulated fuzz-smoke
+test: deps test-c test-usb-emulation test-vectors test-swift test-usb-replay test-systemd test-api test-vision test-record test-report test-emulated fuzz-smoke
 	@echo "make test: all passed"
 
 # Installation: sonod and sonoctl (release builds), their data, the systemd units and the system
@@ -154,7 +154,7 @@ bench-vision: deps
 
 test-swift: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
-	SONO_REQUIRE_PYTHON_MCAP=1 $(SWIFT) test --skip-build --skip '$(EMULATED_TESTS)|ChromiumRenderTests|SonoRecordTests'
+	SONO_REQUIRE_PYTHON_MCAP=1 $(SWIFT) test --skip-build --skip '$(EMULATED_TESTS)|ChromiumRenderTests|SonoRecordTests|ProbeCaptureTests'
 
 # The session report (SonoReport): its unit tests, and the fixture session's page rendered by
 # headless Chromium (plots and key frames in the DOM, a screenshot that is not blank). Chromium
@@ -183,8 +183,13 @@ test-usb-emulation: deps
 # umockdev-run replays it to `sonoctl probe stream`, the real driver, which must get all 300 intact.
 # At the end umockdev prints "Replay may be stuck: Reaping discard URB …" for the transfers the
 # driver cancels on closing (the capture holds no more frames for them): expected, not a failure.
+# First ProbeCaptureTests (the capture format against plain libusb). Not in test-swift's parallel
+# run: libusb busy-polls an emulated node, and that load beside the simulated scans there trips
+# the simulation's stale-data interlock on a 2-core machine.
 USB_CAPTURE_DIR = .build/usb-capture
-test-usb-replay: build
+test-usb-replay: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	$(SWIFT) test --skip-build --filter ProbeCaptureTests
 	rm -rf $(USB_CAPTURE_DIR)
 	$(DEBUG_BIN)/sono-devlab usb-capture --out $(USB_CAPTURE_DIR) --frames 300
 	umockdev-run -d $(USB_CAPTURE_DIR)/probe.umockdev -p $$(cat $(USB_CAPTURE_DIR)/syspath)=$(USB_CAPTURE_DIR)/probe.pcap -- \

@@ -66,7 +66,8 @@ final class LibUSBContext: @unchecked Sendable {
         return try body()
     }
 
-    /// Stops the event thread and closes libusb. Every device handle must be closed first.
+    /// Stops the event thread and closes libusb. Every device handle must be closed first. The
+    /// event thread keeps the context alive until this is called.
     func close() {
         guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
         pause.lock()
@@ -76,8 +77,6 @@ final class LibUSBContext: @unchecked Sendable {
         stopped.wait()
         libusb_exit(context)
     }
-
-    deinit { close() }
 
     var hasHotplug: Bool { libusb_has_capability(UInt32(LIBUSB_CAP_HAS_HOTPLUG.rawValue)) != 0 }
 }

@@ -150,9 +150,8 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
         thread.start()
     }
 
-    deinit { close() }
-
     /// Stops streaming (STOP_STREAMING when the probe is there), releases the probe and libusb.
+    /// Call it when done: the driver's threads keep the source alive until then.
     public func close() {
         guard !closing.exchange(true, ordering: .acquiringAndReleasing) else { return }
         inbox.post(.close)
