@@ -56,7 +56,7 @@ struct USBCapture: ParsableCommand {
         // The driver's first SET_IMAGING carries settings_seq 1 (USB-PROBE.md §3.2).
         let imaging = EmulatedUSBProbe.Imaging(depthMM: UInt16(clamping: depth), gainCentiDB: 0,
                                                rateCentiFPS: UInt16(clamping: Int((rate * 100).rounded())),
-                                               width: side, height: side, settingsSequence: 1)
+                                               width: side, height: side, sequence: 1)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let files: ProbeCapture.Files
         do {

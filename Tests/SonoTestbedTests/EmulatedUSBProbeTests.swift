@@ -20,7 +20,7 @@ struct EmulatedUSBProbeTests {
     /// 160 mm, +8 dB, `rate`, side × side, settings_seq `sequence`.
     static func settings(side: Int = 128, rate: UInt16 = 6000, sequence: UInt16 = 7, depth: UInt16 = 160) -> [UInt8] {
         EmulatedUSBProbe.Imaging(depthMM: depth, gainCentiDB: 800, rateCentiFPS: rate, width: side, height: side,
-                                 settingsSequence: sequence).encoded
+                                 sequence: sequence).encoded
     }
 
     static func validate(_ frame: [UInt8]) throws -> ProbeFrameHeader {
@@ -121,11 +121,11 @@ struct EmulatedUSBProbeTests {
             #expect(try Self.status(handle).lastError == 2)                  // bad_length
             #expect(throws: LibUSBTestHost.Failure.self) { try handle.control(0x41, 0x09).get() }
             #expect(try Self.status(handle).lastError == 1)                  // unknown_request
-            #expect(probe.imaging == .defaults)                              // values are rejected, never clamped
+            #expect(probe.imaging == .emulatorDefaults)                              // values are rejected, never clamped
 
             #expect(try handle.control(0x41, 0x02, data: Self.settings(side: 512, rate: 3000, sequence: 9)).get().count == 12)
             #expect(probe.imaging == EmulatedUSBProbe.Imaging(depthMM: 160, gainCentiDB: 800, rateCentiFPS: 3000, width: 512,
-                                                              height: 512, settingsSequence: 9))
+                                                              height: 512, sequence: 9))
             #expect(try Self.status(handle).settingsSequence == 9)
             #expect(probe.counters.stalls == 4)
         }
@@ -329,7 +329,7 @@ struct EmulatedUSBProbeTests {
         // Power-cycled: idle, default settings, frame numbers from 0.
         let status = try Self.status(again)
         #expect(status.state == 0 && status.settingsSequence == 0)
-        #expect(probe.imaging == .defaults)
+        #expect(probe.imaging == .emulatorDefaults)
         _ = try again.control(0x41, 0x03).get()
         #expect(try Self.validate(try again.bulkIn(length: Self.transferLength).get()).frameNumber == 0)
         #expect(probe.counters.plugs == 2)

@@ -22,7 +22,7 @@ struct ProbeCaptureTests {
     }
 
     static let imaging = EmulatedUSBProbe.Imaging(depthMM: 120, gainCentiDB: -250, rateCentiFPS: 3000, width: 128, height: 128,
-                                                  settingsSequence: 5)
+                                                  sequence: 5)
 
     static func temporaryDirectory() throws -> String {
         let path = NSTemporaryDirectory() + "probe-capture-\(getpid())-\(UUID().uuidString.prefix(8))"
@@ -129,7 +129,7 @@ struct ProbeCaptureTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let files = try ProbeCapture.write(directory: directory, frames: 4, inFlight: 4, imaging: Self.imaging)
         var other = Self.imaging
-        other.settingsSequence += 1
+        other.sequence += 1
         let (status, output) = try Self.replay(files, frames: 4, inFlight: 4, sending: other, directory: directory)
         #expect(status == 1)
         #expect(output.contains("FAIL  SET_IMAGING: LIBUSB_ERROR_TIMEOUT"), "\(output)")

@@ -128,7 +128,7 @@ public struct ProbeInfo: Sendable, Equatable {
 }
 
 /// `ImagingSettings` (SET_IMAGING), 12 bytes.
-public struct ProbeImagingSettings: Sendable, Equatable, Codable {
+public struct ProbeImagingSettings: Sendable, Equatable, Codable, CustomStringConvertible {
     public var depthMM: UInt16
     public var gainCentiDB: Int16
     public var rateCentiFPS: UInt16
@@ -149,6 +149,16 @@ public struct ProbeImagingSettings: Sendable, Equatable, Codable {
 
     public var framesPerSecond: Double { Double(rateCentiFPS) / 100 }
 
+    /// Decodes SET_IMAGING's data stage (`bytes` holds at least 12 bytes).
+    public init(decoding bytes: UnsafeRawBufferPointer) {
+        func u16(_ offset: Int) -> UInt16 { UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8 }
+        self.init(depthMM: u16(0), gainCentiDB: Int16(bitPattern: u16(2)), rateCentiFPS: u16(4), width: Int(u16(6)),
+                  height: Int(u16(8)), sequence: u16(10))
+    }
+
+    /// Frame length (header + pixels) with these settings.
+    public var frameLength: Int { ProbeFrameHeader.length + width * height }
+
     public var encoded: [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(12)
@@ -158,6 +168,13 @@ public struct ProbeImagingSettings: Sendable, Equatable, Codable {
             bytes.append(UInt8(truncatingIfNeeded: value >> 8))
         }
         return bytes
+    }
+}
+
+extension ProbeImagingSettings {
+    public var description: String {
+        "\(depthMM) mm, \(Double(gainCentiDB) / 100) dB, \(framesPerSecond) frames/s, \(width)×\(height), "
+            + "settings_seq \(sequence)"
     }
 }
 

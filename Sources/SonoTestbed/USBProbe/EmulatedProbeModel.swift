@@ -1,4 +1,4 @@
-import SonoDevices
+public import SonoDevices
 
 /// What the emulated probe is (firmware-protocol/USB-PROBE.md §1–§3): descriptors, `ProbeInfo`
 /// limits, the sysfs record libusb enumerates, and the control structures' byte layouts.
@@ -185,67 +185,25 @@ enum EmulatedProbeModel {
 }
 
 extension EmulatedUSBProbe {
-    /// Imaging settings (`ImagingSettings`, USB-PROBE.md §3.2) as the probe holds them.
-    public struct Imaging: Sendable, Equatable, CustomStringConvertible {
-        public var depthMM: UInt16
-        public var gainCentiDB: Int16
-        public var rateCentiFPS: UInt16
-        public var width: Int
-        public var height: Int
-        public var settingsSequence: UInt16
+    /// Imaging settings (`ImagingSettings`, USB-PROBE.md §3.2) as the probe holds them: the
+    /// protocol's own structure, so the emulator and the driver share its byte layout.
+    public typealias Imaging = ProbeImagingSettings
+}
 
-        public init(depthMM: UInt16 = 160, gainCentiDB: Int16 = 0, rateCentiFPS: UInt16 = 6000, width: Int = 256,
-                    height: Int = 256, settingsSequence: UInt16 = 0) {
-            self.depthMM = depthMM
-            self.gainCentiDB = gainCentiDB
-            self.rateCentiFPS = rateCentiFPS
-            self.width = width
-            self.height = height
-            self.settingsSequence = settingsSequence
+extension ProbeImagingSettings {
+    /// What the emulated probe uses until the first SET_IMAGING (the C emulator's defaults).
+    public static let emulatorDefaults = ProbeImagingSettings(depthMM: 160, gainCentiDB: 0, rateCentiFPS: 6000, width: 256,
+                                                              height: 256, sequence: 0)
+
+    /// Why the emulated probe refuses these settings: `last_error` 3 (a value outside the
+    /// ProbeInfo limits) or 4 (a geometry it does not have); nil when it accepts them. Values are
+    /// rejected, never clamped (USB-PROBE.md §3.2).
+    public var refusal: UInt8? {
+        guard EmulatedProbeModel.depthMM.contains(depthMM), EmulatedProbeModel.gainCentiDB.contains(gainCentiDB),
+              EmulatedProbeModel.rateCentiFPS.contains(rateCentiFPS) else { return EmulatedProbeModel.errorOutOfRange }
+        guard EmulatedProbeModel.geometries.contains(where: { $0.width == width && $0.height == height }) else {
+            return EmulatedProbeModel.errorUnsupportedGeometry
         }
-
-        /// What the probe uses until the first SET_IMAGING (the C emulator's defaults).
-        public static let defaults = Imaging()
-
-        /// The 12 bytes of SET_IMAGING's data stage.
-        public var encoded: [UInt8] {
-            var out = [UInt8](repeating: 0, count: EmulatedProbeModel.settingsLength)
-            EmulatedProbeModel.put(depthMM, at: 0, in: &out)
-            EmulatedProbeModel.put(UInt16(bitPattern: gainCentiDB), at: 2, in: &out)
-            EmulatedProbeModel.put(rateCentiFPS, at: 4, in: &out)
-            EmulatedProbeModel.put(UInt16(truncatingIfNeeded: width), at: 6, in: &out)
-            EmulatedProbeModel.put(UInt16(truncatingIfNeeded: height), at: 8, in: &out)
-            EmulatedProbeModel.put(settingsSequence, at: 10, in: &out)
-            return out
-        }
-
-        /// Decodes SET_IMAGING's 12 data bytes.
-        init(settings bytes: UnsafeRawBufferPointer) {
-            self.init(depthMM: EmulatedProbeModel.get16(bytes, 0),
-                      gainCentiDB: Int16(bitPattern: EmulatedProbeModel.get16(bytes, 2)),
-                      rateCentiFPS: EmulatedProbeModel.get16(bytes, 4),
-                      width: Int(EmulatedProbeModel.get16(bytes, 6)), height: Int(EmulatedProbeModel.get16(bytes, 8)),
-                      settingsSequence: EmulatedProbeModel.get16(bytes, 10))
-        }
-
-        /// Why the probe refuses these settings: `last_error` 3 (a value outside the ProbeInfo
-        /// limits) or 4 (a geometry it does not have); nil when it accepts them. Values are
-        /// rejected, never clamped (USB-PROBE.md §3.2).
-        public var refusal: UInt8? {
-            guard EmulatedProbeModel.depthMM.contains(depthMM), EmulatedProbeModel.gainCentiDB.contains(gainCentiDB),
-                  EmulatedProbeModel.rateCentiFPS.contains(rateCentiFPS) else { return EmulatedProbeModel.errorOutOfRange }
-            guard EmulatedProbeModel.geometries.contains(where: { $0.width == width && $0.height == height }) else {
-                return EmulatedProbeModel.errorUnsupportedGeometry
-            }
-            return nil
-        }
-
-        /// Frame length (header + pixels) with these settings.
-        public var frameLength: Int { ProbeFrameHeader.length + width * height }
-
-        public var description: String {
-            "\(depthMM) mm, \(Double(gainCentiDB) / 100) dB, \(Double(rateCentiFPS) / 100) frames/s, "
-                + "\(width)×\(height), settings_seq \(settingsSequence)"
-        }
+        return nil
     }
 }

@@ -1,5 +1,6 @@
 internal import CUMockdev
 import Foundation
+public import SonoDevices
 import Synchronization
 
 /// The Sono ultrasound probe (firmware-protocol/USB-PROBE.md) emulated on the process's

@@ -68,7 +68,7 @@ struct ProbeDeviceState: @unchecked Sendable {
     var counters = EmulatedUSBProbe.Counters()
 
     // The device (reset at every plug, as a power-on).
-    var imaging = EmulatedUSBProbe.Imaging.defaults
+    var imaging = EmulatedUSBProbe.Imaging.emulatorDefaults
     var streaming = false
     /// State fault (GET_STATUS state 2): set by a bulk halt, left by an accepted START_STREAMING.
     var fault = false
@@ -101,7 +101,7 @@ struct ProbeDeviceState: @unchecked Sendable {
     /// A new plug at `address`: returns its link index; the device starts from power-on.
     mutating func connect(address: Int, now: UInt64) -> Int {
         links.append(ProbeLink(address: address))
-        imaging = .defaults
+        imaging = .emulatorDefaults
         streaming = false
         fault = false
         halted = false
@@ -327,7 +327,7 @@ struct ProbeDeviceState: @unchecked Sendable {
             if length != EmulatedProbeModel.settingsLength {
                 error = EmulatedProbeModel.errorBadLength
             } else {
-                let settings = EmulatedUSBProbe.Imaging(settings: UnsafeRawBufferPointer(data))
+                let settings = EmulatedUSBProbe.Imaging(decoding: UnsafeRawBufferPointer(data))
                 if let refusal = settings.refusal {
                     error = refusal
                 } else {
@@ -389,7 +389,7 @@ struct ProbeDeviceState: @unchecked Sendable {
         status[1] = UInt8(EmulatedProbeModel.statusLength)
         status[2] = fault ? 2 : streaming ? 1 : 0
         status[3] = lastError
-        EmulatedProbeModel.put(imaging.settingsSequence, at: 4, in: &status)
+        EmulatedProbeModel.put(imaging.sequence, at: 4, in: &status)
         EmulatedProbeModel.put(UInt16(0x7FFF), at: 6, in: &status)  // temperature unknown
         EmulatedProbeModel.put(framesAcquired, at: 8, in: &status)
         EmulatedProbeModel.put(framesSent, at: 16, in: &status)
@@ -399,7 +399,7 @@ struct ProbeDeviceState: @unchecked Sendable {
     }
 
     private mutating func apply(_ settings: EmulatedUSBProbe.Imaging, now: UInt64) {
-        if settings.settingsSequence != imaging.settingsSequence { pendingFlags.insert(.settingsChanged) }
+        if settings.sequence != imaging.sequence { pendingFlags.insert(.settingsChanged) }
         if streaming && settings.rateCentiFPS != imaging.rateCentiFPS {
             // The new rate applies from the next frame: its due time stays, the period changes.
             scheduleOriginMicros = dueMicros(nextFrame)

@@ -42,7 +42,7 @@ struct ProbeFrameMaker: Sendable {
         }
         let header = ProbeFrameHeader(frameNumber: frame.number, timestampMicros: frame.timestampMicros,
                                       width: imaging.width, height: imaging.height,
-                                      settingsSequence: imaging.settingsSequence, depthMM: imaging.depthMM,
+                                      settingsSequence: imaging.sequence, depthMM: imaging.depthMM,
                                       gainCentiDB: imaging.gainCentiDB, rateCentiFPS: imaging.rateCentiFPS,
                                       sectorCentiDeg: EmulatedProbeModel.sectorCentiDeg, flags: frame.flags,
                                       deviceFramesDropped: frame.framesDropped)

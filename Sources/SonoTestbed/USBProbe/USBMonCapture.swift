@@ -1,5 +1,5 @@
 import Foundation
-import SonoDevices
+public import SonoDevices
 
 /// Why a probe capture could not be written.
 public enum ProbeCaptureError: Error, Equatable, CustomStringConvertible {
@@ -136,7 +136,7 @@ public enum ProbeCapture {
             // As EmulatedUSBProbe makes them: the first frame of a new settings_seq says so;
             // timestamps on the device's clock at the frame rate.
             let flags: ProbeFrameHeader.Flags =
-                number == 0 && imaging.settingsSequence != EmulatedUSBProbe.Imaging.defaults.settingsSequence ? [.settingsChanged] : []
+                number == 0 && imaging.sequence != EmulatedUSBProbe.Imaging.emulatorDefaults.sequence ? [.settingsChanged] : []
             let made = ProbeFrameMaker.Frame(number: number, timestampMicros: 1_000_000 + number * period, imaging: imaging,
                                              flags: flags, framesDropped: 0)
             guard let length = frame.withUnsafeMutableBytes({ maker.make(made, into: $0) }) else {
