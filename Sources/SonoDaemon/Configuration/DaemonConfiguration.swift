@@ -89,7 +89,7 @@ public struct DaemonConfiguration: Sendable {
             if let probe = try r.string("probe") { c.probe = try probeSource(probe, key: r.key("probe"), path: path) }
         }
         try reader.section("probe", keys: ["serial", "depth_mm", "gain_db", "frame_rate", "width", "height",
-                                           "sector_deg", "transfers_in_flight"]) { r throws(ConfigurationError) in
+                                           "sector_deg", "transfers_in_flight", "buffered_frames"]) { r throws(ConfigurationError) in
             c.usbProbe.serial = try r.string("serial")
             if let depth = try r.int("depth_mm", 10...400) { c.usbProbe.imaging.depthMM = UInt16(depth) }
             if let gain = try r.double("gain_db", -60...60) { c.usbProbe.imaging.gainCentiDB = Int16((gain * 100).rounded()) }
@@ -98,6 +98,7 @@ public struct DaemonConfiguration: Sendable {
             if let height = try r.int("height", 16...1024) { c.usbProbe.imaging.height = height }
             if let sector = try r.double("sector_deg", 10...120) { c.usbProbe.sectorDeg = sector }
             if let transfers = try r.int("transfers_in_flight", 4...32) { c.usbProbe.transfersInFlight = transfers }
+            if let frames = try r.int("buffered_frames", 1...256) { c.usbProbe.bufferedFrames = frames }
         }
         if case .usb(let vendor, let product) = c.probe {
             c.usbProbe.vendorID = vendor
