@@ -1,3 +1,4 @@
+import SonoCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -63,9 +64,7 @@ public enum SerialError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The group that owns a device node (typically `dialout` or Sono's `sono` operator group).
     static func owningGroup(of path: String) -> String? {
         var info = stat()
-        guard stat(path, &info) == 0, let group = getgrgid(info.st_gid), let name = group.pointee.gr_name else {
-            return nil
-        }
-        return String(cString: name)
+        guard stat(path, &info) == 0 else { return nil }
+        return UserDatabase.groupName(gid: UInt32(info.st_gid))
     }
 }

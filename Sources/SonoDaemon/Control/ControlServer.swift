@@ -1,3 +1,4 @@
+import SonoCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -54,7 +55,7 @@ public final class ControlServer: @unchecked Sendable {
                                                         withIntermediateDirectories: true)
                 channel = try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
                 // Members of the socket's group may connect; nobody else.
-                if let entry = getgrnam(groupName) { _ = chown(path, uid_t(UInt32.max), entry.pointee.gr_gid) }
+                if let gid = UserDatabase.groupID(named: groupName) { _ = chown(path, uid_t(UInt32.max), gid_t(gid)) }
                 guard chmod(path, 0o660) == 0 else { throw StartupError.socket("chmod 0660 \(path) failed: errno \(errno)") }
             }
         } catch let error as StartupError {

@@ -1,3 +1,4 @@
+import SonoCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -62,15 +63,12 @@ public struct PeerAuthorizer: Sendable {
         }
     }
 
-    static func gid(of group: String) -> UInt32? {
-        guard let entry = getgrnam(group) else { return nil }
-        return entry.pointee.gr_gid
-    }
+    static func gid(of group: String) -> UInt32? { UserDatabase.groupID(named: group) }
 
     /// The peer's primary group and its user's supplementary groups.
     static func groups(of peer: PeerCredentials) -> Set<UInt32> {
         var result: Set<UInt32> = [peer.gid]
-        guard let passwd = getpwuid(peer.uid), let name = passwd.pointee.pw_name else { return result }
+        guard let name = UserDatabase.userName(uid: peer.uid) else { return result }
         var count: Int32 = 64
         var list = [gid_t](repeating: 0, count: Int(count))
         if getgrouplist(name, peer.gid, &list, &count) == -1 {
