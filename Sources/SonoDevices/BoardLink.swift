@@ -158,10 +158,7 @@ public final class BoardLink: Sendable {
         }
         guard !alreadyRunning else { return }
         let thread = Thread { [self] in
-            if let priority = configuration.realTimePriority {
-                var parameters = sched_param(sched_priority: priority)
-                _ = pthread_setschedparam(pthread_self(), Int32(SCHED_FIFO), &parameters)
-            }
+            if let priority = configuration.realTimePriority { ThreadScheduling.useFIFO(priority: priority) }
             var reader = Reader(link: self)
             reader.run()
             finished.signal()

@@ -109,10 +109,7 @@ public final class BoardRunner: @unchecked Sendable {
         }
         guard !started else { return }
         let thread = Thread { [self] in
-            if let realTimePriority {
-                var parameters = sched_param(sched_priority: realTimePriority)
-                _ = pthread_setschedparam(pthread_self(), Int32(SCHED_FIFO), &parameters)
-            }
+            if let realTimePriority { ThreadScheduling.useFIFO(priority: realTimePriority) }
             run()
             finished.signal()
         }

@@ -95,9 +95,7 @@ public final class ControlLoop: Sendable {
         } else {
             result.lockError = String(cString: strerror(errno))
         }
-        var parameters = sched_param(sched_priority: priority)
-        let status = pthread_setschedparam(pthread_self(), Int32(SCHED_FIFO), &parameters)
-        if status == 0 { result.fifoPriority = priority } else { result.fifoError = String(cString: strerror(status)) }
+        if let refusal = ThreadScheduling.useFIFO(priority: priority) { result.fifoError = refusal } else { result.fifoPriority = priority }
         return result
     }
 

@@ -1,0 +1,16 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Real-time scheduling of the calling thread: the control loop, the board links that feed it
+/// and the simulated boards all ask for SCHED_FIFO the same way.
+public enum ThreadScheduling {
+    /// Puts the calling thread under SCHED_FIFO at `priority` (1–99). Returns nil on success, else
+    /// why not (usually "Operation not permitted": no CAP_SYS_NICE and no RLIMIT_RTPRIO).
+    @discardableResult
+    public static func useFIFO(priority: Int32) -> String? {
+        var parameters = sched_param(sched_priority: priority)
+        let status = pthread_setschedparam(pthread_self(), Int32(SCHED_FIFO), &parameters)
+        return status == 0 ? nil : String(cString: strerror(status))
+    }
+}
