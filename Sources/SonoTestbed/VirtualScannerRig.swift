@@ -1,8 +1,8 @@
 import Foundation
-public import SonoDevices
+import SonoDevices
 public import SonoGeometry
 public import SonoMotion
-public import SonoProtocol
+import SonoProtocol
 public import SonoSim
 import Synchronization
 

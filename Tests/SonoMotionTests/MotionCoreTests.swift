@@ -8,7 +8,10 @@ import Testing
 /// Collects what the core writes to the arm.
 final class RecordingOutput: ArmCommandOutput {
     let messages = Mutex<[Message]>([])
+    /// False: the link refuses every write (its buffer full, or the board gone).
+    let accepting = Atomic<Bool>(true)
     func send(_ message: Message) -> Bool {
+        guard accepting.load(ordering: .relaxed) else { return false }
         messages.withLock { $0.append(message) }
         return true
     }
@@ -142,6 +145,26 @@ struct Bench {
         let drives = bench.drives
         #expect(drives, "enable switches the drives on")
         #expect(bench.jointCommandsSent > 0)
+    }
+
+    /// A link that refuses writes is reported once per run of refusals, not at 1 kHz; every
+    /// refused write is counted.
+    @Test func refusedWritesAreCountedAndReportedOncePerRun() throws {
+        var bench = try Bench()
+        try bench.enableMotion()
+        bench.run(millis: 20)
+        func reports() -> Int { bench.events.filter { if case .sendFailed = $0 { true } else { false } }.count }
+        #expect(reports() == 0)
+        bench.output.accepting.store(false, ordering: .relaxed)
+        bench.run(millis: 50)
+        #expect(reports() == 1)
+        #expect(bench.events.contains(.sendFailed(.jointCommand)))
+        #expect(bench.core.sendFailures >= 50)
+        bench.output.accepting.store(true, ordering: .relaxed)
+        bench.run(millis: 10)
+        bench.output.accepting.store(false, ordering: .relaxed)
+        bench.run(millis: 10)
+        #expect(reports() == 2)
     }
 
     @Test func movesTheProbeAlongAJerkLimitedTrajectoryToTheTarget() throws {

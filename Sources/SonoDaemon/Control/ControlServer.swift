@@ -216,7 +216,7 @@ final class ControlHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
                                                                            name: SocketOptionName(SO_PEERCRED))
         // channelActive runs on the channel's event loop, where the option is read at once.
         var result: PeerCred?
-        future.whenSuccess { result = $0 }
+        future.assumeIsolated().whenSuccess { result = $0 }
         return result.map { PeerCredentials(pid: $0.pid, uid: $0.uid, gid: $0.gid) }
     }
 

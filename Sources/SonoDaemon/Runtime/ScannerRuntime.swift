@@ -1,6 +1,6 @@
 public import Foundation
 
-public import SonoCore
+import SonoCore
 import SonoDevices
 import SonoGeometry
 public import SonoMotion

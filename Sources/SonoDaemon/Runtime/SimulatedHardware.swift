@@ -2,7 +2,7 @@ import Foundation
 import SonoCore
 import SonoGeometry
 import SonoProtocol
-public import SonoSim
+import SonoSim
 import SonoTestbed
 
 /// The virtual patient standing in for the hardware in `sonod --simulate`. The simulated arm

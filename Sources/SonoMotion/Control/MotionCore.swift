@@ -1,5 +1,5 @@
-public import SonoGeometry
-public import SonoProtocol
+import SonoGeometry
+import SonoProtocol
 
 /// Settings of the motion controller. Safety limits live in `SafetyLimits` (hardware/safety.toml).
 public struct MotionControllerConfiguration: Sendable {
@@ -74,6 +74,8 @@ public struct MotionCore: Sendable {
     private var lastState: SafetyState = .disabled
     private var lastCycleMicros: UInt64 = 0
     public private(set) var sendFailures: UInt64 = 0
+    /// The last write to the arm was refused (the link full or gone).
+    private var sendFailing = false
 
     public init(arm: ArmModel, configuration: MotionControllerConfiguration) {
         self.arm = arm
@@ -378,7 +380,7 @@ public struct MotionCore: Sendable {
         trajectory = nil
         let sent = output.send(.stop(category: kind.rawValue))
         let written: UInt64? = sent ? MonotonicClock.nowMicros() : nil
-        if !sent { sendFailures &+= 1 }
+        noteDelivery(sent, .stop, emit)
         // The strongest stop asked for stands until acknowledged (category 0 is the strongest).
         if let pending = pendingStop, pending.kind.rawValue < kind.rawValue {
             pendingStop = (pending.kind, sent ? now : pending.sentMicros)
@@ -402,7 +404,19 @@ public struct MotionCore: Sendable {
     }
 
     private mutating func send(_ message: Message, _ output: some ArmCommandOutput, _ emit: (MotionEvent) -> Void) {
-        if !output.send(message) { sendFailures &+= 1 }
+        noteDelivery(output.send(message), message.type, emit)
+    }
+
+    /// Counts a refused write, and emits the first of a run of them (`.sendFailed`): once, not at
+    /// 1 kHz while the link stays full or gone.
+    private mutating func noteDelivery(_ sent: Bool, _ type: MessageType, _ emit: (MotionEvent) -> Void) {
+        if sent {
+            sendFailing = false
+            return
+        }
+        sendFailures &+= 1
+        if !sendFailing { emit(.sendFailed(type)) }
+        sendFailing = true
     }
 
     /// Side effects of a state change: drives follow `disabled`/`ready`, and motion restarts

@@ -1,6 +1,6 @@
 import Foundation
 import Histogram
-public import SonoProtocol
+import SonoProtocol
 import Synchronization
 #if canImport(Glibc)
 import Glibc

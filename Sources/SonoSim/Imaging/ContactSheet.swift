@@ -1,4 +1,4 @@
-public import SonoGeometry
+import SonoGeometry
 
 /// All standard views of one patient side by side, with two off-view poses for contrast:
 /// what reviewers look at to judge the simulator (docs/sheets/).
