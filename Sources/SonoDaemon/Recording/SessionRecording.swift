@@ -35,6 +35,20 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
         var bytes: [UInt8] = []
     }
 
+    /// `base`.mcap, or `base`-2.mcap, `base`-3.mcap… when that exists.
+    private static func createRecorder(base: String,
+                                       options: MCAPWriterOptions) throws(RecordError) -> (SessionRecorder, String) {
+        var attempt = 1
+        while true {
+            let path = attempt == 1 ? "\(base).mcap" : "\(base)-\(attempt).mcap"
+            do throws(RecordError) {
+                return (try SessionRecorder(path: path, options: options), path)
+            } catch .io(_, let code, _) where code == EEXIST && attempt < 100 {
+                attempt += 1
+            }
+        }
+    }
+
     /// Creates `directory/sono-<UTC time>-<mode>.mcap` and its channels, with the files that
     /// define the run attached (configuration, robot, limits, prior, patient) and the facts
     /// about it as metadata.
@@ -43,13 +57,18 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
         let stamp = ISO8601DateFormatter.string(from: Date(), timeZone: TimeZone(identifier: "UTC") ?? .current,
                                                 formatOptions: [.withFullDate, .withTime, .withTimeZone])
             .replacingOccurrences(of: ":", with: "")
-        path = "\(directory)/sono-\(stamp)-\(mode).mcap"
+        // A daemon restarted within the same second (systemd's Restart=, a test) gets `-2`, `-3`…:
+        // a recording never overwrites another.
+        let base = "\(directory)/sono-\(stamp)-\(mode)"
+        var chosen = "\(base).mcap"
         self.labels = labels
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             var options = MCAPWriterOptions()
             options.library = "sono \(metadata["version"] ?? "")"
-            let recorder = try SessionRecorder(path: path, options: options)
+            let (recorder, created) = try Self.createRecorder(base: base, options: options)
+            chosen = created
+            path = created
             self.recorder = recorder
             func jsonChannel(_ topic: String, _ schema: String, _ name: String) throws(RecordError) -> UInt16 {
                 try recorder.channel(topic: topic, messageEncoding: "json",
@@ -75,9 +94,9 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
             }
             recorder.metadata(name: "sono", metadata)
         } catch let error as RecordError {
-            throw .file("recording \(path): \(error)")
+            throw .file("recording \(chosen): \(error)")
         } catch {
-            throw .file("recording \(path): \(error)")
+            throw .file("recording \(chosen): \(error)")
         }
     }
 
