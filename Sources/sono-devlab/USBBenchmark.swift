@@ -67,6 +67,7 @@ struct USBBenchmark: ParsableCommand {
         let source: USBProbeSource
         do {
             source = try USBProbeSource(configuration: USBProbeConfiguration(imaging: imaging, transfersInFlight: transfers))
+            try source.start()
             try source.waitUntilStreaming(seconds: 5)
         } catch {
             throw ValidationError("\(error)")

@@ -113,7 +113,10 @@ struct ProbeStream: ParsableCommand {
                                                   bufferedFrames: bufferedFrames)
         let events = EventLog()
         let source: USBProbeSource
-        do { source = try USBProbeSource(configuration: configuration) { events.append($0) } } catch {
+        do {
+            source = try USBProbeSource(configuration: configuration) { events.append($0) }
+            try source.start()
+        } catch {
             throw CLIError(message: "\(error)", code: 1)
         }
         defer { source.close() }

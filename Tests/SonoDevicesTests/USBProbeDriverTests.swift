@@ -35,7 +35,9 @@ struct USBProbeDriverTests {
         let imaging = ProbeImagingSettings(depthMM: 160, gainCentiDB: 0, rateCentiFPS: UInt16(rate * 100),
                                            width: side, height: side)
         let configuration = USBProbeConfiguration(serial: serial, imaging: imaging, reconnectInterval: 0.1)
-        return try USBProbeSource(configuration: configuration) { events.append($0) }
+        let source = try USBProbeSource(configuration: configuration) { events.append($0) }
+        try source.start()
+        return source
     }
 
     /// Reads `count` frames (each checked against the emulator's test pattern), giving up after `seconds`.

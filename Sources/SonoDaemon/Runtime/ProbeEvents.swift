@@ -2,37 +2,17 @@ import SonoDevices
 import Synchronization
 
 /// Hands the USB probe's events (from the driver's supervisor thread) to the runtime's event
-/// stream and log. The driver starts before the runtime is complete, so the destinations are
-/// attached afterwards; events before that are only logged by whoever attaches later.
+/// stream and log. The destinations are attached before the driver starts.
 final class ProbeEventRelay: Sendable {
-    private struct Destinations {
-        var publish: (@Sendable (USBProbeEvent) -> Void)?
-        var log: (@Sendable (String) -> Void)?
-        /// Events before the log was attached (the driver starts with the runtime, the log with `start`).
-        var early: [USBProbeEvent] = []
-    }
+    private let destinations = Mutex<(publish: (@Sendable (USBProbeEvent) -> Void)?, log: (@Sendable (String) -> Void)?)>(
+        (nil, nil))
 
-    private let destinations = Mutex(Destinations())
+    func attach(publish: @escaping @Sendable (USBProbeEvent) -> Void) { destinations.withLock { $0.publish = publish } }
 
-    func attach(publish: @escaping @Sendable (USBProbeEvent) -> Void) {
-        destinations.withLock { $0.publish = publish }
-    }
-
-    /// Attaches the log and writes to it what happened before.
-    func attach(log: @escaping @Sendable (String) -> Void) {
-        let early = destinations.withLock { d in
-            d.log = log
-            defer { d.early = [] }
-            return d.early
-        }
-        for event in early { log(event.description) }
-    }
+    func attach(log: @escaping @Sendable (String) -> Void) { destinations.withLock { $0.log = log } }
 
     func deliver(_ event: USBProbeEvent) {
-        let (publish, log) = destinations.withLock { d in
-            if d.log == nil, d.early.count < 64 { d.early.append(event) }
-            return (d.publish, d.log)
-        }
+        let (publish, log) = destinations.withLock { ($0.publish, $0.log) }
         publish?(event)
         log?(event.description)
     }

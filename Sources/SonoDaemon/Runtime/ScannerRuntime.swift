@@ -106,8 +106,9 @@ public final class ScannerRuntime: @unchecked Sendable {
         let armModel: ArmModel
         do { armModel = try ArmModel(robot) } catch { throw .file("robot description \(configuration.robotPath): \(error)") }
 
-        // The probe: the virtual patient's in simulation, else the USB probe if configured. The USB
-        // probe need not be plugged in yet: the driver opens it when it arrives and reports it.
+        // The probe: the virtual patient's in simulation, else the USB probe if configured (its
+        // driver starts with the runtime; the probe need not be plugged in yet: the driver opens
+        // it when it arrives and reports it).
         let source: (any ProbeFrameSource)?
         if let simulation {
             source = simulation.makeProbe()
@@ -206,6 +207,12 @@ public final class ScannerRuntime: @unchecked Sendable {
     /// Connects the boards, tares the force sensor, starts the control loop, the frame
     /// pipeline and the monitor. The arm stays disabled: an operator enables it.
     public func start(log: @escaping @Sendable (String) -> Void) throws(StartupError) {
+        // The probe's driver first: libusb starts (and enumerates) before the board links' threads.
+        if let usbProbe {
+            probeEvents.attach(log: { log("probe: \($0)") })
+            log("probe: looking for \(usbProbe.configuration.selector)")
+            do { try usbProbe.start() } catch { throw .devices("probe \(usbProbe.configuration.selector): \(error)") }
+        }
         boards.start()
         let wait = simulation != nil ? 5_000 : 3_000
         if let missing = boards.waitUntilConnected(timeoutMillis: wait) {
@@ -226,10 +233,6 @@ public final class ScannerRuntime: @unchecked Sendable {
         let report = controller.start(priority: configuration.loopPriority, lockMemory: configuration.lockMemory)
         realTime.withLock { $0 = report }
         log("control loop: \(report)")
-        if let usbProbe {
-            log("probe: looking for \(usbProbe.configuration.selector)")
-            probeEvents.attach(log: { log("probe: \($0)") })
-        }
         pipeline?.start()
         monitorRunning.store(true, ordering: .releasing)
         let monitor = Thread { [self] in runMonitor(); monitorDone.signal() }

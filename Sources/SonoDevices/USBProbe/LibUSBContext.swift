@@ -109,10 +109,9 @@ final class HotplugWatch: @unchecked Sendable {
         let events = Int32(LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED.rawValue | LIBUSB_HOTPLUG_EVENT_DEVICE_LEFT.rawValue)
         let result = libusb_hotplug_register_callback(context.context, events, 0, Int32(vendorID), Int32(productID),
                                                       LIBUSB_HOTPLUG_MATCH_ANY, callback, box.toOpaque(), &handle)
-        guard result == 0 else {
-            box.release()
-            return nil
-        }
+        // On failure the box is released by deinit, which runs for a class whose failable init
+        // returns nil after initialising every property.
+        guard result == 0 else { return nil }
     }
 
     /// Stops the callbacks. libusb may still be running one on its event thread, so the

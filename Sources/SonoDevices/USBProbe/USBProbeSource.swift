@@ -107,10 +107,10 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
     // `statisticsLock`; the rest is fixed after init or used by the supervisor thread alone.
     public let format: ProbeFrameFormat
     public let configuration: USBProbeConfiguration
-    private let context: LibUSBContext
+    /// libusb and its hot-plug registration, from `start` to `close`.
+    private var started: (context: LibUSBContext, hotplug: HotplugWatch?)?
     private let intake: ProbeFrameIntake
     private var mailbox: FrameMailbox { intake.mailbox }
-    private var hotplug: HotplugWatch?
     private let onEvent: @Sendable (USBProbeEvent) -> Void
     private let closing = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
@@ -125,7 +125,7 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
     private var generation: UInt64 = 0
     private let connectedInfo = Mutex<(info: ProbeInfo, address: USBProbeAddress)?>(nil)
 
-    /// Starts the driver; the probe need not be plugged in yet (see `waitUntilStreaming`).
+    /// Checks the configuration; `start` starts the driver.
     public init(configuration: USBProbeConfiguration,
                 onEvent: @escaping @Sendable (USBProbeEvent) -> Void = { _ in }) throws(USBError) {
         guard configuration.transfersInFlight >= 1, configuration.bufferedFrames >= 1 else {
@@ -137,13 +137,20 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
                                   sectorDeg: configuration.sectorDeg, framesPerSecond: imaging.framesPerSecond)
         intake = ProbeFrameIntake(width: imaging.width, height: imaging.height, bufferedFrames: configuration.bufferedFrames)
         self.onEvent = onEvent
-        context = try LibUSBContext()
+    }
+
+    /// Starts libusb and the driver's supervisor, which opens the probe and keeps it streaming;
+    /// the probe need not be plugged in yet (see `waitUntilStreaming`). Once only.
+    public func start() throws(USBError) {
+        guard started == nil, !closing.load(ordering: .acquiring) else { return }
+        let context = try LibUSBContext()
         let inbox = self.inbox
-        hotplug = HotplugWatch(context: context, vendorID: configuration.vendorID, productID: configuration.productID) {
+        let hotplug = HotplugWatch(context: context, vendorID: configuration.vendorID, productID: configuration.productID) {
             inbox.post($0 == .arrived ? .hotplugArrived : .hotplugLeft)
         }
+        started = (context, hotplug)
         let thread = Thread { [self] in
-            supervise()
+            supervise(context)
             finished.signal()
         }
         thread.name = "sono-usb-probe"
@@ -151,14 +158,16 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
     }
 
     /// Stops streaming (STOP_STREAMING when the probe is there), releases the probe and libusb.
-    /// Call it when done: the driver's threads keep the source alive until then.
+    /// Call it when done: once started, the driver's threads keep the source alive until then.
     public func close() {
         guard !closing.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        inbox.post(.close)
-        finished.wait()
-        hotplug?.deregister()
-        context.close()
-        hotplug = nil
+        if let (context, hotplug) = started {
+            inbox.post(.close)
+            finished.wait()
+            hotplug?.deregister()
+            context.close()
+        }
+        started = nil
         mailbox.setLink(.closed)
     }
 
@@ -225,7 +234,7 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
 
     // MARK: the supervisor thread
 
-    private func supervise() {
+    private func supervise(_ context: LibUSBContext) {
         var connection: USBProbeConnection?
         var lastOpenError: String?
         var stallReported = false
@@ -237,7 +246,7 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
         while !closing.load(ordering: .acquiring) {
             guard let link = connection else {
                 do throws(USBError) {
-                    connection = try connect()
+                    connection = try connect(context)
                     lastOpenError = nil
                     stallReported = false
                     streamStarted = MonotonicClock.nowMicros()
@@ -264,7 +273,7 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
                 connection = nil
                 continue
             case .hotplugLeft?:
-                if !isPresent(link.address) {
+                if !isPresent(link.address, context) {
                     disconnect(link, reason: "the probe left the bus (hot-plug)")
                     connection = nil
                     continue
@@ -311,7 +320,7 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
 
     /// Opens the probe, sets imaging and starts the stream, with the event thread paused so the
     /// requests go out and are answered strictly in order.
-    private func connect() throws(USBError) -> USBProbeConnection {
+    private func connect(_ context: LibUSBContext) throws(USBError) -> USBProbeConnection {
         try context.withEventThreadPaused { () throws(USBError) -> USBProbeConnection in
             let link = try USBProbeConnection.open(context: context, vendorID: configuration.vendorID,
                                                    productID: configuration.productID, serial: configuration.serial,
@@ -423,7 +432,7 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
     }
 
     /// Whether a device is still at `address` (after a hot-plug "left", which may be another device's).
-    private func isPresent(_ address: USBProbeAddress) -> Bool {
+    private func isPresent(_ address: USBProbeAddress, _ context: LibUSBContext) -> Bool {
         var list: UnsafeMutablePointer<OpaquePointer?>?
         let count = libusb_get_device_list(context.context, &list)
         guard count >= 0, let list else { return false }
