@@ -30,6 +30,30 @@ struct USBProbeDriverTests {
         }
     }
 
+    /// A plugged emulated probe and the driver streaming from it; `stop` closes the driver, then
+    /// unplugs the probe if it still is.
+    struct Rig {
+        let probe: EmulatedUSBProbe
+        let source: USBProbeSource
+        let events = Events()
+
+        init(serial: String, pacing: EmulatedUSBProbe.Pacing = .asFastAsPossible, side: Int = 128) throws {
+            probe = try EmulatedUSBProbe.plug(serial: serial, pacing: pacing)
+            do {
+                source = try USBProbeDriverTests.source(side: side, events: events)
+                try source.waitUntilStreaming(seconds: 5)
+            } catch {
+                probe.unplug()
+                throw error
+            }
+        }
+
+        func stop() {
+            source.close()
+            if probe.isPlugged { probe.unplug() }
+        }
+    }
+
     static func source(side: Int = 128, rate: Double = 60, serial: String? = nil,
                        events: Events) throws -> USBProbeSource {
         let imaging = ProbeImagingSettings(depthMM: 160, gainCentiDB: 0, rateCentiFPS: UInt16(rate * 100),
@@ -84,12 +108,9 @@ struct USBProbeDriverTests {
     /// 300 frames at 60 frames/s with the device pacing itself in real time: none missed, none
     /// damaged, numbered in sequence, stamped on the host's clock at 16.7 ms intervals.
     @Test func streams300FramesIntactAt60FramesPerSecond() throws {
-        let probe = try EmulatedUSBProbe.plug(serial: "PRB-STREAM-1", pacing: .realTime)
-        defer { probe.unplug() }
-        let events = Events()
-        let source = try Self.source(side: 256, events: events)
-        defer { source.close() }
-        try source.waitUntilStreaming(seconds: 5)
+        let rig = try Rig(serial: "PRB-STREAM-1", pacing: .realTime, side: 256)
+        defer { rig.stop() }
+        let (probe, source, events) = (rig.probe, rig.source, rig.events)
         let infos = Self.read(source, count: 300, seconds: 15)
         #expect(infos.count == 300)
         #expect(zip(infos, infos.dropFirst()).allSatisfy { $1.frameNumber == $0.frameNumber + 1 })
@@ -107,12 +128,9 @@ struct USBProbeDriverTests {
     }
 
     @Test func aCorruptedFrameIsRejectedAndCountedAsDropped() throws {
-        let probe = try EmulatedUSBProbe.plug(serial: "PRB-CRC-1")
-        defer { probe.unplug() }
-        let events = Events()
-        let source = try Self.source(events: events)
-        defer { source.close() }
-        try source.waitUntilStreaming(seconds: 5)
+        let rig = try Rig(serial: "PRB-CRC-1")
+        defer { rig.stop() }
+        let (probe, source) = (rig.probe, rig.source)
         let before = Self.read(source, count: 20)
         probe.corruptNextFrame()
         let after = Self.read(source, count: 40)
@@ -128,11 +146,9 @@ struct USBProbeDriverTests {
     }
 
     @Test func aTruncatedFrameIsRejected() throws {
-        let probe = try EmulatedUSBProbe.plug(serial: "PRB-TRUNC-1")
-        defer { probe.unplug() }
-        let source = try Self.source(events: Events())
-        defer { source.close() }
-        try source.waitUntilStreaming(seconds: 5)
+        let rig = try Rig(serial: "PRB-TRUNC-1")
+        defer { rig.stop() }
+        let (probe, source) = (rig.probe, rig.source)
         _ = Self.read(source, count: 10)
         probe.truncateNextFrame()
         #expect(Self.read(source, count: 20).count == 20)
@@ -142,12 +158,9 @@ struct USBProbeDriverTests {
     /// USB-PROBE.md §5.2: a halted endpoint stops frames with a fault the reader sees; the driver
     /// reads why, clears the halt, retries START while the probe is still faulted, and streams again.
     @Test func aHaltedEndpointIsClearedAndStreamingResumes() throws {
-        let probe = try EmulatedUSBProbe.plug(serial: "PRB-HALT-1")
-        defer { probe.unplug() }
-        let events = Events()
-        let source = try Self.source(events: events)
-        defer { source.close() }
-        try source.waitUntilStreaming(seconds: 5)
+        let rig = try Rig(serial: "PRB-HALT-1")
+        defer { rig.stop() }
+        let (probe, source, events) = (rig.probe, rig.source, rig.events)
         #expect(Self.read(source, count: 10).count == 10)
         probe.haltBulkEndpoint(lastError: 6, faultedStarts: 1)
         let fault = events.wait { if case .faulted = $0 { true } else { false } }
@@ -179,12 +192,9 @@ struct USBProbeDriverTests {
     /// USB-PROBE.md §5.1: a probe that stops sending without a fault is reported after 3 frame
     /// periods + 50 ms, and after a second the driver reads its status and restarts the stream.
     @Test func aSilentStreamIsReportedAndRestarted() throws {
-        let probe = try EmulatedUSBProbe.plug(serial: "PRB-SILENT-1", pacing: .realTime)
-        defer { probe.unplug() }
-        let events = Events()
-        let source = try Self.source(events: events)
-        defer { source.close() }
-        try source.waitUntilStreaming(seconds: 5)
+        let rig = try Rig(serial: "PRB-SILENT-1", pacing: .realTime)
+        defer { rig.stop() }
+        let (probe, source, events) = (rig.probe, rig.source, rig.events)
         let before = Self.read(source, count: 10)
         #expect(before.count == 10)
         let starts = probe.counters.starts
@@ -213,17 +223,12 @@ struct USBProbeDriverTests {
     /// Unplug stops frames at once with a `disconnected` event and error; the same probe plugged
     /// in again (at a new address) is re-opened and streams, its frame numbers continuing.
     @Test func unplugStopsFramesAndReplugResumes() throws {
-        let probe = try EmulatedUSBProbe.plug(serial: "PRB-PLUG-1")
-        var plugged = true
-        defer { if plugged { probe.unplug() } }
-        let events = Events()
-        let source = try Self.source(events: events)
-        defer { source.close() }
-        try source.waitUntilStreaming(seconds: 5)
+        let rig = try Rig(serial: "PRB-PLUG-1")
+        defer { rig.stop() }
+        let (probe, source, events) = (rig.probe, rig.source, rig.events)
         let before = Self.read(source, count: 10)
         #expect(before.count == 10)
         probe.unplug()
-        plugged = false
         #expect(events.wait { if case .disconnected = $0 { true } else { false } } != nil, "events: \(events.all)")
         var pixels = [UInt8](repeating: 0, count: source.format.pixelCount)
         #expect(throws: FrameSourceError.self) {
@@ -233,7 +238,6 @@ struct USBProbeDriverTests {
         }
         #expect(source.statistics.disconnects == 1)
         try probe.replug()
-        plugged = true
         let connects = { events.all.filter { if case .connected = $0 { true } else { false } }.count }
         let deadline = Date(timeIntervalSinceNow: 5)
         while connects() < 2, Date() < deadline { usleep(10_000) }
