@@ -102,12 +102,22 @@ struct ProbeStream: ParsableCommand {
     @Flag(help: "Print the result as JSON.")
     var json = false
 
+    func validate() throws {
+        guard frames >= 1 else { throw ValidationError("--frames \(frames): at least 1") }
+        guard (1...4096).contains(side) else { throw ValidationError("--side \(side): 1…4096 pixels") }
+        guard (1...1000).contains(depth) else { throw ValidationError("--depth \(depth): 1…1000 mm") }
+        guard (-300...300).contains(gain) else { throw ValidationError("--gain \(gain): −300…300 dB") }
+        guard rate > 0, rate <= 600 else { throw ValidationError("--rate \(rate): above 0, at most 600 frames/s") }
+        guard (1...64).contains(transfers) else { throw ValidationError("--transfers \(transfers): 1…64") }
+        guard (1...4096).contains(bufferedFrames) else { throw ValidationError("--buffered-frames \(bufferedFrames): 1…4096") }
+    }
+
     func run() throws { try reporting(body) }
 
     func body() throws {
         let (vendor, product) = try selection.ids()
-        let imaging = ProbeImagingSettings(depthMM: UInt16(clamping: depth), gainCentiDB: Int16(clamping: Int((gain * 100).rounded())),
-                                           rateCentiFPS: UInt16(clamping: Int((rate * 100).rounded())), width: side, height: side)
+        let imaging = ProbeImagingSettings(depthMM: UInt16(depth), gainCentiDB: Int16((gain * 100).rounded()),
+                                           rateCentiFPS: UInt16((rate * 100).rounded()), width: side, height: side)
         let configuration = USBProbeConfiguration(vendorID: vendor, productID: product, serial: selection.serial,
                                                   imaging: imaging, transfersInFlight: transfers,
                                                   bufferedFrames: bufferedFrames)
