@@ -78,16 +78,13 @@ public struct ProbeFrameHeader: Sendable, Equatable {
                              reason: "\(pixels.count) pixel bytes given for a \(width)×\(height) frame of \(payloadLength)")
         }
         var frame = [UInt8](repeating: 0, count: Self.length + pixels.count)
-        frame.withUnsafeMutableBytes { out in
-            var header = self
-            header.headerLength = Self.length
-            header.write(into: out)
+        let encoded = frame.withUnsafeMutableBytes { out -> Result<Int, ProbeFrameError> in
             if let base = out.baseAddress, let source = pixels.baseAddress, !pixels.isEmpty {
                 (base + Self.length).copyMemory(from: source, byteCount: pixels.count)
             }
-            let crc = Self.checksum(frame: UnsafeRawBufferPointer(out))
-            Self.put(crc, at: Self.crcOffset, in: out)
+            do throws(ProbeFrameError) { return .success(try encodeFrame(inPlace: out)) } catch { return .failure(error) }
         }
+        _ = try encoded.get()
         return frame
     }
 
