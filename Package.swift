@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "sonoctl", targets: ["sonoctl"]),
         .executable(name: "sono-devlab", targets: ["sono-devlab"]),
         .executable(name: "sonod", targets: ["sonod"]),
+        .executable(name: "sonod-sim", targets: ["sonod-sim"]),
         .library(name: "SonoProtocol", targets: ["SonoProtocol"]),
         .library(name: "SonoDevices", targets: ["SonoDevices"]),
         .library(name: "SonoRecord", targets: ["SonoRecord"]),
@@ -56,10 +57,11 @@ let package = Package(
         .target(name: "SonoGeometry", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")],
                 swiftSettings: strict),
 
-        // The motion controller: safety interlocks (a pure state machine), and more to come in
-        // the motion-controller issue (kinematic control, force control, the 1 kHz loop).
+        // The motion controller: kinematics, force control, the safety interlocks (a pure state
+        // machine) and the 1 kHz loop. Knows its boards only as queues and an output: no
+        // serial or USB library is linked into it, its tests or its benchmarks.
         .target(name: "SonoMotion",
-                dependencies: ["SonoGeometry", "SonoProtocol", "SonoDevices", .product(name: "TOMLKit", package: "TOMLKit"),
+                dependencies: ["SonoGeometry", "SonoProtocol", .product(name: "TOMLKit", package: "TOMLKit"),
                                .product(name: "Histogram", package: "hdrhistogram-swift")],
                 swiftSettings: strict),
 
@@ -87,6 +89,10 @@ let package = Package(
                 dependencies: ["SonoProtocol", "SonoCore", "CLibSerialPort", "CLibUSB"],
                 swiftSettings: strict),
 
+        // The hardware interfaces (ros2_control's split): the arm and force-sensor board links
+        // wired to the motion controller's input queues and its arm output.
+        .target(name: "SonoBoards", dependencies: ["SonoDevices", "SonoMotion", "SonoProtocol"], swiftSettings: strict),
+
         // The simulated world: the virtual patient (anatomy, imaging, view ground truth,
         // contact), the arm and force sensor boards' firmware speaking the real protocol, and
         // the scanner that ties them together.
@@ -102,14 +108,16 @@ let package = Package(
         // Test bench: umockdev-emulated devices wired to simulated boards. Used by tests,
         // the link benchmark, the link demo, and `sonod --simulate` (its virtual patient's boards).
         .target(name: "SonoTestbed",
-                dependencies: ["SonoSim", "SonoDevices", "SonoMotion", "SonoGeometry", "SonoProtocol", "CUMockdev"],
+                dependencies: ["SonoSim", "SonoDevices", "SonoBoards", "SonoMotion", "SonoGeometry", "SonoProtocol", "CUMockdev"],
                 swiftSettings: strict),
 
-        // sonod's body: configuration, wiring of devices (or the virtual patient on emulated
-        // devices), classifier, planner and motion controller; the control socket; systemd.
+        // The daemon's body: configuration, the scanner's parts and the ordered services that
+        // start and stop them, the control socket, systemd; recording and replay. Knows a
+        // simulation only through `SimulationHost`: no simulator or test bench in it.
         .target(name: "SonoDaemon",
-                dependencies: ["SonoCore", "SonoDevices", "SonoGeometry", "SonoMotion", "SonoPlanner", "SonoProtocol",
-                               "SonoRecord", "SonoReport", "SonoSim", "SonoTestbed", "SonoVision",
+                dependencies: ["SonoBoards", "SonoCore", "SonoDevices", "SonoGeometry", "SonoMotion", "SonoPlanner", "SonoProtocol",
+                               "SonoRecord", "SonoReport", "SonoSim", "SonoVision",
+                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                .product(name: "TOMLKit", package: "TOMLKit"),
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
@@ -117,11 +125,23 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                 swiftSettings: strict),
+        // The service binary (sono.service): the daemon on hardware, nothing else.
         .executableTarget(name: "sonod",
-                          dependencies: ["SonoDaemon", "SonoPlanner", "SonoMotion",
+                          dependencies: ["SonoDaemon",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                                         .product(name: "Logging", package: "swift-log"),
-                                         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+                                         .product(name: "Logging", package: "swift-log")],
+                          swiftSettings: strict),
+
+        // The virtual patient as a SimulationHost: simulated boards on umockdev-emulated devices,
+        // the simulated probe and the simulator's ground truth.
+        .target(name: "SonoSimHost",
+                dependencies: ["SonoDaemon", "SonoSim", "SonoTestbed", "SonoDevices", "SonoCore", "SonoGeometry", "SonoProtocol"],
+                swiftSettings: strict),
+        // The same daemon body on the virtual patient (make demo, the simulated tests).
+        .executableTarget(name: "sonod-sim",
+                          dependencies: ["SonoDaemon", "SonoSimHost",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
 
         .executableTarget(name: "sonoctl",
@@ -143,7 +163,7 @@ let package = Package(
         .testTarget(name: "SonoVisionTests", dependencies: ["SonoVision", "SonoSim"],
                     exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "SonoPlannerTests", dependencies: ["SonoPlanner", "SonoGeometry"], swiftSettings: strict),
-        .testTarget(name: "SonoDaemonTests", dependencies: ["SonoDaemon", "sonod", "SonoPlanner", "SonoGeometry", "SonoRecord", "SonoReport",
+        .testTarget(name: "SonoDaemonTests", dependencies: ["SonoDaemon", "sonod", "sonod-sim", "SonoPlanner", "SonoGeometry", "SonoRecord", "SonoReport",
                                                           "SonoTestbed"],
                     swiftSettings: strict),
         .testTarget(name: "SonoRecordTests",

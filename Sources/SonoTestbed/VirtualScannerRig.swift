@@ -1,4 +1,5 @@
 import Foundation
+public import SonoBoards
 import SonoDevices
 public import SonoGeometry
 public import SonoMotion
@@ -9,7 +10,7 @@ import Synchronization
 /// The whole control path against the virtual patient, hardware-free but real from the serial
 /// driver up: the simulated arm and force boards run on emulated USB serial devices, and the
 /// motion controller drives them through `ScannerBoards` (libserialport, the link layer, the
-/// lock-free queues and the real-time sender). For tests and benchmarks (sonod --simulate wires its own, SonoDaemon.SimulatedHardware).
+/// lock-free queues and the real-time sender). For tests and benchmarks (sonod-sim wires its own, SonoSimHost.SimulatedHardware).
 public final class VirtualScannerRig: Sendable {
     public let robot: RobotDescription
     public let world: VirtualPatient
@@ -57,8 +58,7 @@ public final class VirtualScannerRig: Sendable {
         if let missing = boards.waitUntilConnected(timeoutMillis: 3_000) {
             throw RigError.setup("the simulated \(missing) board did not connect")
         }
-        do { _ = try boards.forceSensor.request(.tare) } catch { throw RigError.setup("TARE failed: \(error)") }
-        Thread.sleep(forTimeInterval: 0.15)  // the sensor averages 100 samples
+        do { try boards.tare(timeoutMillis: 500) } catch { throw RigError.setup("\(error)") }
         controller.start(lockMemory: lockMemory)
         let deadline = Date().addingTimeInterval(2)
         while !controller.status.haveJointState && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }

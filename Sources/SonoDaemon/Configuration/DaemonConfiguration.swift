@@ -39,10 +39,16 @@ public struct DaemonConfiguration: Sendable {
     /// Real-time priority of the control loop (SCHED_FIFO), and whether to lock memory.
     public var loopPriority: Int32 = 80
     public var lockMemory = true
+    /// Whether sonod refuses to run when SCHED_FIFO or mlockall (when `lockMemory`) is refused;
+    /// nil: on for hardware, off in simulation (`requiresRealTime(simulated:)`).
+    public var requireRealTime: Bool?
     /// Stale-data deadlines override (ms); nil keeps safety.toml's.
     public var staleDeadlineMillis: Int?
 
     public init() {}
+
+    /// `[realtime] require` as it applies to a run on hardware or in simulation.
+    public func requiresRealTime(simulated: Bool) -> Bool { requireRealTime ?? !simulated }
 
     /// Where the installed data lives (`make install`).
     public static let installedRoot = "/usr/share/sono"
@@ -120,9 +126,10 @@ public struct DaemonConfiguration: Sendable {
             c.socketGroup = try r.string("socket_group") ?? c.socketGroup
             c.operatorGroup = try r.string("operator_group") ?? c.operatorGroup
         }
-        try reader.section("realtime", keys: ["loop_priority", "lock_memory", "stale_deadline_ms"]) { r throws(ConfigurationError) in
+        try reader.section("realtime", keys: ["loop_priority", "lock_memory", "require", "stale_deadline_ms"]) { r throws(ConfigurationError) in
             if let priority = try r.int("loop_priority", 1...99) { c.loopPriority = Int32(priority) }
             c.lockMemory = try r.bool("lock_memory") ?? c.lockMemory
+            c.requireRealTime = try r.bool("require")
             c.staleDeadlineMillis = try r.int("stale_deadline_ms", 1...100)
         }
         try reader.section("planner", keys: ["protocol", "contact_force_n", "view_timeout_s", "acquire_confidence",

@@ -46,11 +46,11 @@ public struct ControlAPI: Sendable {
 
     public static let maxBodyBytes = 64 * 1024
 
-    let runtime: ScannerRuntime
+    let scanner: Scanner
     let authorizer: PeerAuthorizer
 
-    public init(runtime: ScannerRuntime, authorizer: PeerAuthorizer) {
-        self.runtime = runtime
+    public init(scanner: Scanner, authorizer: PeerAuthorizer) {
+        self.scanner = scanner
         self.authorizer = authorizer
     }
 
@@ -83,9 +83,9 @@ public struct ControlAPI: Sendable {
     public func perform(_ operation: Operation, body: Data) -> Response {
         switch operation {
         case .status:
-            return Self.json(200, runtime.status())
+            return Self.json(200, scanner.status())
         case .safety(let command):
-            switch runtime.perform(command) {
+            switch scanner.perform(command) {
             case .success(let state): return Self.json(200, StateJSON(state: state.rawValue))
             case .failure(let error): return Self.error(error)
             }
@@ -95,14 +95,14 @@ public struct ControlAPI: Sendable {
             case .success(let decoded): request = decoded
             case .failure(let failure): return failure.response
             }
-            switch runtime.startScan(views: request.views) {
+            switch scanner.startScan(views: request.views) {
             case .success(let status): return Self.json(202, status)
             case .failure(let error): return Self.error(error)
             }
         case .scan:
-            return Self.json(200, runtime.scanStatus())
+            return Self.json(200, scanner.scanStatus())
         case .stopScan:
-            return Self.json(200, runtime.stopScan())
+            return Self.json(200, scanner.stopScan())
         case .startRecording:
             let request: RecordingRequestJSON
             switch Self.decode(RecordingRequestJSON.self, body, empty: RecordingRequestJSON(name: nil)) {
@@ -110,8 +110,8 @@ public struct ControlAPI: Sendable {
             case .failure(let failure): return failure.response
             }
             do {
-                let status = try runtime.sessions.start(name: request.name)
-                runtime.events.publish(DaemonEvent("recording", status))
+                let status = try scanner.sessions.start(name: request.name)
+                scanner.events.publish(DaemonEvent("recording", status))
                 return Self.json(200, status)
             } catch {
                 if case .badName = error { return Self.error(400, "bad_request", error.description) }
@@ -119,13 +119,13 @@ public struct ControlAPI: Sendable {
                 return Self.error(500, "internal", error.description)
             }
         case .stopRecording:
-            let status = runtime.sessions.stop()
-            runtime.events.publish(DaemonEvent("recording", status))
+            let status = scanner.sessions.stop()
+            scanner.events.publish(DaemonEvent("recording", status))
             return Self.json(200, status)
         case .sessions:
-            return Self.json(200, runtime.sessions.list())
+            return Self.json(200, scanner.sessions.list())
         case .limits:
-            return Response(status: 200, body: runtime.limitsJSON())
+            return Response(status: 200, body: scanner.limitsJSON())
         case .events:
             return Self.error(500, "internal", "the event stream is served by the transport")
         }

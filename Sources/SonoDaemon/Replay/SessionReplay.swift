@@ -307,7 +307,7 @@ public enum SessionReplay {
                 let robot = try RobotDescription.load(path: try attachment("arm.toml"))
                 arm = try ArmModel(robot)
                 let limits = try SafetyLimits.load(path: try attachment("safety.toml"))
-                motion = ScannerRuntime.motionConfiguration(limits: limits, simulation: metadata["mode"] == "simulation",
+                motion = Scanner.motionConfiguration(limits: limits, simulation: metadata["mode"] == "simulation",
                                                             staleDeadlineMillis: metadata["stale_deadline_ms"].flatMap { Int($0) })
                 prior = try ScanPrior.load(path: try attachment("scan-prior.toml"))
             } catch let error as ReplayError {

@@ -57,18 +57,23 @@ final class FramePipeline: @unchecked Sendable {
     let classifier: ViewClassifier
     let queue = FrameQueue()
     private let measured: @Sendable () -> (probe: Pose, forceN: Double)
-    /// Receives every classified frame (the session recording); set before `start`.
-    var recorder: (any FrameRecorder)?
+    /// Receives every classified frame (the session recording).
+    private let recorder: (any FrameRecorder)?
+    /// Told when the smoothed view changes (the `view` event).
+    private let onViewChange: @Sendable (ViewObservation) -> Void
     private let latest = Mutex(Latest())
     private let running = Atomic<Bool>(false)
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
 
-    init(source: any ProbeFrameSource, classifier: ViewClassifier,
-         measured: @escaping @Sendable () -> (probe: Pose, forceN: Double)) {
+    init(source: any ProbeFrameSource, classifier: ViewClassifier, recorder: (any FrameRecorder)?,
+         measured: @escaping @Sendable () -> (probe: Pose, forceN: Double),
+         onViewChange: @escaping @Sendable (ViewObservation) -> Void) {
         self.source = source
         self.classifier = classifier
+        self.recorder = recorder
         self.measured = measured
+        self.onViewChange = onViewChange
     }
 
     var snapshot: Latest { latest.withLock { $0 } }
@@ -92,6 +97,7 @@ final class FramePipeline: @unchecked Sendable {
         var pixels = [UInt8](repeating: 0, count: format.pixelCount)
         var frameClassifier = FrameClassifier(classifier: classifier, framesPerSecond: format.framesPerSecond)
         var lastNumber: UInt64?
+        var lastLabel: String?
         while running.load(ordering: .acquiring) {
             let info: ProbeFrameInfo?
             do {
@@ -129,6 +135,10 @@ final class FramePipeline: @unchecked Sendable {
                 $0.height = format.height
             }
             queue.push(observation)
+            if observation.smoothedLabel != lastLabel {
+                lastLabel = observation.smoothedLabel
+                onViewChange(observation)
+            }
         }
     }
 }

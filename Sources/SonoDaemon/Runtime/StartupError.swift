@@ -7,6 +7,8 @@ public enum StartupError: Error, Sendable, CustomStringConvertible {
     case devices(String)
     case model(String)
     case socket(String)
+    /// `[realtime] require` is on and the control loop did not get what it requires.
+    case realTime(String)
 
     public var description: String {
         switch self {
@@ -16,6 +18,7 @@ public enum StartupError: Error, Sendable, CustomStringConvertible {
         case .devices(let reason): "devices: \(reason)"
         case .model(let reason): "view classifier: \(reason)"
         case .socket(let reason): "control socket: \(reason)"
+        case .realTime(let reason): "real time ([realtime] require = true): \(reason)"
         }
     }
 }

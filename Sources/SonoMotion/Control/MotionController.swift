@@ -71,8 +71,15 @@ public final class MotionController: Sendable {
     public typealias TapeHandler = @Sendable (TapeEntry) -> Void
 
     /// Everything the loop body touches, owned by the loop thread alone once it runs.
+    /// Unchecked: after `start()` only the loop thread reads or writes its variables (the init
+    /// writes them before the thread exists); the atomic is for any thread.
     private final class CoreBox: @unchecked Sendable {
         var core: MotionCore
+        var forcePeakN = 0.0
+        var forcePeakEpoch: UInt64 = 0
+        /// Bumped by `resetForcePeak()` from any thread; the loop restarts the peak when it
+        /// sees a new value.
+        let requestedForcePeakEpoch = Atomic<UInt64>(0)
         let output: any ArmCommandOutput
         init(core: MotionCore, output: any ArmCommandOutput) {
             self.core = core
@@ -117,7 +124,15 @@ public final class MotionController: Sendable {
                 core.core.handle(command, ticket: ticket, now: now, output: core.output) { events.push($0) }
             }
             core.core.cycle(now: now, output: core.output) { events.push($0) }
-            published.write(core.core.status)
+            var status = core.core.status
+            let epoch = core.requestedForcePeakEpoch.load(ordering: .relaxed)
+            if epoch != core.forcePeakEpoch {
+                core.forcePeakEpoch = epoch
+                core.forcePeakN = 0
+            }
+            core.forcePeakN = max(core.forcePeakN, status.force.z)
+            status.forcePeakN = core.forcePeakN
+            published.write(status)
         }
     }
 
@@ -149,6 +164,9 @@ public final class MotionController: Sendable {
     }
 
     public var status: MotionStatus { published.read() }
+
+    /// Starts `status.forcePeakN` again from the next control cycle (a scan's own maximum).
+    public func resetForcePeak() { core.requestedForcePeakEpoch.add(1, ordering: .relaxed) }
     public var loopStatistics: ControlLoopStatistics { loop.statistics }
     /// How the loop thread is scheduled (nil before `start`).
     public var realTime: RealTimeReport? { loop.realTime }

@@ -137,6 +137,9 @@ public struct MotionCore: Sendable {
                 pendingStop = nil
                 emit(.stopAcknowledged(micros: lastCycleMicros))
             }
+            if board == .arm, type == MessageType.setDrives.rawValue {
+                emit(.drivesAcknowledged(micros: lastCycleMicros))
+            }
         case .nack(let type, let reason, let board):
             emit(.boardRefused(ackedType: type, reason: reason, board))
         case .link(let board, let alive):

@@ -76,6 +76,8 @@ public enum MotionEvent: Sendable, Equatable {
     case transition(from: SafetyState, to: SafetyState, micros: UInt64)
     case stop(StopRecord)
     case stopAcknowledged(micros: UInt64)
+    /// The arm board acknowledged a `SET_DRIVES` (on or off, whichever was sent last).
+    case drivesAcknowledged(micros: UInt64)
     case moveStarted(duration: Double)
     case moveFinished(micros: UInt64)
     /// The target could not be tracked (IK residual) or was rejected by the interlocks; the
@@ -130,6 +132,9 @@ public struct MotionStatus: Sendable, Equatable {
     public var armStatus: ArmStatus = []
     /// Joint positions, rad.
     public var joints = JointArray<Double>(count: 0, filler: 0)
+    /// The largest contact force (z, N) since the controller started or since
+    /// `MotionController.resetForcePeak()`, over every control cycle.
+    public var forcePeakN = 0.0
 
     public init() {}
 }

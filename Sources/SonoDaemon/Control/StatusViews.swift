@@ -1,0 +1,76 @@
+public import Foundation
+import SonoDevices
+import SonoMotion
+
+/// The scanner as the control API shows it: `GET /v1/status` and `GET /v1/limits`.
+extension Scanner {
+    public func status() -> StatusJSON {
+        let motion = controller.status
+        let loop = controller.loopStatistics
+        let rt = realTime.withLock { $0 }
+        var view: ViewJSON?
+        var probeDevice = DeviceJSON(connected: false, source: "none", detail: "no probe configured")
+        if let pipeline {
+            let frames = pipeline.snapshot
+            if let observation = frames.observation {
+                view = ViewJSON(label: observation.smoothedLabel, confidence: round2(Double(observation.smoothedConfidence)),
+                                stableFrames: observation.stableFrames, frame: frames.frameNumber)
+            }
+            if let usbProbe {
+                let statistics = usbProbe.statistics
+                probeDevice = DeviceJSON(connected: statistics.link == "streaming", source: usbProbe.configuration.selector,
+                                         detail: ProbeStatisticsText(statistics).description)
+            } else {
+                probeDevice = DeviceJSON(connected: frames.failure == nil && frames.frames > 0, source: "simulated",
+                                         detail: frames.failure ?? "\(frames.frames) frames, \(frames.dropped) dropped")
+            }
+        }
+        func device(_ link: BoardLink, _ selector: String) -> DeviceJSON {
+            if case .connected(let info, let path) = link.state {
+                return DeviceJSON(connected: true, source: path, detail: "\(info.kind) \(info.serial) firmware \(info.firmwareVersion)")
+            }
+            return DeviceJSON(connected: false, source: selector, detail: link.state.description)
+        }
+        let simulation = mode.simulation
+        let armSource = simulation.map { "simulated (\($0.armPort))" } ?? configuration.armPort.description
+        let forceSource = simulation.map { "simulated (\($0.forceSensorPort))" } ?? configuration.forceSensorPort.description
+        return StatusJSON(
+            mode: mode.name, version: Self.version,
+            uptimeS: round2(Date().timeIntervalSince(started)), state: motion.state.rawValue,
+            latched: motion.latched.map { LatchedJSON(cause: $0.cause.rawValue, value: round2($0.value), limit: $0.limit) },
+            devices: DevicesJSON(arm: device(boards.arm, armSource), forceSensor: device(boards.forceSensor, forceSource),
+                                 probe: probeDevice),
+            forceN: VectorJSON(x: round2(motion.force.x), y: round2(motion.force.y), z: round2(motion.force.z)),
+            contactTargetN: motion.contactTargetN, forceLimited: motion.forceLimited, probe: PoseJSON(motion.probe),
+            moving: motion.moving, retracting: motion.retracting, view: view,
+            loop: LoopJSON(cycles: loop.cycles, overruns: loop.overruns, periodP50Us: Double(loop.periodP50),
+                           periodP99Us: Double(loop.periodP99), periodMaxUs: Double(loop.periodMax),
+                           realtime: RealTimeJSON(scheduler: rt?.fifoPriority != nil ? "SCHED_FIFO" : "SCHED_OTHER",
+                                                  priority: Int(rt?.fifoPriority ?? 0), memoryLocked: rt?.memoryLocked ?? false,
+                                                  note: rt.flatMap { [$0.fifoError, $0.lockError].compactMap { $0 }.first })),
+            scan: scanStatus(), recording: sessions.status)
+    }
+
+    public func limitsJSON() -> Data {
+        let l = motionConfiguration.limits
+        let c = motionConfiguration.contact
+        let body: [String: [String: AnyEncodable]] = [
+            "force": ["soft_limit_n": .init(l.forceSoftLimitN), "hard_limit_n": .init(l.forceHardCapN),
+                      "max_rate_n_per_s": .init(l.forceRateLimitNPerS), "rate_window_us": .init(Double(l.forceRateWindowMicros))],
+            "speed": ["tip_mm_s": .init(l.tipSpeedLimitMMs), "joint_speed_fraction": .init(l.jointSpeedFraction)],
+            "workspace": ["min_mm": .init([l.workspaceMin.x, l.workspaceMin.y, l.workspaceMin.z]),
+                          "max_mm": .init([l.workspaceMax.x, l.workspaceMax.y, l.workspaceMax.z])],
+            "stale": ["force_ms": .init(Double(l.forceDeadlineMicros) / 1000), "joints_ms": .init(Double(l.jointStateDeadlineMicros) / 1000)],
+            "contact": ["default_n": .init(c.defaultTargetN), "min_n": .init(c.targetRange.lowerBound), "max_n": .init(c.targetRange.upperBound)],
+        ]
+        return APICoding.encode(body)
+    }
+}
+
+/// A JSON value of a few shapes, for bodies assembled in code.
+struct AnyEncodable: Encodable {
+    private let encodeValue: (any Encoder) throws -> Void
+    init(_ value: Double) { encodeValue = { try value.encode(to: $0) } }
+    init(_ value: [Double]) { encodeValue = { try value.encode(to: $0) } }
+    func encode(to encoder: any Encoder) throws { try encodeValue(encoder) }
+}

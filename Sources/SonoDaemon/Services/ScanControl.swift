@@ -1,0 +1,284 @@
+import Foundation
+import SonoMotion
+import SonoPlanner
+import Synchronization
+
+/// The autonomous scan: the planner on its own thread, driving the motion controller through
+/// `MotionScanEnvironment`, and the scan's record (results, stops, faults) for the status,
+/// the summary and the session.
+final class ScanControl: Sendable {
+    struct Record {
+        var running = false
+        var views: [String] = []
+        var current: String?
+        var step: String?
+        var started: Date?
+        var results: [ViewResultJSON] = []
+        var stops: [StopJSON] = []
+        var faults: [FaultJSON] = []
+        var maxForceN = 0.0
+        var autoRecording = false
+        var finishedScans = 0
+        var seconds = 0.0
+        var interruption: String?
+    }
+
+    let moves = MoveTracker()
+    private let configuration: DaemonConfiguration
+    private let prior: ScanPrior
+    private let controller: MotionController
+    private let pipeline: FramePipeline?
+    private let sessions: SessionStore
+    private let events: EventBus
+    private let recording: SessionRecording?
+    private let groundTruth: (any SimulationHost)?
+    private let limits: SafetyLimits
+    private let record = Mutex(Record())
+    private let cancelled = AtomicFlag()
+    private let done = NSCondition()
+
+    init(configuration: DaemonConfiguration, prior: ScanPrior, limits: SafetyLimits, controller: MotionController,
+         pipeline: FramePipeline?, sessions: SessionStore, events: EventBus, recording: SessionRecording?,
+         groundTruth: (any SimulationHost)?) {
+        self.configuration = configuration
+        self.prior = prior
+        self.limits = limits
+        self.controller = controller
+        self.pipeline = pipeline
+        self.sessions = sessions
+        self.events = events
+        self.recording = recording
+        self.groundTruth = groundTruth
+    }
+
+    /// Claims the scan, puts the controller into `scanning` (through `perform`, the operator's
+    /// path) and starts the planner's thread.
+    func start(views requested: [String]?,
+               perform: (SafetyCommand) -> Result<SafetyState, CommandError>) -> Result<ScanStatusJSON, CommandError> {
+        guard let pipeline else {
+            return .failure(.unavailable("no probe is configured (devices.probe = \"none\"): a scan needs frames"))
+        }
+        let names = (requested ?? configuration.scanProtocol).map { $0.uppercased() }
+        let known = Set(pipeline.classifier.labels).intersection(prior.views.keys)
+        let scanProtocol: ScanProtocol
+        do { scanProtocol = try ScanProtocol(views: names, known: known) } catch {
+            return .failure(.badRequest("\(error)"))
+        }
+        let claimed = record.withLock { s -> Bool in
+            if s.running { return false }
+            s = Record(running: true, views: scanProtocol.views, started: Date(), finishedScans: s.finishedScans)
+            return true
+        }
+        guard claimed else { return .failure(.conflict("a scan is already running")) }
+        let state = controller.status.state
+        if state != .scanning {
+            if case .failure(let error) = perform(.startScan) {
+                record.withLock { $0.running = false }
+                return .failure(.conflict("cannot start a scan in state \(state.rawValue): \(error)"))
+            }
+        }
+        if sessions.activePath == nil, (try? sessions.start(name: nil)) != nil {
+            record.withLock { $0.autoRecording = true }
+            events.publish(DaemonEvent("recording", sessions.status))
+        }
+        cancelled.set(false)
+        controller.resetForcePeak()
+        let thread = Thread { [self] in run(scanProtocol, pipeline: pipeline) }
+        thread.name = "sono-planner"
+        thread.start()
+        let status = status()
+        events.publish(DaemonEvent("scan", status))
+        return .success(status)
+    }
+
+    /// Asks a running scan to end and waits (up to 5 s) for the planner to return; the arm
+    /// holds where it is.
+    @discardableResult
+    func stop() -> ScanStatusJSON {
+        if record.withLock({ $0.running }) {
+            cancelled.set(true)
+            waitUntilIdle(seconds: 5)
+        }
+        return status()
+    }
+
+    /// Blocks until no scan is running; false when `seconds` passed first.
+    @discardableResult
+    func waitUntilIdle(seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        done.lock()
+        defer { done.unlock() }
+        while record.withLock({ $0.running }) {
+            if !done.wait(until: deadline) { return false }
+        }
+        return true
+    }
+
+    func note(stop: StopJSON) { record.withLock { if $0.running { $0.stops.append(stop) } } }
+
+    func note(fault: FaultJSON) { record.withLock { if $0.running { $0.faults.append(fault) } } }
+
+    func status() -> ScanStatusJSON {
+        record.withLock { s in
+            ScanStatusJSON(running: s.running, views: s.views, currentView: s.current, step: s.step,
+                           startedAt: s.started.map(rfc3339), results: s.results)
+        }
+    }
+
+    func summary(mode: RunMode) -> ScanSummaryJSON { summary(of: snapshot(), mode: mode) }
+
+    private func snapshot() -> Record {
+        var s = record.withLock { $0 }
+        if s.running { s.maxForceN = max(s.maxForceN, controller.status.forcePeakN) }
+        return s
+    }
+
+    private func summary(of s: Record, mode: RunMode) -> ScanSummaryJSON {
+        ScanSummaryJSON(mode: mode.name, patient: mode.simulation?.patientPath, views: s.views,
+                        results: s.results, acquired: s.results.filter(\.acquired).count, scanSeconds: round2(s.seconds),
+                        maxForceN: round2(s.maxForceN), hardCapN: limits.forceHardCapN, softLimitN: limits.forceSoftLimitN,
+                        stops: s.stops, faults: s.faults, interruption: s.interruption, session: sessions.activePath,
+                        recording: recording?.path)
+    }
+
+    private func run(_ scanProtocol: ScanProtocol, pipeline: FramePipeline) {
+        pipeline.queue.clear()
+        let cancelled = self.cancelled
+        let environment = MotionScanEnvironment(
+            labels: pipeline.classifier.labels, controller: controller, frames: pipeline.queue, moves: moves,
+            cancelled: { cancelled.isSet }, onEvent: { [weak self] in self?.plannerEvent($0, pipeline: pipeline) })
+        let recorded: any ScanEnvironment
+        if let recording {
+            recording.plannerCall(PlannerTapeCoding.encode(
+                PlannerCall(call: .scan, views: scanProtocol.views, settings: configuration.planner)))
+            recorded = RecordingScanEnvironment(base: environment) { recording.plannerCall(PlannerTapeCoding.encode($0)) }
+        } else {
+            recorded = environment
+        }
+        let planner = ScanPlanner(prior: prior, settings: configuration.planner, environment: recorded,
+                                  cancelled: { cancelled.isSet })
+        if ProcessInfo.processInfo.environment["SONO_PLANNER_TRACE"] != nil {
+            planner.trace = { FileHandle.standardError.write(Data("planner: \($0)\n".utf8)) }
+        }
+        let report = planner.run(scanProtocol)
+        recording?.plannerCall(PlannerTapeCoding.encode(PlannerCall(
+            call: .end, event: "\(report.outcomes.filter(\.acquired).count)/\(report.outcomes.count) views")))
+        if controller.status.state == .scanning { _ = try? controller.perform(.safety(.stopScan)) }
+        let peak = controller.status.forcePeakN
+        let finished = record.withLock { s -> Record in
+            s.running = false
+            s.current = nil
+            s.step = nil
+            s.seconds = report.seconds
+            s.maxForceN = max(s.maxForceN, peak)
+            s.interruption = report.interruption.map(\.description)
+            s.finishedScans += 1
+            return s
+        }
+        sessions.write(APICoding.encode(summary(of: finished, mode: groundTruth.map { .simulation($0) } ?? .hardware),
+                                        pretty: true), named: "summary.json")
+        events.publish(DaemonEvent("scan", status()))
+        if finished.autoRecording {
+            events.publish(DaemonEvent("recording", sessions.stop()))
+        }
+        done.lock()
+        done.broadcast()
+        done.unlock()
+    }
+
+    private func plannerEvent(_ event: PlannerEvent, pipeline: FramePipeline) {
+        switch event {
+        case .viewStarted(let view):
+            record.withLock { $0.current = view; $0.step = "travel" }
+        case .windowReached:
+            record.withLock { $0.step = "contact" }
+        case .searching(_, let step):
+            record.withLock { $0.step = step }
+        case .clipStarted(let view):
+            record.withLock { $0.step = "clip" }
+            let frame = pipeline.snapshot
+            sessions.writeFrame(frame.pixels, width: frame.width, height: frame.height, named: "\(view).png")
+        case .clipEnded:
+            break
+        case .viewAcquired(let outcome), .viewFailed(let outcome):
+            let result = viewResult(outcome)
+            record.withLock { $0.results.append(result) }
+            events.publish(DaemonEvent(outcome.acquired ? "view_acquired" : "view_failed", result))
+        }
+    }
+
+    private func viewResult(_ outcome: ViewOutcome) -> ViewResultJSON {
+        let truth = outcome.pose.flatMap { groundTruth?.groundTruth(view: outcome.view, pose: $0) }
+        return ViewResultJSON(
+            view: outcome.view, acquired: outcome.acquired, seconds: round2(outcome.seconds),
+            confidence: round2(Double(outcome.confidence)), maxForceN: round2(outcome.maxForceN),
+            reason: outcome.reason, pose: outcome.pose.map(PoseJSON.init),
+            poseError: truth.map {
+                PoseErrorJSON(positionMM: round2($0.positionMM), beamDeg: round2($0.beamAngleDeg),
+                              rotationDeg: round2($0.planeRotationDeg), truthView: $0.truthView)
+            })
+    }
+}
+
+/// A flag one thread sets and others poll (the planner: "the operator stopped the scan").
+final class AtomicFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set(_ flag: Bool) { value.store(flag, ordering: .releasing) }
+}
+
+/// The arm board's STOP and SET_DRIVES acknowledgements as they arrive (from the motion
+/// controller's event thread), for the shutdown to wait on with a deadline.
+final class AcknowledgementLog: @unchecked Sendable {
+    // Unchecked: `counts` is only touched with `condition` locked.
+    private let condition = NSCondition()
+    private var counts = Mark(stops: 0, drives: 0)
+
+    struct Mark: Sendable {
+        var stops: UInt64
+        var drives: UInt64
+    }
+
+    func note(_ event: MotionEvent) {
+        switch event {
+        case .stopAcknowledged: update { $0.stops += 1 }
+        case .drivesAcknowledged: update { $0.drives += 1 }
+        default: break
+        }
+    }
+
+    /// The acknowledgements so far; take it before sending the command to wait for.
+    func mark() -> Mark {
+        condition.lock()
+        defer { condition.unlock() }
+        return counts
+    }
+
+    /// Waits for a STOP acknowledgement after `mark`; the milliseconds it took, or nil when the
+    /// deadline passed.
+    func waitForStop(after mark: Mark, deadlineMillis: Int) -> Int? {
+        wait(deadlineMillis) { $0.stops > mark.stops }
+    }
+
+    func waitForDrives(after mark: Mark, deadlineMillis: Int) -> Int? {
+        wait(deadlineMillis) { $0.drives > mark.drives }
+    }
+
+    private func update(_ change: (inout Mark) -> Void) {
+        condition.lock()
+        change(&counts)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func wait(_ deadlineMillis: Int, until done: (Mark) -> Bool) -> Int? {
+        let begun = Date()
+        let deadline = begun.addingTimeInterval(Double(deadlineMillis) / 1000)
+        condition.lock()
+        defer { condition.unlock() }
+        while !done(counts) {
+            if !condition.wait(until: deadline) { return done(counts) ? Int(Date().timeIntervalSince(begun) * 1000) : nil }
+        }
+        return Int(Date().timeIntervalSince(begun) * 1000)
+    }
+}

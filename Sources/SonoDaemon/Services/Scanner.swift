@@ -1,0 +1,267 @@
+import Foundation
+public import Logging
+
+import SonoBoards
+import SonoCore
+import SonoDevices
+import SonoGeometry
+public import SonoMotion
+import SonoPlanner
+import SonoRecord
+import SonoVision
+import Synchronization
+
+/// A command the scanner refused, as the control socket reports it.
+public enum CommandError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Not allowed in the current state (409).
+    case conflict(String)
+    /// The request itself is wrong (400).
+    case badRequest(String)
+    /// The daemon cannot do it in this configuration (503).
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .conflict(let reason), .badRequest(let reason), .unavailable(let reason): reason
+        }
+    }
+}
+
+/// The scanner's parts, loaded, checked and wired in the one direction ARCHITECTURE.md draws
+/// (devices → perception → decision → actuation), with nothing running: `stages` are what
+/// start and stop them, as services of one ServiceGroup. The control socket and the command
+/// line operate the scanner through this type.
+public final class Scanner: Sendable {
+    public static let version = "0.7.0"
+    public let configuration: DaemonConfiguration
+    public let mode: RunMode
+    public let events = EventBus()
+    public let controller: MotionController
+    let boards: ScannerBoards
+    let pipeline: FramePipeline?
+    /// The USB probe's driver when one is configured (not in simulation).
+    let usbProbe: USBProbeSource?
+    /// Carries the USB probe's events to the event stream and the log once the scanner is up.
+    let probeEvents = ProbeEventRelay()
+    let sessions: SessionStore
+    let prior: ScanPrior
+    let limits: SafetyLimits
+    let motionConfiguration: MotionControllerConfiguration
+    /// This run's MCAP recording (nil when `recording.mcap` is off).
+    let recording: SessionRecording?
+    let scans: ScanControl
+    let started = Date()
+    /// How the control loop thread is scheduled, once it runs.
+    let realTime = Mutex<RealTimeReport?>(nil)
+    private let sink: MotionEventSink
+
+    public var recordingPath: String? { recording?.path }
+
+    /// Loads every file and checks it, creates the parts; starts nothing.
+    /// - Throws: `StartupError` naming the file, key or device that is wrong.
+    public init(configuration: DaemonConfiguration, mode: RunMode) throws(StartupError) {
+        self.configuration = configuration
+        self.mode = mode
+        let robot: RobotDescription
+        do { robot = try RobotDescription.load(path: configuration.robotPath) } catch {
+            throw .file("robot description \(configuration.robotPath): \(error)")
+        }
+        do { limits = try SafetyLimits.load(path: configuration.safetyPath) } catch {
+            throw .file("safety limits \(configuration.safetyPath): \(error)")
+        }
+        do { prior = try ScanPrior.load(path: configuration.priorPath) } catch { throw .file("\(error)") }
+        sessions = try SessionStore(directory: configuration.sessionsDirectory)
+
+        let simulation = mode.simulation
+        boards = ScannerBoards(arm: simulation?.armPort ?? configuration.armPort,
+                               forceSensor: simulation?.forceSensorPort ?? configuration.forceSensorPort)
+        let motion = Self.motionConfiguration(limits: limits, simulation: simulation != nil,
+                                              staleDeadlineMillis: configuration.staleDeadlineMillis)
+        motionConfiguration = motion
+        let armModel: ArmModel
+        do { armModel = try ArmModel(robot) } catch { throw .file("robot description \(configuration.robotPath): \(error)") }
+
+        // The probe: the simulation's, else the USB probe if configured (its driver starts with
+        // the frame pipeline; the probe need not be plugged in yet: the driver opens it when it
+        // arrives and reports it).
+        let source: (any ProbeFrameSource)?
+        if let simulation {
+            source = simulation.makeProbe()
+            usbProbe = nil
+        } else {
+            switch configuration.probe {
+            case .none:
+                source = nil
+                usbProbe = nil
+            case .usb:
+                let relay = probeEvents
+                do {
+                    let probe = try USBProbeSource(configuration: configuration.usbProbe) { relay.deliver($0) }
+                    usbProbe = probe
+                    source = probe
+                } catch {
+                    throw .devices("probe \(configuration.usbProbe.selector): \(error)")
+                }
+            }
+        }
+
+        var labels: [String] = []
+        var classifier: ViewClassifier?
+        if source != nil {
+            do { classifier = try ViewClassifier(path: configuration.modelPath) } catch { throw .model("\(error)") }
+            labels = classifier?.labels ?? []
+        }
+        // The recording is opened before the control loop's first cycle: it holds the whole tape.
+        if configuration.recordSessions {
+            var attachments = [("arm.toml", configuration.robotPath), ("safety.toml", configuration.safetyPath),
+                               ("scan-prior.toml", configuration.priorPath)]
+            if let path = configuration.sourcePath { attachments.append(("sono.toml", path)) }
+            if let simulation { attachments.append(("patient.toml", simulation.patientPath)) }
+            var metadata = ["version": Self.version, "mode": mode.name,
+                            "model": configuration.modelPath, "labels": labels.joined(separator: ","),
+                            "started": rfc3339(Date())]
+            if let millis = configuration.staleDeadlineMillis { metadata["stale_deadline_ms"] = "\(millis)" }
+            if let simulation { metadata["patient"] = simulation.patientPath }
+            if let source { metadata["frames_per_second"] = "\(source.format.framesPerSecond)" }
+            recording = try SessionRecording(directory: configuration.recordingsDirectory, mode: mode.name, labels: labels,
+                                             attachments: attachments, metadata: metadata)
+        } else {
+            recording = nil
+        }
+        let sink = MotionEventSink()
+        self.sink = sink
+        let recording = self.recording
+        var onTape: MotionController.TapeHandler?
+        if let recording { onTape = { entry in recording.tape(entry) } }
+        let onEvent: MotionController.EventHandler = { event in
+            sink.handle(event)
+            recording?.motionEvent(event)
+        }
+        controller = MotionController(arm: armModel, configuration: motion, inputs: boards.inputs,
+                                      output: boards.armSender, onEvent: onEvent, onTape: onTape)
+
+        let events = self.events
+        if let source, let classifier {
+            for view in configuration.scanProtocol where !classifier.labels.contains(view) || prior.views[view] == nil {
+                throw .configuration("planner.protocol: view \(view) is not both in the model's labels "
+                    + "(\(classifier.labels.joined(separator: ","))) and the scan prior")
+            }
+            let controller = self.controller
+            pipeline = FramePipeline(source: source, classifier: classifier, recorder: recording,
+                                     measured: { let s = controller.status; return (s.probe, s.force.z) },
+                                     onViewChange: { observation in
+                                         events.publish(DaemonEvent("view", ViewChangeJSON(
+                                             label: observation.smoothedLabel,
+                                             confidence: round2(Double(observation.smoothedConfidence)))))
+                                     })
+        } else {
+            pipeline = nil
+        }
+        scans = ScanControl(configuration: configuration, prior: prior, limits: limits, controller: controller, pipeline: pipeline,
+                            sessions: sessions, events: events, recording: recording, groundTruth: simulation)
+        sink.scanner = self
+        probeEvents.attach(publish: { event in events.publish(DaemonEvent("probe", ProbeEventJSON(event))) })
+    }
+
+    /// The motion controller's settings for these limits. The simulation gives the stale-data
+    /// deadlines headroom: umockdev relays every byte through one ordinary thread whose latency
+    /// tail (p99.9 ≈ 6 ms on a 2-vCPU VM) would trip the 5 ms deadlines (as the emulated-link tests
+    /// do). Hardware keeps safety.toml's. A replay derives the same settings from the recording.
+    static func motionConfiguration(limits: SafetyLimits, simulation: Bool,
+                                    staleDeadlineMillis: Int?) -> MotionControllerConfiguration {
+        var motion = MotionControllerConfiguration()
+        motion.limits = limits
+        if simulation {
+            motion.limits.forceDeadlineMicros = max(motion.limits.forceDeadlineMicros, 40_000)
+            motion.limits.jointStateDeadlineMicros = max(motion.limits.jointStateDeadlineMicros, 40_000)
+        }
+        if let millis = staleDeadlineMillis {
+            motion.limits.forceDeadlineMicros = UInt64(millis) * 1_000
+            motion.limits.jointStateDeadlineMicros = UInt64(millis) * 1_000
+        }
+        return motion
+    }
+
+    /// The scanner's stages in start order; the reverse is the safe shutdown: the control
+    /// server closes first, the scan ends, the pipeline stops, the arm stops and its drives go
+    /// off, the links close, the simulated boards are unplugged, the recording closes last.
+    public func stages(notifier: SystemdNotifier, log: Logger) -> [any DaemonStage] {
+        var stages: [any DaemonStage] = [
+            RecordingStage(recording: recording, sessions: sessions, events: events, controller: controller, log: log),
+        ]
+        if let simulation = mode.simulation { stages.append(SimulationStage(host: simulation, log: log)) }
+        stages.append(BoardLinkStage(boards: boards, simulated: mode.simulation != nil, log: log))
+        stages.append(MotionStage(scanner: self, log: log))
+        if let pipeline {
+            stages.append(FramePipelineStage(pipeline: pipeline, usbProbe: usbProbe, probeEvents: probeEvents, log: log))
+        }
+        stages.append(ScanStage(scans: scans, controller: controller, log: log))
+        stages.append(MonitorStage(scanner: self, notifier: notifier, log: log))
+        return stages
+    }
+
+    // MARK: commands
+
+    /// Passes an operator's command to the motion controller.
+    public func perform(_ command: SafetyCommand) -> Result<SafetyState, CommandError> {
+        do {
+            return .success(try controller.perform(.safety(command)))
+        } catch {
+            switch error {
+            case .notRunning, .timedOut, .queueFull: return .failure(.unavailable(error.description))
+            default: return .failure(.conflict(error.description))
+            }
+        }
+    }
+
+    /// Starts the autonomous scan of `requested` (the configured protocol when nil).
+    public func startScan(views requested: [String]?) -> Result<ScanStatusJSON, CommandError> {
+        scans.start(views: requested) { self.perform($0) }
+    }
+
+    /// Ends the scan; the arm holds where it is.
+    @discardableResult
+    public func stopScan() -> ScanStatusJSON { scans.stop() }
+
+    public func scanStatus() -> ScanStatusJSON { scans.status() }
+
+    public func summary() -> ScanSummaryJSON { scans.summary(mode: mode) }
+
+    /// True while the control loop is cycling (the systemd watchdog's health).
+    public func loopCycles() -> UInt64 { controller.status.cycle }
+
+    // MARK: motion events
+
+    fileprivate func handle(_ event: MotionEvent) {
+        scans.moves.record(event)
+        switch event {
+        case .transition(let from, let to, _):
+            events.publish(DaemonEvent("state", StateChangeJSON(from: from.rawValue, to: to.rawValue, at: rfc3339(Date()))))
+        case .stop(let record):
+            let stop = StopJSON(kind: "category_\(record.kind.rawValue)", cause: record.breach?.cause.rawValue ?? "operator",
+                                value: record.breach.map { round2($0.value) }, limit: record.breach?.limit, at: rfc3339(Date()))
+            scans.note(stop: stop)
+            events.publish(DaemonEvent("stop", stop))
+        case .boardFault(let report, let board):
+            let fault = FaultJSON(board: board.description, code: "\(report.code)",
+                                  detail: "axis \(report.axis) severity \(report.severity) value \(report.value) limit \(report.limit)")
+            scans.note(fault: fault)
+            events.publish(DaemonEvent("fault", fault))
+        default:
+            break
+        }
+        acknowledgements.note(event)
+    }
+
+    /// The arm board's acknowledgements, for the shutdown's waits.
+    let acknowledgements = AcknowledgementLog()
+}
+
+/// Delivers the motion controller's events to the scanner once it exists (the controller is
+/// made, with its event handler, inside the scanner's init).
+final class MotionEventSink: @unchecked Sendable {
+    // Unchecked: written once in Scanner.init before the controller's event thread starts,
+    // only read after.
+    weak var scanner: Scanner?
+    func handle(_ event: MotionEvent) { scanner?.handle(event) }
+}
