@@ -27,13 +27,14 @@ deps:
 build: deps
 	$(SWIFT) build $(BUILD_FLAGS)
 
-# The main job: sonod scans the default virtual patient on its own (PLAX, PSAX, A4C, A2C) through
-# the real serial drivers, control loop, classifier and planner, and prints the scan's summary.
+# The main job: sonod-sim (sonod's daemon body on the virtual patient) scans the default patient
+# on its own (PLAX, PSAX, A4C, A2C) through the real serial drivers, control loop, classifier and
+# planner, and prints the scan's summary.
 # The run is recorded (MCAP); the recording is then replayed (every stream must come out identical)
 # and turned into an HTML report.
 demo: build
 	rm -rf .build/demo-recordings
-	$(DEBUG_BIN)/sonod --simulate --scan PLAX,PSAX,A4C,A2C --exit-when-done --summary .build/demo-summary.json \
+	$(DEBUG_BIN)/sonod-sim --scan PLAX,PSAX,A4C,A2C --exit-when-done --summary .build/demo-summary.json \
 		--recordings .build/demo-recordings
 	$(DEBUG_BIN)/sonoctl replay .build/demo-recordings/*.mcap
 	$(DEBUG_BIN)/sonoctl session report .build/demo-recordings/*.mcap --out .build/demo-report.html
@@ -45,14 +46,14 @@ demo-devlab: build
 	umockdev-wrapper $(DEBUG_BIN)/sono-devlab demo
 	umockdev-wrapper $(DEBUG_BIN)/sono-devlab patient
 
-# The autonomous scan on every shipped patient (sonod --simulate, the same drivers and loop as
+# The autonomous scan on every shipped patient (sonod-sim, the same drivers and loop as
 # hardware), then success rate, median time per view and the maximum force over all of them.
 SCAN_EVAL_DIR = .build/scan-eval
 scan-eval: build
 	@mkdir -p $(SCAN_EVAL_DIR)
 	@for p in hardware/patients/*.toml; do \
 		n=$$(basename $$p .toml); echo "== $$n"; \
-		$(DEBUG_BIN)/sonod --simulate $$p --scan PLAX,PSAX,A4C,A2C --exit-when-done \
+		$(DEBUG_BIN)/sonod-sim $$p --scan PLAX,PSAX,A4C,A2C --exit-when-done \
 			--summary $(SCAN_EVAL_DIR)/$$n.json --socket /tmp/sono-scan-eval.sock 2>/dev/null | head -1; \
 	done
 	$(DEBUG_BIN)/sonoctl scan summarize $(SCAN_EVAL_DIR)/*.json
@@ -266,7 +267,7 @@ REPLAY_BENCH_DIR = .build/bench-replay
 bench-replay: build
 	$(SWIFT) build -c release --product sonoctl
 	rm -rf $(REPLAY_BENCH_DIR)
-	timeout -s TERM 300 $(DEBUG_BIN)/sonod --simulate --scan PLAX,PSAX,A4C,A2C,PLAX,PSAX,A4C,A2C \
+	timeout -s TERM 300 $(DEBUG_BIN)/sonod-sim --scan PLAX,PSAX,A4C,A2C,PLAX,PSAX,A4C,A2C \
 		--socket /tmp/sono-bench-replay.sock --recordings $(REPLAY_BENCH_DIR) || true
 	$(RELEASE_BIN)/sonoctl session info $(REPLAY_BENCH_DIR)/*.mcap | head -1
 	/usr/bin/time -f "replay: %e s wall, %U s user, %M KB max RSS" $(RELEASE_BIN)/sonoctl replay $(REPLAY_BENCH_DIR)/*.mcap

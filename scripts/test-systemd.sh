@@ -12,7 +12,10 @@
 #      and probe: names, group, mode and the ModemManager opt-out. udevadm 252 has no `verify`,
 #      and `udevadm test` writes its results (symlinks in /dev, the database in /run/udev), so it
 #      runs in a private mount namespace where /dev, /run, /etc/udev/rules.d and the account
-#      files are throwaway copies.
+#      files are throwaway copies;
+#   6. the service binary (ExecStart's /usr/bin/sonod) carries no test bench: ldd lists no
+#      libumockdev, and no symbol of the simulator's modules (SonoSim, SonoTestbed, SonoSimHost)
+#      is linked into it.
 # Usage: scripts/test-systemd.sh ROOT
 set -euo pipefail
 
@@ -249,6 +252,20 @@ check_device ttyACM0 sono-arm "$sono_gid" 0600 1
 check_device ttyACM1 sono-force "$sono_gid" 0600 1
 check_device 1-3 sono-probe "$sono_gid" 0600 0
 check_device ttyACM2 "" "$dialout_gid" "" 0
+
+# 6. The service binary. Swift mangles a module's name as <length><name> in every symbol it
+#    defines, so `nm` finds any code of those modules that was linked in.
+service_binary="$root/usr/bin/sonod"
+libraries=$(ldd "$service_binary") || fail "ldd $service_binary"
+if grep -qi umockdev <<<"$libraries"; then
+    fail "sonod links libumockdev: $(grep -i umockdev <<<"$libraries" | tr -s ' \t' ' ')"
+else
+    pass "sonod: ldd lists no libumockdev ($(wc -l <<<"$libraries") libraries)"
+fi
+for module in SonoSim SonoTestbed SonoSimHost; do
+    count=$(nm "$service_binary" | grep -c "${#module}${module}[A-Z0-9_]" || true)
+    ((count == 0)) && pass "sonod: no symbol of $module" || fail "sonod: $count symbols of $module are linked in"
+done
 
 if ((failures)); then
     echo "test-systemd: $failures check(s) failed" >&2

@@ -14,11 +14,8 @@ struct Sonod: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sonod",
         abstract: "Sono's scanner daemon: devices, view classifier, scan planner and the safety-interlocked motion controller.",
-        discussion: """
-            Runs as a systemd service (systemd/sono.service), operated through the control socket
-            (sonoctl, or curl --unix-socket). The virtual patient is sonod-sim (`sonod --simulate …`
-            hands over to it).
-            """)
+        discussion: "Runs as a systemd service (systemd/sono.service), operated through the control socket "
+            + "(sonoctl, or curl --unix-socket). The virtual patient is sonod-sim (`sonod --simulate …` hands over to it).")
 
     @OptionGroup var daemon: DaemonOptions
 
