@@ -14,7 +14,7 @@ EMULATED_SUITES = EmulatedSerialLinkTests MotionOverSerialTests EmulatedUSBProbe
                   DaemonUSBProbeTests
 EMULATED_TESTS = $(subst $(eval) ,|,$(EMULATED_SUITES))
 
-.PHONY: all deps build demo test test-swift test-emulated test-c test-vectors fuzz fuzz-smoke \
+.PHONY: all deps build demo test test-modules test-swift test-emulated test-c test-vectors fuzz fuzz-smoke \
         bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-vision bench-record bench-replay bench-usb bench-usb-path \
         test-vision test-record test-report test-usb-emulation test-usb-replay eval-vision test-systemd test-api install install-files scan-eval demo-devlab \
         sheets clean
@@ -58,7 +58,7 @@ scan-eval: build
 	done
 	$(DEBUG_BIN)/sonoctl scan summarize $(SCAN_EVAL_DIR)/*.json
 
-test: deps test-c test-usb-emulation test-vectors test-swift test-usb-replay test-systemd test-api test-vision test-record test-report test-emulated fuzz-smoke
+test: deps test-modules test-c test-usb-emulation test-vectors test-swift test-usb-replay test-systemd test-api test-vision test-record test-report test-emulated fuzz-smoke
 	@echo "make test: all passed"
 
 # Installation: sonod and sonoctl (release builds), their data, the systemd units and the system
@@ -121,6 +121,11 @@ test-systemd: build
 	cp -a /usr/lib/systemd/system/. $(SYSTEMD_ROOT)/usr/lib/systemd/system/
 	$(MAKE) --no-print-directory install-files DESTDIR=$(SYSTEMD_ROOT) PREFIX=/usr INSTALL_BIN=$(DEBUG_BIN) >/dev/null
 	scripts/test-systemd.sh $(SYSTEMD_ROOT)
+
+# The module graph of Package.swift against docs/ARCHITECTURE.md: every target has a layer, no
+# dependency points against the data flow, the service binary links no simulation module.
+test-modules: deps
+	$(PYTHON) scripts/check-modules.py
 
 # The control API's OpenAPI document: valid OpenAPI 3.1, and its routes are the server's
 # (docs/control-api-routes.txt, which SonoDaemonTests checks against the router).
