@@ -1,6 +1,6 @@
 // swift-tools-version: 6.1
 // Sono: control software of a robotic cardiac-ultrasound scanner.
-// Module map and data flow: ../shared/ARCHITECTURE.md and README.md.
+// Module map, layers and data flow: docs/ARCHITECTURE.md (scripts/check-modules.py checks this file against it).
 
 import PackageDescription
 

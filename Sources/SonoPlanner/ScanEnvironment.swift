@@ -79,6 +79,8 @@ public enum PlannerEvent: Sendable, Equatable {
 public protocol ScanEnvironment: AnyObject {
     /// Labels of the classifier's probability vector.
     var labels: [String] { get }
+    /// The rate the probe delivers frames at, frames/s: what turns a number of frames into time.
+    var framesPerSecond: Double { get }
     /// The latest measured probe pose and axial force, and the scanner's clock, s.
     func measured() -> (probe: Pose, forceN: Double, seconds: Double)
     /// Proposes a move; returns once it has finished or was rejected, handing over every

@@ -186,6 +186,13 @@ public final class ScanPlanner {
         return current
     }
 
+    /// How long one search step observes: the `dwellFrames` it scores, the one it skips and a
+    /// few to spare, at half the source's frame rate, so that a source delivering only half
+    /// its frames (a loaded machine) still fills the step.
+    private var observationSeconds: Double {
+        Double(settings.dwellFrames + 4) / (max(1, environment.framesPerSecond) / 2)
+    }
+
     /// Moves to `offset`, lets the image settle and returns the mean per-frame probability of
     /// the view over `dwellFrames` frames; -1 when the controller rejected the pose.
     private func evaluate(_ offset: Offset, _ search: inout ViewSearch) throws(ScanInterruption) -> Float {
@@ -196,7 +203,8 @@ public final class ScanPlanner {
         let index = search.index
         var maxForce = search.maxForceN
         // The first frame after a move may have been rendered while it was still moving.
-        try environment.observe(seconds: Double(settings.dwellFrames + 4) / 15) { frame in
+        let window = observationSeconds
+        try environment.observe(seconds: window) { frame in
             maxForce = max(maxForce, frame.forceN)
             if skipped < 1 { skipped += 1; return true }
             sum += index < frame.probabilities.count ? frame.probabilities[index] : 0
@@ -204,7 +212,7 @@ public final class ScanPlanner {
             return frames < settings.dwellFrames
         }
         search.maxForceN = maxForce
-        guard frames > 0 else { throw .noFrames("none in \(Double(settings.dwellFrames + 4) / 15) s") }
+        guard frames > 0 else { throw .noFrames("none in \(window) s") }
         let score = sum / Float(frames)
         if score > search.best.score { search.best = (offset, score) }
         trace?("\(search.view) " + String(format: "u %.1f v %.1f rot %.1f° tilt %.1f° %.1f° → %.2f", offset.u, offset.v,

@@ -7,6 +7,7 @@ import Testing
 /// No simulator, no threads: the planner's search logic alone.
 final class SyntheticScene: ScanEnvironment {
     let labels = ["PLAX", "PSAX", "A4C", "A2C", "SC4C", "OTHER"]
+    let framesPerSecond = 30.0
     var truth: [String: Pose]
     var probe = Pose.identity
     var seconds = 0.0

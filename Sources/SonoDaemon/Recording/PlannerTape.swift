@@ -133,6 +133,7 @@ final class RecordingScanEnvironment: ScanEnvironment {
     }
 
     var labels: [String] { base.labels }
+    var framesPerSecond: Double { base.framesPerSecond }
 
     func measured() -> (probe: Pose, forceN: Double, seconds: Double) {
         let measured = base.measured()

@@ -8,6 +8,7 @@ import SonoPlanner
 /// recording cannot answer a question the planner did not ask then.
 final class ReplayScanEnvironment: ScanEnvironment {
     let labels: [String]
+    let framesPerSecond: Double
     private var calls: ArraySlice<PlannerCall>
     private let classification: (UInt64) -> ObservationRecord?
     private(set) var compared = 0
@@ -19,10 +20,11 @@ final class ReplayScanEnvironment: ScanEnvironment {
 
     /// `classification`: the replay's own output for a frame number (nil: the frame was not
     /// recorded, the recorded output stands in).
-    init(labels: [String], calls: ArraySlice<PlannerCall>, recordedToTheEnd: Bool = true,
+    init(labels: [String], framesPerSecond: Double, calls: ArraySlice<PlannerCall>, recordedToTheEnd: Bool = true,
          classification: @escaping (UInt64) -> ObservationRecord?) {
         self.recordedToTheEnd = recordedToTheEnd
         self.labels = labels
+        self.framesPerSecond = framesPerSecond
         self.calls = calls
         self.classification = classification
     }

@@ -270,7 +270,8 @@ public enum SessionReplay {
             var end = index + 1
             while end < calls.count, calls[end].call != .end, calls[end].call != .scan { end += 1 }
             let finished = end < calls.count && calls[end].call == .end
-            let environment = ReplayScanEnvironment(labels: setup.labels, calls: calls[(index + 1)..<end],
+            let environment = ReplayScanEnvironment(labels: setup.labels, framesPerSecond: setup.framesPerSecond,
+                                                    calls: calls[(index + 1)..<end],
                                                     recordedToTheEnd: finished) { classifications[$0] }
             if let scan = try? ScanProtocol(views: views, known: Set(views)) {
                 _ = ScanPlanner(prior: setup.prior, settings: settings, environment: environment).run(scan)

@@ -9,15 +9,17 @@ import Synchronization
 /// them out or refuses them), frames come from the frame pipeline.
 final class MotionScanEnvironment: ScanEnvironment, @unchecked Sendable {
     let labels: [String]
+    let framesPerSecond: Double
     private let controller: MotionController
     private let frames: FrameQueue
     private let moves: MoveTracker
     private let cancelled: @Sendable () -> Bool
     private let onEvent: @Sendable (PlannerEvent) -> Void
 
-    init(labels: [String], controller: MotionController, frames: FrameQueue, moves: MoveTracker,
+    init(labels: [String], framesPerSecond: Double, controller: MotionController, frames: FrameQueue, moves: MoveTracker,
          cancelled: @escaping @Sendable () -> Bool, onEvent: @escaping @Sendable (PlannerEvent) -> Void) {
         self.labels = labels
+        self.framesPerSecond = framesPerSecond
         self.controller = controller
         self.frames = frames
         self.moves = moves

@@ -145,7 +145,7 @@ final class ScanControl: Sendable {
         pipeline.queue.clear()
         let cancelled = self.cancelled
         let environment = MotionScanEnvironment(
-            labels: pipeline.classifier.labels, controller: controller, frames: pipeline.queue, moves: moves,
+            labels: pipeline.classifier.labels, framesPerSecond: pipeline.source.format.framesPerSecond, controller: controller, frames: pipeline.queue, moves: moves,
             cancelled: { cancelled.isSet }, onEvent: { [weak self] in self?.plannerEvent($0, pipeline: pipeline) })
         let recorded: any ScanEnvironment
         if let recording {
