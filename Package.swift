@@ -144,7 +144,7 @@ let package = Package(
                     exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "SonoPlannerTests", dependencies: ["SonoPlanner", "SonoGeometry"], swiftSettings: strict),
         .testTarget(name: "SonoDaemonTests", dependencies: ["SonoDaemon", "sonod", "SonoPlanner", "SonoGeometry", "SonoRecord", "SonoReport",
-                                                          "SonoTestbed"],
+                                                          "SonoTestbed", "SonoMotion", "SonoProtocol"],
                     swiftSettings: strict),
         .testTarget(name: "SonoRecordTests",
                     dependencies: ["SonoRecord", "record-crash-writer", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
