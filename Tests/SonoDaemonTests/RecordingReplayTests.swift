@@ -35,7 +35,8 @@ struct RecordingReplayTests {
 
         // The real reader (PyPI `mcap`, tools/record/check_mcap.py) must see what Sono's reader sees:
         // the same channels with the same encodings and schemas, the same message count on each,
-        // the recording's attachments, and decodable contents.
+        // the recording's attachments, and decodable contents; every message of the event
+        // channels valid against its channel's JSON Schema (the `jsonschema` package).
         let reader = try MCAPReader(path: recording)
         var counts: [String: Int] = [:]
         _ = try reader.forEachMessage { counts[$0.channel.topic, default: 0] += 1 }
@@ -52,6 +53,7 @@ struct RecordingReplayTests {
         let expectation: [String: Any] = [
             "profile": "sono", "compression": "zstd", "channels": channels,
             "attachments": reader.attachments.map { ["name": $0.name, "media_type": $0.mediaType, "size": $0.data.count] },
+            "schema_valid": ["/motion/events", "/motion/commands", "/planner/io", "/events"],
             "decoded": [["topic": "/probe/image", "index": 0, "fields": ["encoding": "mono8"]],
                         ["topic": "/force", "index": 0, "json": ["cycle": 0]]],
         ]
