@@ -4,6 +4,7 @@ import SonoGeometry
 @testable import SonoMotion
 import SonoPlanner
 import SonoProtocol
+import SonoTestSupport
 import Testing
 
 /// The recorded events' JSON against their catalogs (the recording's JSON Schemas and
@@ -181,7 +182,7 @@ struct EventJSONTests {
     }
 
     @Test func theSchemasAreJSONAndTheRecordingDocListsEveryTypeAndField() throws {
-        let doc = try String(contentsOf: DaemonProcessTests.root.appendingPathComponent("docs/RECORDING.md"), encoding: .utf8)
+        let doc = try String(contentsOf: Repository.url("docs/RECORDING.md"), encoding: .utf8)
         for catalog in [MotionEventJSON.catalog, MotionCommandJSON.catalog, PlannerEventJSON.catalog, PlannerCall.catalog,
                         DaemonEventJSON.catalog] {
             let schema = try Self.object(catalog.jsonSchema)

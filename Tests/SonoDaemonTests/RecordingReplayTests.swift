@@ -2,6 +2,7 @@ import Foundation
 import SonoDaemon
 import SonoRecord
 import SonoReport
+import SonoTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -60,12 +61,11 @@ struct RecordingReplayTests {
         let expectFile = D.temporary("expect.json")
         try JSONSerialization.data(withJSONObject: expectation).write(to: URL(fileURLWithPath: expectFile))
         let python = ProcessInfo.processInfo.environment["PYTHON"] ?? "python3"
-        let checker = D.root.appendingPathComponent("tools/record/check_mcap.py").path
-        let output = D.temporary("python.log")
-        let pid = try D.spawn(["/usr/bin/env", python, checker, recording, "--expect", expectFile],
-                              environment: ProcessInfo.processInfo.environment, output: output)
-        let pythonStatus = D.wait(pid, seconds: 120)
-        let pythonLog = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        let checker = Repository.path("tools/record/check_mcap.py")
+        let checked = try ChildProcess.run(["/usr/bin/env", python, checker, recording, "--expect", expectFile],
+                                           stderr: .stdout, seconds: 120)
+        let pythonStatus = checked.status
+        let pythonLog = checked.stdout
         if pythonStatus != 0, pythonLog.contains("No module named"),
            ProcessInfo.processInfo.environment["SONO_REQUIRE_PYTHON_MCAP"] == nil {
             print("skipping the Python mcap check (set SONO_REQUIRE_PYTHON_MCAP=1 to require it): \(pythonLog)")
