@@ -52,8 +52,7 @@ from mcap.records import (Attachment, Channel, Chunk, DataEnd, Footer, Header, M
 from mcap.stream_reader import StreamReader, breakup_chunk, get_chunk_data_stream
 from mcap_protobuf.decoder import DecoderFactory as ProtobufDecoderFactory
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import SchemaError, best_match
 
 MAGIC = b"\x89MCAP0\r\n"
 
