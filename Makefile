@@ -9,12 +9,21 @@ DEBUG_BIN     = .build/debug
 RELEASE_BIN   = .build/release
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 20
-# Tests that need umockdev's LD_PRELOAD run in a second pass under umockdev-wrapper.
-EMULATED_SUITES = EmulatedSerialLinkTests MotionOverSerialTests EmulatedUSBProbeTests USBProbeDriverTests \
-                  DaemonUSBProbeTests
-EMULATED_TESTS = $(subst $(eval) ,|,$(EMULATED_SUITES))
+# The Swift test suites' passes. Every suite of `swift test list` runs in exactly one of them:
+# test-passes checks that first thing in `make test` (scripts/test-passes.py), naming any suite
+# left out or run twice. Suites that need umockdev's LD_PRELOAD run one at a time under
+# umockdev-wrapper (test-emulated); they are those whose @Suite is gated on the preload
+# (`.enabled(if: EmulatedSerialBench.isPreloaded ...)`), listed from the sources, not by hand.
+EMULATED_SUITES := $(shell $(PYTHON) scripts/test-passes.py emulated)
+EMULATED_TESTS   = $(subst $(eval) ,|,$(strip $(EMULATED_SUITES)))
+VISION_TESTS     = OnnxRuntimeParityTests
+RECORD_TESTS     = SonoRecordTests
+REPORT_TESTS     = SonoReportTests
+USB_REPLAY_TESTS = ProbeCaptureTests
+# test-swift runs everything the other passes do not.
+SEPARATE_TESTS   = $(EMULATED_TESTS)|$(VISION_TESTS)|$(RECORD_TESTS)|$(REPORT_TESTS)|$(USB_REPLAY_TESTS)
 
-.PHONY: all deps build demo test test-modules test-swift test-emulated test-c test-vectors fuzz fuzz-smoke \
+.PHONY: all deps build demo test test-modules test-passes test-swift test-emulated test-c test-vectors fuzz fuzz-smoke \
         bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-vision bench-record bench-replay bench-usb bench-usb-path \
         test-vision test-record test-report test-usb-emulation test-usb-replay eval-vision test-systemd test-api install install-files scan-eval demo-devlab \
         sheets clean
@@ -58,7 +67,7 @@ scan-eval: build
 	done
 	$(DEBUG_BIN)/sonoctl scan summarize $(SCAN_EVAL_DIR)/*.json
 
-test: deps test-modules test-c test-usb-emulation test-vectors test-swift test-usb-replay test-systemd test-api test-vision test-record test-report test-emulated fuzz-smoke
+test: deps test-modules test-passes test-c test-usb-emulation test-vectors test-swift test-usb-replay test-systemd test-api test-vision test-record test-report test-emulated fuzz-smoke
 	@echo "make test: all passed"
 
 # Installation: sonod and sonoctl (release builds), their data, the systemd units and the system
@@ -138,13 +147,13 @@ test-vision: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	$(PYTHON) tools/vision/parity_reference.py --model $(VISION_MODEL) --out .build/ort-reference.json \
 		Tests/SonoVisionTests/Fixtures/*.png
-	SONO_ORT_REFERENCE=.build/ort-reference.json $(SWIFT) test --skip-build --filter OnnxRuntimeParityTests
+	SONO_ORT_REFERENCE=.build/ort-reference.json $(SWIFT) test --skip-build --filter '$(VISION_TESTS)'
 
 # The MCAP recorder (SonoRecordTests) with the reference Python reader: every record kind, both
 # compressions, recovered files and a Python-written file through tools/record/check_mcap.py.
 test-record: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
-	SONO_REQUIRE_PYTHON_MCAP=1 $(SWIFT) test --skip-build --filter SonoRecordTests
+	SONO_REQUIRE_PYTHON_MCAP=1 $(SWIFT) test --skip-build --filter '$(RECORD_TESTS)'
 
 # Frame accuracy on the five shipped patients (held out from training), frames the model never saw.
 eval-vision: deps
@@ -158,21 +167,32 @@ bench-vision: deps
 	$(RELEASE_BIN)/sonoctl classify --model $(VISION_MODEL) --bench --iterations 2000 --python $(PYTHON)
 	$(SWIFT) package --allow-writing-to-package-directory benchmark --target ViewClassification
 
+# Every suite of `swift test list` in exactly one pass: each --run below is one `swift test
+# --filter` of a target here, --rest is test-swift's `--skip`.
+TEST_LIST = .build/test-list.txt
+test-passes: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	$(SWIFT) test list --skip-build > $(TEST_LIST)
+	$(PYTHON) scripts/test-passes.py check $(TEST_LIST) --rest 'test-swift=$(SEPARATE_TESTS)' \
+		$(foreach suite,$(EMULATED_SUITES),--run 'test-emulated=$(suite)') --run 'test-vision=$(VISION_TESTS)' \
+		--run 'test-record=$(RECORD_TESTS)' --run 'test-report=$(REPORT_TESTS)' --run 'test-usb-replay=$(USB_REPLAY_TESTS)'
+
 test-swift: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
-	SONO_REQUIRE_PYTHON_MCAP=1 $(SWIFT) test --skip-build --skip '$(EMULATED_TESTS)|ChromiumRenderTests|SonoRecordTests|ProbeCaptureTests'
+	SONO_REQUIRE_PYTHON_MCAP=1 $(SWIFT) test --skip-build --skip '$(SEPARATE_TESTS)'
 
 # The session report (SonoReport): its unit tests, and the fixture session's page rendered by
 # headless Chromium (plots and key frames in the DOM, a screenshot that is not blank). Chromium
 # must be there: SONO_REQUIRE_CHROMIUM=1 turns the browser test's skip into a failure.
 test-report: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
-	SONO_REQUIRE_CHROMIUM=1 $(SWIFT) test --skip-build --filter 'SonoReportTests'
+	SONO_REQUIRE_CHROMIUM=1 $(SWIFT) test --skip-build --filter '$(REPORT_TESTS)'
 
 test-emulated: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	@# One suite at a time: each runs simulated boards in real time, and two at once on a
 	@# 2-core machine starve umockdev's relay thread.
+	@test -n "$(strip $(EMULATED_SUITES))" || { echo "test-emulated: no suite found (scripts/test-passes.py emulated)"; exit 1; }
 	for suite in $(EMULATED_SUITES); do \
 		SONO_REQUIRE_UMOCKDEV=1 umockdev-wrapper $(SWIFT) test --skip-build --filter "$$suite" || exit 1; \
 	done
@@ -195,7 +215,7 @@ test-usb-emulation: deps
 USB_CAPTURE_DIR = .build/usb-capture
 test-usb-replay: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
-	$(SWIFT) test --skip-build --filter ProbeCaptureTests
+	$(SWIFT) test --skip-build --filter '$(USB_REPLAY_TESTS)'
 	rm -rf $(USB_CAPTURE_DIR)
 	$(DEBUG_BIN)/sono-devlab usb-capture --out $(USB_CAPTURE_DIR) --frames 300
 	umockdev-run -d $(USB_CAPTURE_DIR)/probe.umockdev -p $$(cat $(USB_CAPTURE_DIR)/syspath)=$(USB_CAPTURE_DIR)/probe.pcap -- \

@@ -1,5 +1,6 @@
 import Foundation
 import SonoDaemon
+import SonoTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -10,14 +11,11 @@ import Glibc
 /// starts a real `sonod --simulate` (virtual patient on emulated boards).
 @Suite(.serialized)
 struct DaemonProcessTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    static var sonod: String { root.appendingPathComponent(".build/debug/sonod").path }
+    static let root = Repository.root
+    static var sonod: String { Repository.debugProduct("sonod") }
 
     /// A unique path under /tmp (Unix socket paths must stay short).
-    static func temporary(_ name: String) -> String {
-        "/tmp/sono-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))-\(name)"
-    }
+    static func temporary(_ name: String) -> String { Temporary.path(name) }
 
     /// A configuration pointing at the repository's files.
     static func configuration(socket: String, extra: String = "") throws -> String {
@@ -39,29 +37,25 @@ struct DaemonProcessTests {
         return path
     }
 
-    /// A child process by posix_spawn, its stdout and stderr into a file. (Foundation's Process
-    /// leaves short-lived children unreaped here while another child runs, and hangs in
-    /// waitUntilExit.)
+    /// sonod (or systemd-socket-activate running it) as a child process, its stdout and stderr
+    /// into one log file the tests read.
     final class Daemon {
-        let pid: pid_t
         let logPath = DaemonProcessTests.temporary("log")
-        private var status: Int32?
+        private let child: ChildProcess
 
         init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
             var env = ProcessInfo.processInfo.environment
             for (key, value) in environment { env[key] = value }
-            pid = try spawn([executable] + arguments, environment: env, output: logPath)
+            child = try ChildProcess([executable] + arguments, environment: env, stdout: .file(logPath), stderr: .stdout)
         }
 
-        var processIdentifier: pid_t { pid }
+        var pid: pid_t { child.pid }
+        var processIdentifier: pid_t { child.pid }
 
+        /// SIGTERM (SIGKILL after 30 s): the exit status and the whole log.
         func terminate() -> (status: Int32, log: String) {
-            if status == nil {
-                kill(pid, SIGTERM)
-                status = wait(pid, seconds: 30) ?? { kill(pid, SIGKILL); return wait(pid, seconds: 5) ?? -1 }()
-            }
-            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            return (status ?? -1, log)
+            let status = child.terminate(seconds: 30)
+            return (status, child.output)
         }
 
         /// Waits until the log shows `text` (e.g. that sonod is ready).
@@ -69,48 +63,14 @@ struct DaemonProcessTests {
         func waitForLog(_ text: String, seconds: Double = 30) -> Bool {
             let deadline = Date().addingTimeInterval(seconds)
             while Date() < deadline {
-                if ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains(text) { return true }
+                if child.output.contains(text) { return true }
                 usleep(50_000)
             }
             return false
         }
 
         /// Waits for the process to exit by itself.
-        func exitStatus(seconds: Double) -> Int32? {
-            if status == nil { status = wait(pid, seconds: seconds) }
-            return status
-        }
-    }
-
-    static func spawn(_ argv: [String], environment: [String: String], output: String) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let cArgs = argv.map { strdup($0) } + [nil]
-        let cEnv = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (cArgs + cEnv).forEach { free($0) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, argv[0], &actions, nil, cArgs, cEnv)
-        guard result == 0 else { throw POSIXError(POSIXErrorCode(rawValue: result) ?? .EIO) }
-        return pid
-    }
-
-    /// waitpid with a deadline; the exit status (128 + signal when killed), or nil on timeout.
-    static func wait(_ pid: pid_t, seconds: Double) -> Int32? {
-        let deadline = Date().addingTimeInterval(seconds)
-        var status: Int32 = 0
-        while Date() < deadline {
-            let result = waitpid(pid, &status, WNOHANG)
-            if result == pid {
-                let signal = status & 0x7f
-                return signal == 0 ? (status >> 8) & 0xff : 128 + signal
-            }
-            if result < 0 { return -1 }
-            usleep(20_000)
-        }
-        return nil
+        func exitStatus(seconds: Double) -> Int32? { child.wait(seconds: seconds) }
     }
 
     /// curl on the control socket, optionally as another user (setpriv).
@@ -125,11 +85,7 @@ struct DaemonProcessTests {
             arguments += ["-H", "Content-Type: \(contentType)", "--data-binary", "@\(file)"]
         }
         if let uid { arguments = ["/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups"] + arguments }
-        let output = temporary("curl")
-        defer { unlink(output) }
-        let pid = try spawn(arguments, environment: ProcessInfo.processInfo.environment, output: output)
-        _ = wait(pid, seconds: 20)
-        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        let text = try ChildProcess.run(arguments, stderr: .stdout, seconds: 20).stdout
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }

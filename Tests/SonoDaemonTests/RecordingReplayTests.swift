@@ -2,6 +2,7 @@ import Foundation
 import SonoDaemon
 import SonoRecord
 import SonoReport
+import SonoTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -35,7 +36,8 @@ struct RecordingReplayTests {
 
         // The real reader (PyPI `mcap`, tools/record/check_mcap.py) must see what Sono's reader sees:
         // the same channels with the same encodings and schemas, the same message count on each,
-        // the recording's attachments, and decodable contents.
+        // the recording's attachments, and decodable contents; every message of the event
+        // channels valid against its channel's JSON Schema (the `jsonschema` package).
         let reader = try MCAPReader(path: recording)
         var counts: [String: Int] = [:]
         _ = try reader.forEachMessage { counts[$0.channel.topic, default: 0] += 1 }
@@ -52,18 +54,18 @@ struct RecordingReplayTests {
         let expectation: [String: Any] = [
             "profile": "sono", "compression": "zstd", "channels": channels,
             "attachments": reader.attachments.map { ["name": $0.name, "media_type": $0.mediaType, "size": $0.data.count] },
+            "schema_valid": ["/motion/events", "/motion/commands", "/planner/io", "/events"],
             "decoded": [["topic": "/probe/image", "index": 0, "fields": ["encoding": "mono8"]],
                         ["topic": "/force", "index": 0, "json": ["cycle": 0]]],
         ]
         let expectFile = D.temporary("expect.json")
         try JSONSerialization.data(withJSONObject: expectation).write(to: URL(fileURLWithPath: expectFile))
         let python = ProcessInfo.processInfo.environment["PYTHON"] ?? "python3"
-        let checker = D.root.appendingPathComponent("tools/record/check_mcap.py").path
-        let output = D.temporary("python.log")
-        let pid = try D.spawn(["/usr/bin/env", python, checker, recording, "--expect", expectFile],
-                              environment: ProcessInfo.processInfo.environment, output: output)
-        let pythonStatus = D.wait(pid, seconds: 120)
-        let pythonLog = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        let checker = Repository.path("tools/record/check_mcap.py")
+        let checked = try ChildProcess.run(["/usr/bin/env", python, checker, recording, "--expect", expectFile],
+                                           stderr: .stdout, seconds: 120)
+        let pythonStatus = checked.status
+        let pythonLog = checked.stdout
         if pythonStatus != 0, pythonLog.contains("No module named"),
            ProcessInfo.processInfo.environment["SONO_REQUIRE_PYTHON_MCAP"] == nil {
             print("skipping the Python mcap check (set SONO_REQUIRE_PYTHON_MCAP=1 to require it): \(pythonLog)")

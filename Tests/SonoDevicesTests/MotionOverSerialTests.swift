@@ -5,6 +5,7 @@ import SonoMotion
 import SonoProtocol
 import SonoSim
 import SonoTestbed
+import SonoTestSupport
 import Testing
 
 /// The motion controller end to end against the virtual patient over the serial link: the
@@ -13,8 +14,7 @@ import Testing
 @Suite(.serialized, .enabled(if: EmulatedSerialBench.isPreloaded || requireUMockdev,
                              "needs umockdev-wrapper (make test runs it)"))
 struct MotionOverSerialTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let root = Repository.root
 
     /// The emulated link's latency tail (umockdev relays every byte through a thread; p99.9
     /// ≈ 6 ms on a 2-vCPU VM) would trip the 5 ms stale-data deadlines on an idle hiccup;

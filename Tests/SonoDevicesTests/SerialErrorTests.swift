@@ -1,11 +1,12 @@
 import Foundation
 @testable import SonoDevices
+import SonoTestSupport
 import Testing
 
 /// Errors an operator meets when a port cannot be opened: each names the port and what to do.
 @Suite struct SerialErrorTests {
     @Test func permissionDeniedNamesTheGroupThatOwnsTheDevice() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sono-fake-tty-\(getpid())").path
+        let path = Temporary.path("fake-tty")
         #expect(FileManager.default.createFile(atPath: path, contents: nil))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let group = try #require(getgrnam("dialout") ?? getgrgid(getgid()))

@@ -1,11 +1,11 @@
 import Foundation
 @testable import SonoGeometry
+import SonoTestSupport
 import Testing
 
 /// The arm's description and kinematics (hardware/arm.toml).
 @Suite struct KinematicsTests {
-    static let armFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("hardware/arm.toml").path
+    static let armFile = Repository.path("hardware/arm.toml")
 
     let robot: RobotDescription
 

@@ -3,6 +3,7 @@ import SonoGeometry
 @testable import SonoMotion
 import SonoProtocol
 import Synchronization
+import SonoTestSupport
 import Testing
 
 /// Collects what the core writes to the arm.
@@ -29,8 +30,7 @@ final class RecordingOutput: ArmCommandOutput {
 /// `stopping` for a few cycles, and the sensor reads a spring `stiffness` N/mm pressed along
 /// the probe's starting axis beyond `gapMM`.
 struct Bench {
-    static let armFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("hardware/arm.toml").path
+    static let armFile = Repository.path("hardware/arm.toml")
 
     var core: MotionCore
     let output = RecordingOutput()

@@ -2,6 +2,7 @@ import Foundation
 import SonoGeometry
 @testable import SonoMotion
 import SonoProtocol
+import SonoTestSupport
 import Testing
 
 @Suite struct SPSCQueueTests {
@@ -75,8 +76,7 @@ import Testing
 
 @Suite struct ArmModelTests {
     static let robot: RobotDescription = {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("hardware/arm.toml").path
+        let path = Repository.path("hardware/arm.toml")
         return try! RobotDescription.load(path: path)  // the repo's own file; a failure is a test failure
     }()
 

@@ -2,6 +2,7 @@ import Foundation
 import SonoGeometry
 @testable import SonoMotion
 import SonoProtocol
+import SonoTestSupport
 import Testing
 
 /// A healthy scanner at time `now`: fresh data, light contact, inside every limit.
@@ -190,8 +191,7 @@ func scanning(_ configure: (inout SafetyLimits) -> Void = { _ in }) throws -> Sa
 }
 
 @Suite struct SafetyConfigurationTests {
-    static let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("hardware/safety.toml").path
+    static let file = Repository.path("hardware/safety.toml")
 
     @Test func theShippedFileHoldsTheDefaults() throws {
         #expect(try SafetyLimits.load(path: Self.file) == SafetyLimits())

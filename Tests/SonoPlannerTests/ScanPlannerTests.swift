@@ -1,5 +1,6 @@
 import SonoGeometry
 @testable import SonoPlanner
+import SonoTestSupport
 import Testing
 
 /// The planner against a synthetic world: views sit at hidden true poses near (not at) the
@@ -152,8 +153,7 @@ struct ScanPlannerTests {
     }
 
     @Test func theShippedPriorLoadsAndBadOnesNameTheKey() throws {
-        let root = #filePath.components(separatedBy: "/Tests/").first ?? ""
-        let prior = try ScanPrior.load(path: "\(root)/hardware/scan-prior.toml")
+        let prior = try ScanPrior.load(path: Repository.path("hardware/scan-prior.toml"))
         #expect(Set(prior.views.keys) == ["PLAX", "PSAX", "A4C", "A2C", "SC4C"])
         let bad = "/tmp/sono-prior-\(UInt32.random(in: 0...UInt32.max)).toml"
         try "[view.PLAX]\nposition = [1, 2]\nbeam = [0, 0, -1]\nlateral = [1, 0, 0]\n".write(toFile: bad, atomically: true, encoding: .utf8)

@@ -1,13 +1,12 @@
 import Foundation
 import SonoProtocol
+import SonoTestSupport
 import Testing
 
 /// The Swift codec against firmware-protocol/vectors, the files the C codec and the
 /// independent Python check agree on.
 @Suite struct GoldenVectorTests {
-    static let vectorsDirectory = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("firmware-protocol/vectors")
+    static let vectorsDirectory = Repository.url("firmware-protocol/vectors")
 
     struct VectorFile: Decodable { let frames: [FrameVector] }
     struct FrameVector: Decodable, CustomTestStringConvertible {

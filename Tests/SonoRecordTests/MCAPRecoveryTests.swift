@@ -1,5 +1,6 @@
 import Foundation
 @testable import SonoRecord
+import SonoTestSupport
 import Testing
 
 /// Recovery of complete files, and of a file whose writer was killed with SIGKILL mid-recording.

@@ -1,5 +1,6 @@
 import Foundation
 @testable import SonoRecord
+import SonoTestSupport
 import Testing
 
 /// The reference Python reader (PyPI `mcap`, `mcap-protobuf-support`) on Sono's files, through
@@ -9,8 +10,7 @@ enum PythonMCAP {
     static let required = ProcessInfo.processInfo.environment["SONO_REQUIRE_PYTHON_MCAP"] == "1"
     static let skipReason: Comment = "set SONO_REQUIRE_PYTHON_MCAP=1 (make test-record) to check with the Python mcap reader"
 
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let root = Repository.root
 
     /// Runs check_mcap.py; records an issue with its reason when it fails.
     static func check(_ path: String, expect: [String: Any], sourceLocation: SourceLocation = #_sourceLocation) throws {

@@ -1,13 +1,12 @@
 import Foundation
 @testable import SonoRecord
+import SonoTestSupport
 import Testing
 
 /// Paths and sample recordings shared by the suites.
 enum TestFiles {
     /// A fresh path under /tmp (the writer never overwrites, so every test needs its own).
-    static func temporary(_ name: String) -> String {
-        "/tmp/sono-record-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))-\(name)"
-    }
+    static func temporary(_ name: String) -> String { Temporary.path(name, prefix: "sono-record-test") }
 
     static func remove(_ paths: String...) {
         for path in paths { unlink(path) }

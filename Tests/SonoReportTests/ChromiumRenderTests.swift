@@ -5,30 +5,26 @@
 
 import Foundation
 import SonoReport
+import SonoTestSupport
 import Testing
 
 let requireChromium = ProcessInfo.processInfo.environment["SONO_REQUIRE_CHROMIUM"] == "1"
-let chromiumPath = Subprocess.find(["chromium", "chromium-browser"])
+let chromiumPath = ChildProcess.find(["chromium", "chromium-browser"])
 
 @Suite(.serialized) struct ChromiumRenderTests {
     /// A fresh folder for this run's page, DOM, screenshot and browser profile.
     static func workDirectory() throws -> String {
-        let path = NSTemporaryDirectory() + "sono-report-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
+        try Temporary.directory("chromium", prefix: "sono-report")
     }
 
     /// Chromium with the flags every run needs: headless, no sandbox (root), no GPU, its own
     /// profile; stdout to `output`. Fails with Chromium's log when it exits non-zero.
     static func runChromium(_ browser: String, _ arguments: [String], directory: String, output: String) throws {
         let log = output + ".log"
-        let status = try Subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                                         "--user-data-dir=\(directory)/profile"] + arguments,
-                                        stdout: output, stderr: log, seconds: 120)
-        if status != 0 {
-            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            throw Subprocess.Failure(description: "chromium exited with \(status): \(text.suffix(2000))")
-        }
+        let run = try ChildProcess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                                        "--user-data-dir=\(directory)/profile"] + arguments,
+                                       stdout: .file(output), stderr: .file(log), seconds: 120)
+        if run.status != 0 { throw ChromiumFailure(status: run.status, log: run.stderr) }
     }
 
     @Test func rendersEveryPlotAndKeyFrame() throws {
@@ -98,4 +94,11 @@ let chromiumPath = Subprocess.find(["chromium", "chromium-browser"])
             #expect(text.contains(note), "\(note)")
         }
     }
+}
+
+/// Chromium ended with an error: its status and the end of its log.
+struct ChromiumFailure: Error, CustomStringConvertible {
+    let status: Int32
+    let log: String
+    var description: String { "chromium exited with \(status): \(log.suffix(2000))" }
 }

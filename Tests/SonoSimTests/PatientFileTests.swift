@@ -1,5 +1,6 @@
 import SonoGeometry
 import SonoSim
+import SonoTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -8,12 +9,7 @@ import Glibc
 import Darwin
 #endif
 
-/// The repository root, from this file's path (Tests/SonoSimTests/PatientFileTests.swift).
-private let repoRoot: String = {
-    var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast(3)
-    return parts.joined(separator: "/")
-}()
+private let repoRoot = Repository.root.path
 
 private let shippedPatients = [
     "default", "lean-athlete", "obese", "elderly-horizontal-heart", "tachycardic-small",

@@ -1,12 +1,12 @@
 import Foundation
 import SonoGeometry
 @testable import SonoSim
+import SonoTestSupport
 import Testing
 
 /// The virtual patient: determinism, view geometry, acoustic windows and shadows, contact.
 @Suite struct VirtualPatientTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
+    static let repository = Repository.root
 
     static var shippedPatients: [PatientParameters] {
         let folder = repository.appendingPathComponent("hardware/patients")

@@ -1,10 +1,10 @@
 import Foundation
 import SonoDevices
 import SonoTestbed
+import SonoTestSupport
 import Testing
 
-let umockdevRun: String? = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
-    .split(separator: ":").map { "\($0)/umockdev-run" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+let umockdevRun = ChildProcess.find(["umockdev-run"])
 
 /// The probe's usbmon capture (USB-EMULATION.md §2.2): its structure, and that umockdev 0.17's
 /// replayer (`umockdev-run -d … -p …`) plays it back to plain libusb calls doing the sequence
@@ -24,11 +24,7 @@ struct ProbeCaptureTests {
     static let imaging = EmulatedUSBProbe.Imaging(depthMM: 120, gainCentiDB: -250, rateCentiFPS: 3000, width: 128, height: 128,
                                                   sequence: 5)
 
-    static func temporaryDirectory() throws -> String {
-        let path = NSTemporaryDirectory() + "probe-capture-\(getpid())-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
+    static func temporaryDirectory() throws -> String { try Temporary.directory("capture", prefix: "probe-capture") }
 
     /// The pcap's records as (event type, transfer type, endpoint, urb_len, data_len, status).
     static func records(_ capture: String) throws -> (linkType: UInt32, events: [(Character, UInt8, UInt8, Int, Int, Int32)]) {
@@ -86,28 +82,17 @@ struct ProbeCaptureTests {
     static func replay(_ files: ProbeCapture.Files, frames: Int, inFlight: Int, sending sent: EmulatedUSBProbe.Imaging = imaging,
                        directory: String) throws -> (Int32, String) {
         let umockdevRun = try #require(umockdevRun, "umockdev-run is not installed")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: umockdevRun)
         let settings = sent.encoded.map { String(format: "%02x", $0) }.joined()
-        process.arguments = files.umockdevRunArguments + ["--", replayer, "\(frames)", "\(ProbeCapture.recommendedTransferLength)",
-                                                          "\(inFlight)", settings, "PRB-0001"]
+        let arguments = files.umockdevRunArguments + ["--", replayer, "\(frames)", "\(ProbeCapture.recommendedTransferLength)",
+                                                      "\(inFlight)", settings, "PRB-0001"]
         // umockdev-run makes its own testbed: not the one of this process, if it runs preloaded.
         var environment = ProcessInfo.processInfo.environment
         environment["LD_PRELOAD"] = nil
         environment["UMOCKDEV_DIR"] = nil
-        process.environment = environment
-        let output = directory + "/replay.log"
-        _ = FileManager.default.createFile(atPath: output, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
-        let deadline = Date().addingTimeInterval(60)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        try log.close()
-        return (process.terminationStatus, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
+        let replay = try ChildProcess([umockdevRun] + arguments, environment: environment,
+                                      stdout: .file(directory + "/replay.log"), stderr: .stdout)
+        let status = replay.wait(seconds: 60) ?? replay.terminate(seconds: 5)
+        return (status, replay.output)
     }
 
     @Test(arguments: [true, false])

@@ -1,5 +1,6 @@
 import Foundation
 @testable import SonoVision
+import SonoTestSupport
 import Testing
 
 /// Small ONNX models built in code, to check loading, the contract and the errors.
@@ -95,7 +96,7 @@ enum TestModel {
     }
 
     static func write(_ model: Onnx_ModelProto) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sono-test-\(UUID().uuidString).onnx").path
+        let path = Temporary.path("model.onnx")
         try Data(model.serializedBytes() as [UInt8]).write(to: URL(fileURLWithPath: path))
         return path
     }

@@ -1,6 +1,7 @@
 import Foundation
 import SonoSim
 @testable import SonoVision
+import SonoTestSupport
 import Testing
 
 /// The shipped model in Sono against onnxruntime on the same frames: `make test-vision` runs
@@ -10,9 +11,8 @@ import Testing
                     || ProcessInfo.processInfo.environment["SONO_REQUIRE_ORT"] == "1",
                 "needs SONO_ORT_REFERENCE (make test-vision)"))
 struct OnnxRuntimeParityTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let root = Repository.root
+    static let fixtures = Repository.url("Tests/SonoVisionTests/Fixtures")
 
     struct Reference: Decodable {
         struct Result: Decodable {

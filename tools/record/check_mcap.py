@@ -21,6 +21,9 @@ CRC. Then it compares with the expectation:
       },
       "attachments": [{"name": "arm.toml", "media_type": "application/toml", "size": 17}],
       "metadata": [{"name": "session", "entries": {"patient": "P-001"}}],
+      "schema_valid": ["/motion/events", "/events"],      optional: every message on these json
+                                                           channels validated against its channel's
+                                                           JSON Schema (PyPI `jsonschema`)
       "decoded": [                                         decoded message contents
         {"topic": "/probe/image", "index": 0,
          "fields": {"width": 512, "height": 512, "encoding": "mono8", "data_length": 262144,
@@ -48,6 +51,8 @@ from mcap.records import (Attachment, Channel, Chunk, DataEnd, Footer, Header, M
                           MessageIndex, Metadata, Schema)
 from mcap.stream_reader import StreamReader, breakup_chunk, get_chunk_data_stream
 from mcap_protobuf.decoder import DecoderFactory as ProtobufDecoderFactory
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, best_match
 
 MAGIC = b"\x89MCAP0\r\n"
 
@@ -239,6 +244,39 @@ def check_decoded(item, decoded):
         expect(decoded.get(key) == value, f"{item['topic']}[{item['index']}].{key} is {decoded.get(key)!r}, expected {value!r}")
 
 
+def check_schemas(topics, summary, messages):
+    """Every message on each topic validated against its channel's JSON Schema; returns the counts."""
+    validated = {}
+    by_topic = {c.topic: c for c in summary.channels.values()}
+    for topic in topics:
+        expect(topic in by_topic, f"schema_valid: no channel {topic}")
+        channel = by_topic[topic]
+        schema = summary.schemas.get(channel.schema_id)
+        expect(schema is not None and schema.encoding == "jsonschema",
+               f"{topic}: no JSON Schema (schema {schema.name if schema else None!r})")
+        expect(channel.message_encoding == "json", f"{topic}: message encoding {channel.message_encoding!r}, not json")
+        try:
+            document = json.loads(bytes(schema.data))
+            Draft202012Validator.check_schema(document)
+        except (ValueError, SchemaError) as error:
+            raise Mismatch(f"{topic}: schema {schema.name} is not a valid JSON Schema: {error}")
+        validator = Draft202012Validator(document)
+        count = 0
+        for index, message in enumerate(m for m in messages if m.channel_id == channel.id):
+            try:
+                value = json.loads(bytes(message.data))
+            except ValueError as error:
+                raise Mismatch(f"{topic}[{index}] is not JSON: {error}")
+            error = best_match(validator.iter_errors(value))
+            if error is not None:
+                text = bytes(message.data).decode("utf-8", "replace")
+                raise Mismatch(f"{topic}[{index}] does not match schema {schema.name}: {error.message} "
+                               f"(at {'/'.join(map(str, error.absolute_path)) or 'the top'}): {text[:300]}")
+            count += 1
+        validated[topic] = count
+    return validated
+
+
 def check(path, expected):
     found = linear_scan(path)
     expect(found["data_end"], "no DataEnd record: the file was not closed")
@@ -289,6 +327,8 @@ def check(path, expected):
             actual = [{"name": n, "entries": e} for n, e in metadata]
             expect(actual == expected["metadata"], f"metadata {actual}")
 
+        found["validated"] = check_schemas(expected.get("schema_valid", []), summary, found["messages"])
+
         if expected.get("decoded"):
             by_topic = {}
             for schema, channel, message, decoded in reader.iter_decoded_messages(
@@ -316,7 +356,8 @@ def main():
         print(f"check_mcap: {args.file}: the reference reader failed: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
     print(f"check_mcap: {args.file}: ok ({len(found['messages'])} messages, {found['chunks']} chunks, "
-          f"{len(found['attachments'])} attachments, {len(found['metadata'])} metadata)")
+          f"{len(found['attachments'])} attachments, {len(found['metadata'])} metadata"
+          + "".join(f", {n} {topic} valid" for topic, n in found["validated"].items()) + ")")
     return 0
 
 

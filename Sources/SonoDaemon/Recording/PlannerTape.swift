@@ -22,12 +22,40 @@ struct PlannerCall: Codable, Equatable {
     var frames: [ObservationRecord]?
     /// The interruption the call threw, if any.
     var error: InterruptionRecord?
-    // report / end
+    /// report: what the planner reported.
+    var plannerEvent: PlannerEventJSON?
+    /// end: the scan's outcome as text ("3/4 views").
     var event: String?
 
     enum CodingKeys: String, CodingKey {
-        case call, views, settings, probe, forceN = "force_n", seconds, target, outcome, frames, error, event
+        case call, views, settings, probe, forceN = "force_n", seconds, target, outcome, frames, error,
+             plannerEvent = "planner_event", event
     }
+
+    /// The calls of `/planner/io`, by `call`.
+    static let catalog = EventCatalog(
+        title: "one call of the planner to its environment and the answer (docs/RECORDING.md, Planner calls)",
+        discriminator: "call",
+        types: [
+            EventType(name: "scan", title: "a scan started with these views and settings",
+                      fields: [.required("views", .strings), .required("settings", .object)]),
+            EventType(name: "measured", title: "the planner read the measured pose, force (N) and clock (s)", fields: [
+                .required("probe", .object), .required("force_n", .number), .required("seconds", .number),
+            ]),
+            EventType(name: "move", title: "a proposed move, its outcome and the frames meanwhile", fields: [
+                .required("target", .object), .optional("outcome", .string), .optional("frames", .objects),
+                .optional("error", .object),
+            ]),
+            EventType(name: "contact", title: "the contact force set (absent: position control only)",
+                      fields: [.optional("force_n", .number), .optional("error", .object)]),
+            EventType(name: "observe", title: "frames observed for up to `seconds`", fields: [
+                .required("seconds", .number), .optional("outcome", .oneOf(["timeout", "enough"])),
+                .optional("frames", .objects), .optional("error", .object),
+            ]),
+            EventType(name: "report", title: "the planner reported an event",
+                      fields: [.required("planner_event", .nested(PlannerEventJSON.catalog))]),
+            EventType(name: "end", title: "the scan ended", fields: [.optional("event", .string)]),
+        ])
 }
 
 struct PoseRecord: Codable, Equatable {
@@ -189,7 +217,7 @@ final class RecordingScanEnvironment: ScanEnvironment {
     }
 
     func report(_ event: PlannerEvent) {
-        write(PlannerCall(call: .report, event: String(describing: event)))
+        write(PlannerCall(call: .report, plannerEvent: PlannerEventJSON(event)))
         base.report(event)
     }
 }

@@ -19,11 +19,14 @@ enum RecordingSchemas {
     static let armMessage = object([("cycle", integer), ("t_us", integer), ("type", string), ("delivered", boolean),
                                     ("position", numbers), ("max_velocity", numbers), ("category", integer),
                                     ("enable", boolean)], title: "a message the controller sent to the arm")
-    static func text(_ field: String) -> String { object([("cycle", integer), ("ticket", integer), (field, string)]) }
     static let classifier = object([("frame", integer), ("t_us", integer),
                                     ("probabilities", "{\"type\":\"object\",\"additionalProperties\":{\"type\":\"number\"}}"),
                                     ("smoothed_label", string), ("smoothed_confidence", number), ("stable_frames", integer)],
                                    title: "view classifier output for one frame")
-    static let plannerCall = object([("call", string)], title: "one call of the planner to its environment")
-    static let event = object([("name", string), ("data", "{\"type\":\"object\"}")], title: "a daemon event")
+    // The event channels: one of their catalog's types each (MotionEventJSON, MotionCommandJSON,
+    // PlannerCall with PlannerEventJSON, DaemonEventJSON).
+    static let motionEvent = MotionEventJSON.catalog.jsonSchema
+    static let motionCommand = MotionCommandJSON.catalog.jsonSchema
+    static let plannerCall = PlannerCall.catalog.jsonSchema
+    static let event = DaemonEventJSON.catalog.jsonSchema
 }

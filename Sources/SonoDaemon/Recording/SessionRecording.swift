@@ -80,8 +80,8 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
                 force: try jsonChannel("/force", RecordingSchemas.force, "sono.ForceSample"),
                 joints: try jsonChannel("/joints", RecordingSchemas.joints, "sono.JointState"),
                 jointCommands: try jsonChannel("/joint_commands", RecordingSchemas.armMessage, "sono.ArmMessage"),
-                motionCommands: try jsonChannel("/motion/commands", RecordingSchemas.text("command"), "sono.MotionCommand"),
-                motionEvents: try jsonChannel("/motion/events", RecordingSchemas.text("event"), "sono.MotionEvent"),
+                motionCommands: try jsonChannel("/motion/commands", RecordingSchemas.motionCommand, "sono.MotionCommand"),
+                motionEvents: try jsonChannel("/motion/events", RecordingSchemas.motionEvent, "sono.MotionEvent"),
                 image: try recorder.channel(topic: "/probe/image", messageEncoding: "protobuf",
                                             schema: FoxgloveSchemas.rawImage, metadata: [:]),
                 classifier: try jsonChannel("/classifier", RecordingSchemas.classifier, "sono.Classification"),
@@ -136,17 +136,17 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
             }
             record(channels.jointCommands, logTime, "{\(fields)}")
         case .command(let ticket, let command):
-            record(channels.motionCommands, logTime,
-                   "{\"cycle\":\(tapeState.cycle),\"ticket\":\(ticket),\"command\":\(quoted(String(describing: command)))}")
+            record(channels.motionCommands, logTime, MotionCommandJSON(command, cycle: tapeState.cycle, ticket: ticket).text)
         default:
             break
         }
     }
 
-    /// The controller's events, as text: what `sonod --replay --compare` checks a replay against.
+    /// The controller's events as documented JSON (MotionEventJSON): what `sonoctl replay`
+    /// compares a replay against.
     func motionEvent(_ event: MotionEvent) {
         if case .reply = event { return }  // answers to callers, already implied by the commands
-        record(channels.motionEvents, Self.now(), "{\"event\":\(quoted(String(describing: event)))}")
+        record(channels.motionEvents, Self.now(), MotionEventJSON(event).text)
     }
 
     // MARK: frames (frame pipeline thread)
@@ -176,10 +176,7 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
 
     func plannerCall(_ json: String) { record(channels.plannerIO, Self.now(), json) }
 
-    func event(_ event: DaemonEvent) {
-        let data = String(decoding: event.data, as: UTF8.self)
-        record(channels.events, Self.now(), "{\"name\":\(quoted(event.name)),\"data\":\(data)}")
-    }
+    func event(_ event: DaemonEvent) { record(channels.events, Self.now(), DaemonEventJSON.text(event)) }
 
     var counters: RecorderCounters { recorder.counters }
 

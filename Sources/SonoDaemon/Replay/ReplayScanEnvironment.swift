@@ -122,10 +122,11 @@ final class ReplayScanEnvironment: ScanEnvironment {
         guard let call = calls.first, call.call == .report else { return }
         calls.removeFirst()
         compared += 1
-        let text = String(describing: event)
-        if call.event != text {
+        let replayed = PlannerEventJSON(event)
+        if call.plannerEvent != replayed {
             diverged = true
-            divergences.append("planner call \(compared): reported \(text); recorded \(call.event ?? "nothing")")
+            divergences.append("planner call \(compared): reported \(EventCoding.encode(replayed)); recorded "
+                + (call.plannerEvent.map(EventCoding.encode) ?? "nothing"))
         }
     }
 }

@@ -144,9 +144,8 @@ public enum SessionReplay {
                         decodeFailures.append("motion tape message \(message.sequence): \(error)")
                     }
                 case "/motion/events":
-                    if let event = try? decoder.decode([String: String].self, from: Data(message.data))["event"] {
-                        recordedEvents.append(event)
-                    }
+                    // Compared as text: the replay encodes its events with the same encoder.
+                    recordedEvents.append(String(decoding: message.data, as: UTF8.self))
                 case "/probe/image":
                     guard let image = RawImageMessage(protobuf: message.data) else {
                         decodeFailures.append("probe image \(message.sequence) is not a mono8 foxglove.RawImage")
@@ -182,12 +181,12 @@ public enum SessionReplay {
         var streams: [StreamComparison] = []
         let replayedEvents = motion.events.compactMap { event -> String? in
             if case .reply = event { return nil }
-            return String(describing: event)
+            return MotionEventJSON(event).text
         }
         var sentStream = compare("motion: messages to the arm", recorded: recordedSent, replayed: motion.sent,
                                  prefixOnly: !endedCleanly) { "\($0)" }
-        var eventStream = compare("motion: safety events", recorded: recordedEvents.map(withoutWriteTimes),
-                                  replayed: replayedEvents.map(withoutWriteTimes), prefixOnly: !endedCleanly) { $0 }
+        var eventStream = compare("motion: safety events", recorded: recordedEvents.map(MotionEventJSON.withoutWriteTime),
+                                  replayed: replayedEvents.map(MotionEventJSON.withoutWriteTime), prefixOnly: !endedCleanly) { $0 }
         if !endedCleanly {
             sentStream.note = "the recording ends without a clean shutdown: compared up to its end"
             eventStream.note = sentStream.note
@@ -206,14 +205,6 @@ public enum SessionReplay {
         }
         return ReplayReport(path: path, recordedSeconds: total, wallSeconds: Date().timeIntervalSince(started),
                             messages: result.messages, streams: streams, damage: result.damage.map { "\($0)" })
-    }
-
-    /// A stop's `writtenMicros` is when the STOP frame's write returned: a measurement of the
-    /// link (the breach-to-stop benchmark reads it), taken from the clock, not a decision. The
-    /// comparison keeps whether it was written and drops when.
-    static func withoutWriteTimes(_ event: String) -> String {
-        event.replacingOccurrences(of: #"writtenMicros: Optional\(\d+\)"#, with: "writtenMicros: Optional(written)",
-                                   options: .regularExpression)
     }
 
     /// Two message sequences, pairwise, every difference kept as text (over the common prefix

@@ -142,7 +142,8 @@ public enum SessionReportBuilder {
 private struct ForceRecord: Decodable { var fz: Float }
 private struct JointRecord: Decodable { var position: [Float] }
 
-/// An `/events` message: the control socket's event, by name.
+/// An `/events` message (DaemonEventJSON): the control socket's event, its name as `type` and
+/// its data's fields beside it.
 private struct EventRecord: Decodable {
     var name: String
     var stop: StopJSON?
@@ -150,16 +151,16 @@ private struct EventRecord: Decodable {
     var state: StateChangeJSON?
     var view: ViewResultJSON?
 
-    enum CodingKeys: String, CodingKey { case name, data }
+    enum CodingKeys: String, CodingKey { case type }
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        name = try container.decode(String.self, forKey: .name)
+        name = try container.decode(String.self, forKey: .type)
         switch name {
-        case "stop": stop = try? container.decode(StopJSON.self, forKey: .data)
-        case "fault": fault = try? container.decode(FaultJSON.self, forKey: .data)
-        case "state": state = try? container.decode(StateChangeJSON.self, forKey: .data)
-        case "view_acquired", "view_failed": view = try? container.decode(ViewResultJSON.self, forKey: .data)
+        case "stop": stop = try? StopJSON(from: decoder)
+        case "fault": fault = try? FaultJSON(from: decoder)
+        case "state": state = try? StateChangeJSON(from: decoder)
+        case "view_acquired", "view_failed": view = try? ViewResultJSON(from: decoder)
         default: break
         }
     }
