@@ -6,13 +6,15 @@ import Testing
 import Glibc
 #endif
 
-/// sonod as a process, the way systemd and operators run it: socket activation, the notify
-/// protocol, peer authorisation, malformed requests, bad configuration and SIGTERM. Each test
-/// starts a real `sonod --simulate` (virtual patient on emulated boards).
+/// The daemon as a process, the way systemd and operators run it: socket activation, the notify
+/// protocol, peer authorisation, malformed requests, bad configuration, SIGTERM and the
+/// real-time policy. Most tests start a real `sonod-sim` (the daemon body on the virtual patient's
+/// emulated boards); the hardware-mode ones start `sonod`, the service binary.
 @Suite(.serialized)
 struct DaemonProcessTests {
     static let root = Repository.root
     static var sonod: String { Repository.debugProduct("sonod") }
+    static var sonodSim: String { Repository.debugProduct("sonod-sim") }
 
     /// A unique path under /tmp (Unix socket paths must stay short).
     static func temporary(_ name: String) -> String { Temporary.path(name) }
@@ -102,7 +104,7 @@ struct DaemonProcessTests {
     @Test func answersOnTheSocketSystemdPasses() throws {
         let socket = Self.temporary("activated.sock")
         let daemon = try Daemon("/usr/bin/systemd-socket-activate",
-                                ["-l", socket, Self.sonod, "--simulate", "--socket", Self.temporary("unused.sock")])
+                                ["-l", socket, Self.sonodSim, "--socket", Self.temporary("unused.sock")])
         defer { _ = daemon.terminate() }
         #expect(Self.waitForSocket(socket), "no answer on the passed socket")
         #expect(daemon.waitForLog("ready (simulation)"))
@@ -129,7 +131,7 @@ struct DaemonProcessTests {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
 
         let socketPath = Self.temporary("control.sock")
-        let daemon = try Daemon(Self.sonod, ["--simulate", "--socket", socketPath],
+        let daemon = try Daemon(Self.sonodSim, ["--socket", socketPath],
                                 environment: ["NOTIFY_SOCKET": notify, "WATCHDOG_USEC": "400000"])
         defer { _ = daemon.terminate() }
         var messages: [String] = []
@@ -151,7 +153,7 @@ struct DaemonProcessTests {
         let socketPath = Self.temporary("auth.sock")
         let config = try Self.configuration(socket: socketPath,
                                             extra: "socket_group = \"nogroup\"\noperator_group = \"root\"")
-        let daemon = try Daemon(Self.sonod, ["--config", config, "--simulate"])
+        let daemon = try Daemon(Self.sonodSim, ["--config", config])
         defer { _ = daemon.terminate() }
         #expect(Self.waitForSocket(socketPath))
         #expect(daemon.waitForLog("ready (simulation)"))
@@ -171,7 +173,7 @@ struct DaemonProcessTests {
 
     @Test func answersMalformedRequestsWithAReasonAndStaysUp() throws {
         let socketPath = Self.temporary("bad.sock")
-        let daemon = try Daemon(Self.sonod, ["--simulate", "--socket", socketPath])
+        let daemon = try Daemon(Self.sonodSim, ["--socket", socketPath])
         defer { _ = daemon.terminate() }
         #expect(Self.waitForSocket(socketPath))
         #expect(daemon.waitForLog("ready (simulation)"))
@@ -207,14 +209,64 @@ struct DaemonProcessTests {
 
     @Test func stopsTheArmBeforeExitingOnSIGTERM() throws {
         let socketPath = Self.temporary("term.sock")
-        let daemon = try Daemon(Self.sonod, ["--simulate", "--socket", socketPath])
+        let daemon = try Daemon(Self.sonodSim, ["--socket", socketPath])
         #expect(Self.waitForSocket(socketPath))
         #expect(daemon.waitForLog("ready (simulation)"))
         #expect(try Self.curl(socketPath, "POST", "/v1/enable").status == 200)
         #expect(try Self.curl(socketPath, "POST", "/v1/motion/enable").status == 200)
         let (status, log) = daemon.terminate()  // SIGTERM
         #expect(status == 0, "\(log)")
-        #expect(log.contains("drives off (state disabled)"), "\(log)")
+        // The stages stop in reverse: the socket closes, then the arm stops (the board
+        // acknowledges STOP, then drives off), then the recording closes.
+        let lines = log.split(separator: "\n").map(String.init)
+        func line(_ text: String) -> Int? { lines.firstIndex { $0.contains(text) } }
+        let stopping = line("stopping: the control socket closes first") ?? Int.max
+        let stopAck = line("arm: STOP acknowledged after")
+        let drivesAck = line("arm: drives off acknowledged after")
+        let stopped = line("drives off (state disabled)")
+        let recordingClosed = line("messages, ")
+        #expect(stopAck != nil && drivesAck != nil && stopped != nil && recordingClosed != nil, "\(log)")
+        if let stopAck, let drivesAck, let stopped, let recordingClosed {
+            #expect(stopping < stopAck && stopAck < drivesAck && drivesAck < stopped && stopped < recordingClosed, "\(log)")
+        }
+        #expect(!log.contains("no STOP acknowledgement") && !log.contains("no acknowledgement of drives off"), "\(log)")
+    }
+
+    @Test func handsSonodSimulateOverToSonodSim() throws {
+        let socketPath = Self.temporary("handover.sock")
+        let daemon = try Daemon(Self.sonod, ["--simulate", "--socket", socketPath])
+        defer { _ = daemon.terminate() }
+        #expect(Self.waitForSocket(socketPath))
+        #expect(daemon.waitForLog("sonod-sim[notice] sonod \(Scanner.version) ready (simulation)"))
+    }
+
+    /// `[realtime] require` on hardware: without CAP_SYS_NICE and CAP_IPC_LOCK (setpriv drops
+    /// them from this root test's children) SCHED_FIFO and mlockall are refused, and sonod exits
+    /// 78 naming both, before its control socket ever opens. In simulation the policy is off by
+    /// default, and sonod-sim runs without them.
+    @Test func refusesToRunWithoutRealTimeWhenRequired() throws {
+        let drop = ["/usr/bin/setpriv", "--bounding-set=-sys_nice,-ipc_lock", "--inh-caps=-sys_nice,-ipc_lock", "--"]
+        let socketPath = Self.temporary("rt.sock")
+        let config = try Self.configuration(socket: socketPath, extra: """
+            [devices]
+            arm = "/dev/sono-test-no-arm"
+            force_sensor = "/dev/sono-test-no-force"
+            probe = "none"
+            """)
+        let hardware = try Daemon(drop[0], Array(drop.dropFirst()) + [Self.sonod, "--config", config, "--no-recording"])
+        let status = hardware.exitStatus(seconds: 30)
+        let (_, log) = hardware.terminate()
+        #expect(status == 78, "EX_CONFIG: \(log)")
+        #expect(log.contains("[realtime] require = true") && log.contains("SCHED_FIFO was refused")
+                    && log.contains("CAP_SYS_NICE") && log.contains("mlockall was refused"), "\(log)")
+        #expect(!log.contains("ready (hardware)") && !FileManager.default.fileExists(atPath: socketPath),
+                "the control server is a later stage: it never started\n\(log)")
+
+        let simulatedSocket = Self.temporary("rt-sim.sock")
+        let simulated = try Daemon(drop[0], Array(drop.dropFirst()) + [Self.sonodSim, "--socket", simulatedSocket, "--no-recording"])
+        defer { _ = simulated.terminate() }
+        #expect(simulated.waitForLog("ready (simulation)"), "\(simulated.terminate().log)")
+        #expect(simulated.waitForLog("SCHED_OTHER"), "the loop ran without SCHED_FIFO")
     }
 
     @Test func routesMatchTheAPIDocument() throws {

@@ -8,7 +8,7 @@ import Testing
 import Glibc
 #endif
 
-/// A real simulated scan by `sonod`, recorded, then replayed: the replay must make the same
+/// A real simulated scan by `sonod-sim`, recorded, then replayed: the replay must make the same
 /// decisions as the run, message for message, in every stream; the recording must read with
 /// the Python `mcap` package; a damaged copy must be refused with the reason, or replayed up
 /// to the damage when asked.
@@ -18,7 +18,7 @@ struct RecordingReplayTests {
 
     @Test func aSimulatedScanIsRecordedAndItsReplayIsIdentical() throws {
         let directory = D.temporary("recordings")
-        let daemon = try D.Daemon(D.sonod, ["--simulate", "--scan", "PLAX", "--exit-when-done", "--socket", D.temporary("rec.sock"),
+        let daemon = try D.Daemon(D.sonodSim, ["--scan", "PLAX", "--exit-when-done", "--socket", D.temporary("rec.sock"),
                                             "--recordings", directory])
         let status = daemon.exitStatus(seconds: 300)
         let log = daemon.terminate().log

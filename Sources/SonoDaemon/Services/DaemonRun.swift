@@ -126,6 +126,7 @@ struct ControlServerStage: DaemonStage {
 
     func stop() async {
         notifier.notify("STOPPING=1\nSTATUS=stopping: bringing the arm to a safe stop")
+        log.notice("stopping: the control socket closes first, then the scan, the arm and the rest in reverse")
         let server = self.server
         await offloaded { server.stop() }
     }
