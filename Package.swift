@@ -46,8 +46,13 @@ let package = Package(
         // oneDNN ships no pkg-config file in Debian; the module map links it by name.
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
-        // The host–firmware wire protocol: framing, CRC, message catalog. Pure Swift, no I/O.
+        // The host–firmware wire protocol: framing, CRC, message catalog, little-endian fields.
+        // Pure Swift, no I/O, no other module (the fuzz target compiles its sources alone).
         .target(name: "SonoProtocol", swiftSettings: strict),
+
+        // Thin Swift over POSIX: errno values and the one EINTR retry, the monotonic clock,
+        // SCHED_FIFO, the user and group databases, exit statuses.
+        .target(name: "SonoSystem", swiftSettings: strict),
 
         // Value types and interfaces every layer shares: probe frames and their sources.
         .target(name: "SonoCore", swiftSettings: strict),
@@ -59,7 +64,7 @@ let package = Package(
         // The motion controller: safety interlocks (a pure state machine), and more to come in
         // the motion-controller issue (kinematic control, force control, the 1 kHz loop).
         .target(name: "SonoMotion",
-                dependencies: ["SonoGeometry", "SonoProtocol", "SonoDevices", .product(name: "TOMLKit", package: "TOMLKit"),
+                dependencies: ["SonoGeometry", "SonoProtocol", "SonoDevices", "SonoSystem", .product(name: "TOMLKit", package: "TOMLKit"),
                                .product(name: "Histogram", package: "hdrhistogram-swift")],
                 swiftSettings: strict),
 
@@ -79,19 +84,19 @@ let package = Package(
         // Session recording: MCAP files (writer, reader, recovery of cut-off files), the session
         // recorder's writer thread and the Foxglove schemas. Pure Swift over zlib and zstd.
         .target(name: "SonoRecord",
-                dependencies: ["CZlib", "CZstd", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                dependencies: ["SonoSystem", "CZlib", "CZstd", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),
 
         // Transports (serial over libserialport, USB over libusb) and the board link layer.
         .target(name: "SonoDevices",
-                dependencies: ["SonoProtocol", "SonoCore", "CLibSerialPort", "CLibUSB"],
+                dependencies: ["SonoProtocol", "SonoCore", "SonoSystem", "CLibSerialPort", "CLibUSB"],
                 swiftSettings: strict),
 
         // The simulated world: the virtual patient (anatomy, imaging, view ground truth,
         // contact), the arm and force sensor boards' firmware speaking the real protocol, and
         // the scanner that ties them together.
         .target(name: "SonoSim",
-                dependencies: ["SonoProtocol", "SonoGeometry", "SonoCore", "CZlib",
+                dependencies: ["SonoProtocol", "SonoGeometry", "SonoCore", "SonoSystem", "CZlib",
                                .product(name: "TOMLKit", package: "TOMLKit")],
                 swiftSettings: strict),
 
@@ -109,7 +114,7 @@ let package = Package(
         // devices), classifier, planner and motion controller; the control socket; systemd.
         .target(name: "SonoDaemon",
                 dependencies: ["SonoCore", "SonoDevices", "SonoGeometry", "SonoMotion", "SonoPlanner", "SonoProtocol",
-                               "SonoRecord", "SonoReport", "SonoSim", "SonoTestbed", "SonoVision",
+                               "SonoRecord", "SonoReport", "SonoSim", "SonoSystem", "SonoTestbed", "SonoVision",
                                .product(name: "TOMLKit", package: "TOMLKit"),
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
@@ -125,17 +130,18 @@ let package = Package(
                           swiftSettings: strict),
 
         .executableTarget(name: "sonoctl",
-                          dependencies: ["SonoDaemon", "SonoDevices", "SonoProtocol", "SonoRecord", "SonoReport", "SonoSim", "SonoGeometry", "SonoVision",
+                          dependencies: ["SonoDaemon", "SonoDevices", "SonoProtocol", "SonoRecord", "SonoReport", "SonoSim", "SonoSystem", "SonoGeometry", "SonoVision",
                                          .product(name: "Histogram", package: "hdrhistogram-swift"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "sono-devlab",
-                          dependencies: ["SonoTestbed", "SonoDevices", "SonoSim", "SonoProtocol", "SonoGeometry", "SonoCore", "SonoMotion",
+                          dependencies: ["SonoTestbed", "SonoDevices", "SonoSim", "SonoProtocol", "SonoGeometry", "SonoCore", "SonoMotion", "SonoSystem",
                                          .product(name: "Histogram", package: "hdrhistogram-swift"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
         .testTarget(name: "SonoProtocolTests", dependencies: ["SonoProtocol"], swiftSettings: strict),
+        .testTarget(name: "SonoSystemTests", dependencies: ["SonoSystem"], swiftSettings: strict),
         .testTarget(name: "SonoMotionTests",
                     dependencies: ["SonoMotion", "SonoGeometry", "SonoProtocol",
                                    .product(name: "PropertyBased", package: "swift-property-based")],
@@ -164,7 +170,7 @@ let package = Package(
         .executableTarget(name: "probe-capture-replay", dependencies: ["SonoDevices", "CLibUSB"],
                           path: "Tests/ProbeCaptureReplay", swiftSettings: strict),
         .testTarget(name: "SonoDevicesTests",
-                    dependencies: ["SonoDevices", "SonoSim", "SonoTestbed", "SonoProtocol", "SonoGeometry", "SonoMotion"],
+                    dependencies: ["SonoDevices", "SonoSim", "SonoSystem", "SonoTestbed", "SonoProtocol", "SonoGeometry", "SonoMotion"],
                     swiftSettings: strict),
 
         .executableTarget(name: "ProtocolCodec",

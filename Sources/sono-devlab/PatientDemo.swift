@@ -5,6 +5,7 @@ import SonoDevices
 import SonoGeometry
 import SonoProtocol
 import SonoSim
+import SonoSystem
 import SonoTestbed
 import Synchronization
 

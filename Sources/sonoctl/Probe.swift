@@ -4,6 +4,7 @@ import SonoCore
 import SonoDevices
 import SonoProtocol
 import SonoSim
+import SonoSystem
 
 /// `sonoctl probe`: the USB ultrasound probe directly through the driver (not through sonod,
 /// which must not be running with the same probe: the interface can be claimed once).

@@ -3,6 +3,7 @@ import SonoCore
 import SonoGeometry
 import SonoProtocol
 import SonoSim
+import SonoSystem
 import SonoTestbed
 
 /// The virtual patient standing in for the hardware in `sonod --simulate`. The simulated arm
