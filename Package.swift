@@ -84,7 +84,7 @@ let package = Package(
         // Session recording: MCAP files (writer, reader, recovery of cut-off files), the session
         // recorder's writer thread and the Foxglove schemas. Pure Swift over zlib and zstd.
         .target(name: "SonoRecord",
-                dependencies: ["SonoSystem", "CZlib", "CZstd", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                dependencies: ["SonoProtocol", "SonoSystem", "CZlib", "CZstd", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),
 
         // Transports (serial over libserialport, USB over libusb) and the board link layer.
