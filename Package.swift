@@ -54,6 +54,9 @@ let package = Package(
         // SCHED_FIFO, the user and group databases, exit statuses.
         .target(name: "SonoSystem", swiftSettings: strict),
 
+        // 8-bit grayscale PNG: encoding, decoding and atomic file writes, zlib from the system.
+        .target(name: "SonoImaging", dependencies: ["SonoSystem", "CZlib"], swiftSettings: strict),
+
         // Value types and interfaces every layer shares: probe frames and their sources.
         .target(name: "SonoCore", swiftSettings: strict),
 
@@ -96,13 +99,13 @@ let package = Package(
         // contact), the arm and force sensor boards' firmware speaking the real protocol, and
         // the scanner that ties them together.
         .target(name: "SonoSim",
-                dependencies: ["SonoProtocol", "SonoGeometry", "SonoCore", "SonoSystem", "CZlib",
+                dependencies: ["SonoProtocol", "SonoGeometry", "SonoCore", "SonoSystem",
                                .product(name: "TOMLKit", package: "TOMLKit")],
                 swiftSettings: strict),
 
         // The session report: one self-contained HTML page (inline SVG plots, key frames as
-        // inline PNG) over a plain data model; SonoSim for its PNG encoder.
-        .target(name: "SonoReport", dependencies: ["SonoSim"], swiftSettings: strict),
+        // inline PNG) over a plain data model.
+        .target(name: "SonoReport", dependencies: ["SonoImaging"], swiftSettings: strict),
 
         // Test bench: umockdev-emulated devices wired to simulated boards. Used by tests,
         // the link benchmark, the link demo, and `sonod --simulate` (its virtual patient's boards).
@@ -114,7 +117,7 @@ let package = Package(
         // devices), classifier, planner and motion controller; the control socket; systemd.
         .target(name: "SonoDaemon",
                 dependencies: ["SonoCore", "SonoDevices", "SonoGeometry", "SonoMotion", "SonoPlanner", "SonoProtocol",
-                               "SonoRecord", "SonoReport", "SonoSim", "SonoSystem", "SonoTestbed", "SonoVision",
+                               "SonoImaging", "SonoRecord", "SonoReport", "SonoSim", "SonoSystem", "SonoTestbed", "SonoVision",
                                .product(name: "TOMLKit", package: "TOMLKit"),
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
@@ -130,12 +133,12 @@ let package = Package(
                           swiftSettings: strict),
 
         .executableTarget(name: "sonoctl",
-                          dependencies: ["SonoDaemon", "SonoDevices", "SonoProtocol", "SonoRecord", "SonoReport", "SonoSim", "SonoSystem", "SonoGeometry", "SonoVision",
+                          dependencies: ["SonoDaemon", "SonoDevices", "SonoImaging", "SonoProtocol", "SonoRecord", "SonoReport", "SonoSim", "SonoSystem", "SonoGeometry", "SonoVision",
                                          .product(name: "Histogram", package: "hdrhistogram-swift"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "sono-devlab",
-                          dependencies: ["SonoTestbed", "SonoDevices", "SonoSim", "SonoProtocol", "SonoGeometry", "SonoCore", "SonoMotion", "SonoSystem",
+                          dependencies: ["SonoTestbed", "SonoDevices", "SonoImaging", "SonoSim", "SonoProtocol", "SonoGeometry", "SonoCore", "SonoMotion", "SonoSystem",
                                          .product(name: "Histogram", package: "hdrhistogram-swift"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
@@ -146,7 +149,7 @@ let package = Package(
                     dependencies: ["SonoMotion", "SonoGeometry", "SonoProtocol",
                                    .product(name: "PropertyBased", package: "swift-property-based")],
                     swiftSettings: strict),
-        .testTarget(name: "SonoVisionTests", dependencies: ["SonoVision", "SonoSim"],
+        .testTarget(name: "SonoVisionTests", dependencies: ["SonoVision", "SonoImaging"],
                     exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "SonoPlannerTests", dependencies: ["SonoPlanner", "SonoGeometry"], swiftSettings: strict),
         .testTarget(name: "SonoDaemonTests", dependencies: ["SonoDaemon", "sonod", "SonoPlanner", "SonoGeometry", "SonoRecord", "SonoReport",
@@ -159,9 +162,10 @@ let package = Package(
         .executableTarget(name: "record-crash-writer", dependencies: ["SonoRecord"],
                           path: "Tests/RecordCrashWriter", swiftSettings: strict),
         .testTarget(name: "SonoGeometryTests", dependencies: ["SonoGeometry"], swiftSettings: strict),
-        .testTarget(name: "SonoSimTests", dependencies: ["SonoSim", "SonoProtocol", "SonoGeometry", "SonoTestbed", "CZlib"],
+        .testTarget(name: "SonoSimTests", dependencies: ["SonoSim", "SonoProtocol", "SonoGeometry", "SonoTestbed"],
                     swiftSettings: strict),
-        .testTarget(name: "SonoReportTests", dependencies: ["SonoReport", "SonoSim", "CZlib"], swiftSettings: strict),
+        .testTarget(name: "SonoReportTests", dependencies: ["SonoReport", "CZlib"], swiftSettings: strict),
+        .testTarget(name: "SonoImagingTests", dependencies: ["SonoImaging", "CZlib"], swiftSettings: strict),
         // The emulated USB probe driven by plain libusb calls (no driver), and its usbmon
         // capture replayed by umockdev-run with probe-capture-replay, the program run under it.
         .testTarget(name: "SonoTestbedTests",

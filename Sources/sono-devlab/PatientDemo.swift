@@ -3,6 +3,7 @@ import Foundation
 import SonoCore
 import SonoDevices
 import SonoGeometry
+import SonoImaging
 import SonoProtocol
 import SonoSim
 import SonoSystem

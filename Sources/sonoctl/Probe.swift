@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SonoCore
 import SonoDevices
+import SonoImaging
 import SonoProtocol
 import SonoSim
 import SonoSystem
