@@ -47,8 +47,16 @@ let package = Package(
         // oneDNN ships no pkg-config file in Debian; the module map links it by name.
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
-        // The host–firmware wire protocol: framing, CRC, message catalog. Pure Swift, no I/O.
+        // The host–firmware wire protocol: framing, CRC, message catalog, little-endian fields.
+        // Pure Swift, no I/O, no other module (the fuzz target compiles its sources alone).
         .target(name: "SonoProtocol", swiftSettings: strict),
+
+        // Thin Swift over POSIX: errno values and the one EINTR retry, the monotonic clock,
+        // SCHED_FIFO, the user and group databases, exit statuses.
+        .target(name: "SonoSystem", swiftSettings: strict),
+
+        // 8-bit grayscale PNG: encoding, decoding and atomic file writes, zlib from the system.
+        .target(name: "SonoImaging", dependencies: ["SonoSystem", "CZlib"], swiftSettings: strict),
 
         // Value types and interfaces every layer shares: probe frames and their sources.
         .target(name: "SonoCore", swiftSettings: strict),
@@ -61,7 +69,7 @@ let package = Package(
         // machine) and the 1 kHz loop. Knows its boards only as queues and an output: no
         // serial or USB library is linked into it, its tests or its benchmarks.
         .target(name: "SonoMotion",
-                dependencies: ["SonoGeometry", "SonoProtocol", .product(name: "TOMLKit", package: "TOMLKit"),
+                dependencies: ["SonoGeometry", "SonoProtocol", "SonoSystem", .product(name: "TOMLKit", package: "TOMLKit"),
                                .product(name: "Histogram", package: "hdrhistogram-swift")],
                 swiftSettings: strict),
 
@@ -81,29 +89,29 @@ let package = Package(
         // Session recording: MCAP files (writer, reader, recovery of cut-off files), the session
         // recorder's writer thread and the Foxglove schemas. Pure Swift over zlib and zstd.
         .target(name: "SonoRecord",
-                dependencies: ["CZlib", "CZstd", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                dependencies: ["SonoProtocol", "SonoSystem", "CZlib", "CZstd", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: strict),
 
         // Transports (serial over libserialport, USB over libusb) and the board link layer.
         .target(name: "SonoDevices",
-                dependencies: ["SonoProtocol", "SonoCore", "CLibSerialPort", "CLibUSB"],
+                dependencies: ["SonoProtocol", "SonoCore", "SonoSystem", "CLibSerialPort", "CLibUSB"],
                 swiftSettings: strict),
 
         // The hardware interfaces (ros2_control's split): the arm and force-sensor board links
         // wired to the motion controller's input queues and its arm output.
-        .target(name: "SonoBoards", dependencies: ["SonoDevices", "SonoMotion", "SonoProtocol"], swiftSettings: strict),
+        .target(name: "SonoBoards", dependencies: ["SonoDevices", "SonoMotion", "SonoProtocol", "SonoSystem"], swiftSettings: strict),
 
         // The simulated world: the virtual patient (anatomy, imaging, view ground truth,
         // contact), the arm and force sensor boards' firmware speaking the real protocol, and
         // the scanner that ties them together.
         .target(name: "SonoSim",
-                dependencies: ["SonoProtocol", "SonoGeometry", "SonoCore", "CZlib",
+                dependencies: ["SonoProtocol", "SonoGeometry", "SonoCore", "SonoSystem",
                                .product(name: "TOMLKit", package: "TOMLKit")],
                 swiftSettings: strict),
 
         // The session report: one self-contained HTML page (inline SVG plots, key frames as
-        // inline PNG) over a plain data model; SonoSim for its PNG encoder.
-        .target(name: "SonoReport", dependencies: ["SonoSim"], swiftSettings: strict),
+        // inline PNG) over a plain data model.
+        .target(name: "SonoReport", dependencies: ["SonoImaging"], swiftSettings: strict),
 
         // Test bench: umockdev-emulated devices wired to simulated boards. Used by tests,
         // the link benchmark, the link demo, and `sonod --simulate` (its virtual patient's boards).
@@ -115,8 +123,8 @@ let package = Package(
         // start and stop them, the control socket, systemd; recording and replay. Knows a
         // simulation only through `SimulationHost`: no simulator or test bench in it.
         .target(name: "SonoDaemon",
-                dependencies: ["SonoBoards", "SonoCore", "SonoDevices", "SonoGeometry", "SonoMotion", "SonoPlanner", "SonoProtocol",
-                               "SonoRecord", "SonoReport", "SonoSim", "SonoVision",
+                dependencies: ["SonoBoards", "SonoCore", "SonoDevices", "SonoGeometry", "SonoImaging", "SonoMotion", "SonoPlanner", "SonoProtocol",
+                               "SonoRecord", "SonoReport", "SonoSystem", "SonoVision",
                                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                .product(name: "TOMLKit", package: "TOMLKit"),
                                .product(name: "NIOCore", package: "swift-nio"),
@@ -135,7 +143,7 @@ let package = Package(
         // The virtual patient as a SimulationHost: simulated boards on umockdev-emulated devices,
         // the simulated probe and the simulator's ground truth.
         .target(name: "SonoSimHost",
-                dependencies: ["SonoDaemon", "SonoSim", "SonoTestbed", "SonoDevices", "SonoCore", "SonoGeometry", "SonoProtocol"],
+                dependencies: ["SonoDaemon", "SonoSim", "SonoTestbed", "SonoDevices", "SonoCore", "SonoGeometry", "SonoProtocol", "SonoSystem"],
                 swiftSettings: strict),
         // The same daemon body on the virtual patient (make demo, the simulated tests).
         .executableTarget(name: "sonod-sim",
@@ -145,12 +153,12 @@ let package = Package(
                           swiftSettings: strict),
 
         .executableTarget(name: "sonoctl",
-                          dependencies: ["SonoDaemon", "SonoDevices", "SonoProtocol", "SonoRecord", "SonoReport", "SonoSim", "SonoGeometry", "SonoVision",
+                          dependencies: ["SonoDaemon", "SonoDevices", "SonoImaging", "SonoProtocol", "SonoRecord", "SonoReport", "SonoSim", "SonoSystem", "SonoGeometry", "SonoVision",
                                          .product(name: "Histogram", package: "hdrhistogram-swift"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .executableTarget(name: "sono-devlab",
-                          dependencies: ["SonoTestbed", "SonoDevices", "SonoSim", "SonoProtocol", "SonoGeometry", "SonoCore", "SonoMotion",
+                          dependencies: ["SonoTestbed", "SonoDevices", "SonoImaging", "SonoSim", "SonoProtocol", "SonoGeometry", "SonoCore", "SonoMotion", "SonoSystem",
                                          .product(name: "Histogram", package: "hdrhistogram-swift"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
@@ -160,11 +168,12 @@ let package = Package(
         .target(name: "SonoTestSupport", path: "Tests/SonoTestSupport", swiftSettings: strict),
 
         .testTarget(name: "SonoProtocolTests", dependencies: ["SonoProtocol", "SonoTestSupport"], swiftSettings: strict),
+        .testTarget(name: "SonoSystemTests", dependencies: ["SonoSystem", "SonoTestSupport"], swiftSettings: strict),
         .testTarget(name: "SonoMotionTests",
                     dependencies: ["SonoTestSupport", "SonoMotion", "SonoGeometry", "SonoProtocol",
                                    .product(name: "PropertyBased", package: "swift-property-based")],
                     swiftSettings: strict),
-        .testTarget(name: "SonoVisionTests", dependencies: ["SonoTestSupport", "SonoVision", "SonoSim"],
+        .testTarget(name: "SonoVisionTests", dependencies: ["SonoTestSupport", "SonoVision", "SonoImaging"],
                     exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "SonoPlannerTests", dependencies: ["SonoTestSupport", "SonoPlanner", "SonoGeometry"], swiftSettings: strict),
         .testTarget(name: "SonoDaemonTests", dependencies: ["SonoTestSupport", "SonoDaemon", "sonod", "sonod-sim", "SonoPlanner", "SonoGeometry", "SonoRecord", "SonoReport",
@@ -177,9 +186,10 @@ let package = Package(
         .executableTarget(name: "record-crash-writer", dependencies: ["SonoRecord"],
                           path: "Tests/RecordCrashWriter", swiftSettings: strict),
         .testTarget(name: "SonoGeometryTests", dependencies: ["SonoTestSupport", "SonoGeometry"], swiftSettings: strict),
-        .testTarget(name: "SonoSimTests", dependencies: ["SonoTestSupport", "SonoSim", "SonoProtocol", "SonoGeometry", "SonoTestbed", "CZlib"],
+        .testTarget(name: "SonoSimTests", dependencies: ["SonoTestSupport", "SonoSim", "SonoProtocol", "SonoGeometry", "SonoTestbed"],
                     swiftSettings: strict),
-        .testTarget(name: "SonoReportTests", dependencies: ["SonoTestSupport", "SonoReport", "SonoSim", "CZlib"], swiftSettings: strict),
+        .testTarget(name: "SonoReportTests", dependencies: ["SonoTestSupport", "SonoReport", "CZlib"], swiftSettings: strict),
+        .testTarget(name: "SonoImagingTests", dependencies: ["SonoTestSupport", "SonoImaging", "CZlib"], swiftSettings: strict),
         // The emulated USB probe driven by plain libusb calls (no driver), and its usbmon
         // capture replayed by umockdev-run with probe-capture-replay, the program run under it.
         .testTarget(name: "SonoTestbedTests",
@@ -188,7 +198,7 @@ let package = Package(
         .executableTarget(name: "probe-capture-replay", dependencies: ["SonoDevices", "CLibUSB"],
                           path: "Tests/ProbeCaptureReplay", swiftSettings: strict),
         .testTarget(name: "SonoDevicesTests",
-                    dependencies: ["SonoTestSupport", "SonoDevices", "SonoSim", "SonoTestbed", "SonoProtocol", "SonoGeometry", "SonoMotion"],
+                    dependencies: ["SonoTestSupport", "SonoDevices", "SonoSim", "SonoSystem", "SonoTestbed", "SonoProtocol", "SonoGeometry", "SonoMotion"],
                     swiftSettings: strict),
 
         .executableTarget(name: "ProtocolCodec",

@@ -8,7 +8,7 @@ packages=(
     libserialport-dev     # serial transport (SonoDevices)
     libusb-1.0-0-dev      # USB transport (SonoDevices)
     umockdev libumockdev-dev  # emulated devices for hardware-free tests
-    zlib1g-dev            # PNG frames of the simulated ultrasound (SonoSim), CRC-32 of MCAP files (SonoRecord)
+    zlib1g-dev            # PNG frames and key frames (SonoImaging), CRC-32 of MCAP files (SonoRecord)
     libzstd-dev           # zstd-compressed MCAP chunks of session recordings (SonoRecord)
     libdnnl-dev           # oneDNN: the view classifier's inference (SonoVision)
     systemd               # systemd-analyze, -sysusers, -tmpfiles (make test-systemd), systemd-socket-activate

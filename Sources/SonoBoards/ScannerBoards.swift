@@ -1,6 +1,7 @@
 public import SonoDevices
 public import SonoProtocol
 public import SonoMotion
+import SonoSystem
 import Synchronization
 
 extension RealTimeSender: ArmCommandOutput {

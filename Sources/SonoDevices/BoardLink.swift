@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 public import SonoProtocol
+import SonoSystem
 import Synchronization
 
 /// Settings of one board link. Defaults follow PROTOCOL.md §4.

@@ -1,4 +1,5 @@
 public import SonoProtocol
+public import SonoSystem
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -42,7 +43,7 @@ public enum RealTimeSendResult: Sendable, Equatable {
     /// The kernel's transmit buffer is full; nothing or only part of the frame went out (a
     /// partial frame ends at the next delimiter and the board drops it).
     case wouldBlock
-    case failed(errno: Int32)
+    case failed(errno: Errno)
     case encodeFailed
 }
 
@@ -79,8 +80,9 @@ public final class RealTimeSender: @unchecked Sendable {
             do throws(EncodeError) { count = try FrameCodec.encode(frame, into: scratch) } catch { return .encodeFailed }
             let written = write(fd, scratch.baseAddress, count)
             if written == count { return .sent }
-            if written >= 0 || errno == EAGAIN || errno == EWOULDBLOCK { return .wouldBlock }
-            return .failed(errno: errno)
+            let error = Errno.current
+            if written >= 0 || error.isWouldBlock { return .wouldBlock }
+            return .failed(errno: error)
         }
         if result == .sent { sentFrames.add(1, ordering: .relaxed) } else { failedFrames.add(1, ordering: .relaxed) }
         return result

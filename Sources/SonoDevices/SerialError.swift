@@ -1,4 +1,4 @@
-import SonoCore
+public import SonoSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,7 +13,7 @@ public enum SerialError: Error, Sendable, Equatable, CustomStringConvertible {
     case disconnected(String)
     case timedOut(operation: String, path: String, milliseconds: Int)
     case invalidConfiguration(String)
-    case system(operation: String, path: String, errno: Int32)
+    case system(operation: String, path: String, errno: Errno)
     case closed(String)
 
     public var description: String {
@@ -38,7 +38,7 @@ public enum SerialError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidConfiguration(let reason):
             "invalid serial configuration: \(reason)"
         case .system(let operation, let path, let code):
-            "\(operation) on \(path) failed: \(String(cString: strerror(code))) (errno \(code))"
+            "\(operation) on \(path) failed: \(code) (errno \(code.rawValue))"
         case .closed(let path):
             "serial port \(path) is closed"
         }
@@ -50,14 +50,14 @@ public enum SerialError: Error, Sendable, Equatable, CustomStringConvertible {
         case ENOENT, ENODEV, ENXIO: .noSuchPort(path)
         case EACCES, EPERM: .permissionDenied(path: path, group: owningGroup(of: path))
         case EBUSY: .busy(path)
-        default: .system(operation: "open", path: path, errno: code)
+        default: .system(operation: "open", path: path, errno: Errno(code))
         }
     }
 
     static func transfer(_ operation: String, _ path: String, errno code: Int32) -> SerialError {
         switch code {
         case EIO, ENXIO, ENODEV, EBADF: .disconnected(path)
-        default: .system(operation: operation, path: path, errno: code)
+        default: .system(operation: operation, path: path, errno: Errno(code))
         }
     }
 

@@ -1,4 +1,5 @@
 internal import CLibSerialPort
+import SonoSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -47,7 +48,7 @@ public final class SerialPort: @unchecked Sendable {
         for (operation, apply) in settings where apply() != SP_OK {
             let code = sp_last_error_code()
             close()
-            throw .system(operation: operation, path: path, errno: code)
+            throw .system(operation: operation, path: path, errno: Errno(code))
         }
         _ = sp_flush(handle, SP_BUF_BOTH)
     }
@@ -77,8 +78,11 @@ public final class SerialPort: @unchecked Sendable {
         var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         let ready = poll(&poller, 1, timeoutMillis)
         if ready < 0 {
-            if errno == EINTR { return .timedOut }
-            throw .transfer("poll", path, errno: errno)
+            // A signal cut the wait short: the caller polls again, as after a timeout (retrying
+            // here would restart the full timeout).
+            let error = Errno.current
+            if error == .interrupted { return .timedOut }
+            throw .transfer("poll", path, errno: error.rawValue)
         }
         if ready == 0 { return .timedOut }
         if poller.revents & Int16(POLLIN) == 0 && poller.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 {

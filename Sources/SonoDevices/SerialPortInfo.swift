@@ -1,4 +1,5 @@
 internal import CLibSerialPort
+import SonoSystem
 
 /// A serial port as the OS reports it, with USB metadata where the port is a USB device.
 public struct SerialPortInfo: Sendable, Equatable, CustomStringConvertible {
@@ -25,7 +26,7 @@ public struct SerialPortInfo: Sendable, Equatable, CustomStringConvertible {
     public static func list() throws(SerialError) -> [SerialPortInfo] {
         var list: UnsafeMutablePointer<OpaquePointer?>?
         guard sp_list_ports(&list) == SP_OK, let list else {
-            throw .system(operation: "list ports", path: "/sys/class/tty", errno: sp_last_error_code())
+            throw .system(operation: "list ports", path: "/sys/class/tty", errno: Errno(sp_last_error_code()))
         }
         defer { sp_free_port_list(list) }
         var ports: [SerialPortInfo] = []

@@ -1,4 +1,5 @@
 import Glibc
+import SonoSystem
 
 /// Everything that can go wrong writing, reading or recovering a recording. Each case names the
 /// file, and where the file's bytes are at fault, the byte offset and what was found there.
@@ -13,7 +14,8 @@ public enum RecordError: Error, Sendable, Equatable, CustomStringConvertible {
     case crcMismatch(path: String, offset: UInt64, what: String, stored: UInt32, computed: UInt32)
     /// A chunk uses a compression this build does not read (only "" and "zstd" are supported).
     case unsupportedCompression(String, path: String, offset: UInt64)
-    /// A system call failed: `operation` says which and on what.
+    /// A system call failed: `operation` says which and on what. `errno` stays the raw number
+    /// (`Errno(rawValue:)` names it): sonod's recorder matches on it.
     case io(path: String, errno: Int32, operation: String)
     /// The caller passed something the writer cannot write (unknown channel, a closed writer, ...).
     case invalidUse(path: String, what: String)
@@ -35,7 +37,7 @@ public enum RecordError: Error, Sendable, Equatable, CustomStringConvertible {
         case .io(let path, let code, let operation):
             code == EEXIST
                 ? "\(path) already exists: a recording never overwrites a file (\(operation))"
-                : "\(operation) \(path) failed: \(String(cString: strerror(code))) (errno \(code))"
+                : "\(operation) \(path) failed: \(Errno(code)) (errno \(code))"
         case .invalidUse(let path, let what):
             "\(path): \(what)"
         case .compression(let path, let offset, let what):

@@ -1,7 +1,7 @@
-// Key frames as inline images: PNG (SonoSim's encoder, the one the simulator writes frames with)
+// Key frames as inline images: PNG (SonoImaging's encoder, the one sonod writes key frames with)
 // in a base64 data URI, so the report needs no file beside it.
 
-import SonoSim
+import SonoImaging
 
 enum KeyFrameImage {
     /// `data:image/png;base64,…` of the frame, or why it cannot be shown (e.g. a pixel count that

@@ -1,5 +1,6 @@
 import Foundation
 public import SonoProtocol
+public import SonoSystem
 import Synchronization
 
 /// A byte stream a simulated board talks over: a PTY master, a socket, a pipe.
@@ -12,10 +13,10 @@ public protocol BoardTransport: Sendable {
 /// A transport over a file descriptor the caller owns (it is not closed here).
 public struct FileDescriptorTransport: BoardTransport {
     public enum Failure: Error, CustomStringConvertible {
-        case system(operation: String, errno: Int32)
+        case system(operation: String, errno: Errno)
         public var description: String {
             switch self {
-            case .system(let operation, let code): "\(operation) failed: \(String(cString: strerror(code)))"
+            case .system(let operation, let code): "\(operation) failed: \(code)"
             }
         }
     }
@@ -26,23 +27,27 @@ public struct FileDescriptorTransport: BoardTransport {
     public func readAvailable(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         guard poll(&poller, 1, 0) > 0, poller.revents & Int16(POLLIN) != 0 else { return 0 }
-        let count = read(descriptor, buffer.baseAddress, buffer.count)
-        if count < 0 {
-            if errno == EAGAIN || errno == EINTR { return 0 }
-            throw Failure.system(operation: "read", errno: errno)
+        do throws(Errno) {
+            return try Errno.retryingInterrupts { read(descriptor, buffer.baseAddress, buffer.count) }
+        } catch where error.isWouldBlock {
+            return 0
+        } catch {
+            throw Failure.system(operation: "read", errno: error)
         }
-        return count
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         var offset = 0
         while offset < bytes.count {
-            let count = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-            if count < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                throw Failure.system(operation: "write", errno: errno)
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+            do throws(Errno) {
+                offset += try Errno.retryingInterrupts { Glibc.write(descriptor, rest.baseAddress, rest.count) }
+            } catch where error.isWouldBlock {
+                // The peer's buffer is full (a non-blocking PTY): try again until it drains.
+                continue
+            } catch {
+                throw Failure.system(operation: "write", errno: error)
             }
-            offset += count
         }
     }
 }

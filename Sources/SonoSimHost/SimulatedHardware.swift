@@ -5,6 +5,7 @@ public import SonoDevices
 public import SonoGeometry
 import SonoProtocol
 import SonoSim
+import SonoSystem
 import SonoTestbed
 import Synchronization
 

@@ -3,8 +3,10 @@ import Foundation
 import SonoCore
 import SonoDevices
 import SonoGeometry
+import SonoImaging
 import SonoProtocol
 import SonoSim
+import SonoSystem
 import SonoTestbed
 import Synchronization
 

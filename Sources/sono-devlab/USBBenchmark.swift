@@ -3,6 +3,7 @@ import Foundation
 import SonoCore
 import SonoDevices
 import SonoProtocol
+import SonoSystem
 import SonoTestbed
 
 /// `sono-devlab bench-usb`: frames/s and MB/s the USB probe driver sustains through the

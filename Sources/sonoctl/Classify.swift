@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Histogram
-import SonoSim
+import SonoImaging
 import SonoVision
 
 /// `sonoctl classify`: the view classifier on one image, on a labelled data set, or timed.

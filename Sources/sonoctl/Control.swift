@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SonoDaemon
+import SonoSystem
 
 /// Options every control-socket command shares.
 struct SocketOptions: ParsableArguments {
@@ -19,13 +20,18 @@ struct SocketOptions: ParsableArguments {
     func call(_ method: String, _ path: String, body: Data? = nil) throws -> Data {
         let response: ControlClient.Response
         do { response = try client.request(method, path, body: body) } catch {
-            throw CLIError(message: "\(error)", code: 69)  // EX_UNAVAILABLE
+            throw CLIError(message: "\(error)", code: .unavailable)
         }
         guard (200..<300).contains(response.status) else {
             let error = try? APICoding.decoder().decode(ErrorJSON.self, from: response.body)
             let message = error.map { "\($0.error) [\(response.status) \($0.code)]" }
                 ?? "HTTP \(response.status): \(String(decoding: response.body, as: UTF8.self))"
-            throw CLIError(message: message, code: response.status == 403 ? 4 : response.status == 409 ? 1 : 2)
+            let status: ExitStatus = switch response.status {
+            case 403: .accessDenied
+            case 409: .refused
+            default: .badRequest
+            }
+            throw CLIError(message: message, code: status)
         }
         if json {
             print(String(decoding: response.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
@@ -35,14 +41,18 @@ struct SocketOptions: ParsableArguments {
 
     func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
         do { return try APICoding.decoder().decode(type, from: data) } catch {
-            throw CLIError(message: "cannot read sonod's answer as \(T.self): \(error)", code: 70)
+            throw CLIError(message: "cannot read sonod's answer as \(T.self): \(error)", code: .software)
         }
     }
 }
 
+extension ExitCode {
+    init(_ status: ExitStatus) { self.init(status.rawValue) }
+}
+
 struct CLIError: Error, CustomStringConvertible {
     var message: String
-    var code: Int32
+    var code: ExitStatus
     var description: String { message }
 }
 
@@ -242,7 +252,7 @@ struct Events: ParsableCommand {
                     return count.map { seen < $0 } ?? true
                 }
             } catch {
-                throw CLIError(message: "\(error)", code: 69)
+                throw CLIError(message: "\(error)", code: .unavailable)
             }
         }
     }
@@ -333,6 +343,6 @@ struct ScanSummarize: ParsableCommand {
         if !times.isEmpty {
             print(String(format: "  median time per view %.1f s (target ≤ 30 s)", times[times.count / 2]))
         }
-        if allAcquired < all || maxForce > cap { throw ExitCode(3) }
+        if allAcquired < all || maxForce > cap { throw ExitCode(.scanIncomplete) }
     }
 }

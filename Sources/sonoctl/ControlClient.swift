@@ -1,4 +1,5 @@
 import Foundation
+import SonoSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,16 +15,16 @@ struct ControlClient {
     }
 
     enum ClientError: Error, CustomStringConvertible {
-        case connect(String, Int32)
+        case connect(String, Errno)
         case io(String)
         case protocolError(String)
 
         var description: String {
             switch self {
             case .connect(let path, let code):
-                code == ENOENT ? "no control socket at \(path): is sonod running? (--socket or SONO_SOCKET picks another)"
-                    : code == EACCES ? "permission denied on \(path): join the socket's group (sono) or use sudo"
-                    : "cannot connect to \(path): \(String(cString: strerror(code)))"
+                code == .noSuchFileOrDirectory ? "no control socket at \(path): is sonod running? (--socket or SONO_SOCKET picks another)"
+                    : code == .permissionDenied ? "permission denied on \(path): join the socket's group (sono) or use sudo"
+                    : "cannot connect to \(path): \(code)"
             case .io(let reason): "control socket: \(reason)"
             case .protocolError(let reason): "unexpected answer from sonod: \(reason)"
             }
@@ -32,7 +33,7 @@ struct ControlClient {
 
     private func connectSocket() throws(ClientError) -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw .io("socket(): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw .io("socket(): \(Errno.current)") }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(socketPath.utf8)
@@ -45,7 +46,7 @@ struct ControlClient {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard result == 0 else {
-            let code = errno
+            let code = Errno.current
             close(fd)
             throw .connect(socketPath, code)
         }
@@ -65,7 +66,7 @@ struct ControlClient {
                 guard let base = bytes.baseAddress else { return -1 }
                 return write(fd, base + offset, bytes.count - offset)
             }
-            guard written > 0 else { throw .io("write: \(String(cString: strerror(errno)))") }
+            guard written > 0 else { throw .io("write: \(Errno.current)") }
             offset += written
         }
     }
@@ -78,7 +79,7 @@ struct ControlClient {
         var buffer = [UInt8](repeating: 0, count: 16_384)
         while true {
             let count = read(fd, &buffer, buffer.count)
-            if count < 0 { throw .io("read: \(String(cString: strerror(errno)))") }
+            if count < 0 { throw .io("read: \(Errno.current)") }
             if count == 0 { break }
             received.append(contentsOf: buffer[0..<count])
         }

@@ -2,8 +2,10 @@ import ArgumentParser
 import Foundation
 import SonoCore
 import SonoDevices
+import SonoImaging
 import SonoProtocol
 import SonoSim
+import SonoSystem
 
 /// `sonoctl probe`: the USB ultrasound probe directly through the driver (not through sonod,
 /// which must not be running with the same probe: the interface can be claimed once).
@@ -42,7 +44,7 @@ struct ProbeInfoCommand: ParsableCommand {
         let (vendor, product) = try selection.ids()
         let answer: (info: ProbeInfo, status: ProbeStatus, address: USBProbeAddress)
         do { answer = try USBProbeQuery.describe(vendorID: vendor, productID: product, serial: selection.serial) } catch {
-            throw CLIError(message: "\(error)", code: 1)
+            throw CLIError(message: "\(error)", code: .failure)
         }
         let info = answer.info, status = answer.status
         print("probe \(info.serial) at \(answer.address), firmware \(info.firmwareVersion), protocol \(info.protocolVersion)")
@@ -127,7 +129,7 @@ struct ProbeStream: ParsableCommand {
             source = try USBProbeSource(configuration: configuration) { events.append($0) }
             try source.start()
         } catch {
-            throw CLIError(message: "\(error)", code: 1)
+            throw CLIError(message: "\(error)", code: .failure)
         }
         defer { source.close() }
         var pixels = [UInt8](repeating: 0, count: side * side)
@@ -179,10 +181,10 @@ struct ProbeStream: ParsableCommand {
         }
         guard received >= frames else {
             throw CLIError(message: "only \(received) of \(frames) frames in \(self.seconds) s" + (failure.map { ": \($0)" } ?? ""),
-                           code: 1)
+                           code: .failure)
         }
         if expectIntact, !intact {
-            throw CLIError(message: "frames were lost or rejected (see the counters above)", code: 1)
+            throw CLIError(message: "frames were lost or rejected (see the counters above)", code: .failure)
         }
     }
 }

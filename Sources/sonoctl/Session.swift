@@ -3,6 +3,7 @@ import Foundation
 import SonoDaemon
 import SonoRecord
 import SonoReport
+import SonoSystem
 
 /// `sonoctl replay`: the same replay as `sonod --replay`, from the command line.
 struct Replay: ParsableCommand {
@@ -39,12 +40,12 @@ struct Replay: ParsableCommand {
         options.progress = json ? nil : ProgressBar.printer()
         let report: ReplayReport
         do { report = try SessionReplay.run(path: recording, options: options) } catch {
-            try reporting { throw CLIError(message: "cannot replay \(recording): \(error)", code: 65) }
+            try reporting { throw CLIError(message: "cannot replay \(recording): \(error)", code: .dataError) }
             return
         }
         if let compare {
             do { try report.json().write(to: URL(fileURLWithPath: compare)) } catch {
-                try reporting { throw CLIError(message: "cannot write \(compare): \(error.localizedDescription)", code: 74) }
+                try reporting { throw CLIError(message: "cannot write \(compare): \(error.localizedDescription)", code: .ioError) }
             }
         }
         if json {
@@ -52,7 +53,7 @@ struct Replay: ParsableCommand {
         } else {
             print(report)
         }
-        if !report.identical { throw ExitCode(4) }
+        if !report.identical { throw ExitCode(.replayDiverged) }
     }
 }
 
@@ -70,7 +71,7 @@ struct Session: ParsableCommand {
         func run() throws {
             let reader: MCAPReader
             do { reader = try MCAPReader(path: recording) } catch {
-                try reporting { throw CLIError(message: "\(error)", code: 65) }
+                try reporting { throw CLIError(message: "\(error)", code: .dataError) }
                 return
             }
             var counts: [String: Int] = [:]
@@ -83,7 +84,7 @@ struct Session: ParsableCommand {
                     last = max(last, message.logTime)
                 }
             } catch {
-                try reporting { throw CLIError(message: "\(error) (--tolerant reads the part before the damage)", code: 65) }
+                try reporting { throw CLIError(message: "\(error) (--tolerant reads the part before the damage)", code: .dataError) }
                 return
             }
             print("\(recording): \(result.messages) messages over \(String(format: "%.1f", first <= last ? Double(last - first) / 1e9 : 0)) s, "
@@ -112,7 +113,7 @@ struct Session: ParsableCommand {
                 let report = try MCAPRecovery.recover(from: recording, to: output)
                 print("\(output): \(report)")
             } catch {
-                try reporting { throw CLIError(message: "cannot recover \(recording): \(error)", code: 65) }
+                try reporting { throw CLIError(message: "cannot recover \(recording): \(error)", code: .dataError) }
             }
         }
     }
@@ -129,12 +130,12 @@ extension Session {
         func run() throws {
             let data: SessionReportData
             do { data = try SessionReportBuilder.build(path: recording, tolerant: tolerant) } catch {
-                try reporting { throw CLIError(message: "cannot report on \(recording): \(error)", code: 65) }
+                try reporting { throw CLIError(message: "cannot report on \(recording): \(error)", code: .dataError) }
                 return
             }
             let html = SessionReport.html(data)
             do { try Data(html.utf8).write(to: URL(fileURLWithPath: out)) } catch {
-                try reporting { throw CLIError(message: "cannot write \(out): \(error.localizedDescription)", code: 74) }
+                try reporting { throw CLIError(message: "cannot write \(out): \(error.localizedDescription)", code: .ioError) }
             }
             print("\(out): \(data.views.filter(\.acquired).count)/\(data.views.count) views, \(data.markers.count) markers, "
                 + "\(html.utf8.count / 1024) KiB")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SonoGeometry
+import SonoImaging
 import SonoSim
 
 /// `sonoctl sim …`: the virtual patient, for people and for training data.

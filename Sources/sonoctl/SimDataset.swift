@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SonoGeometry
+import SonoImaging
 import SonoSim
 
 /// `sonoctl sim dataset`: labelled frames for training the view classifier.

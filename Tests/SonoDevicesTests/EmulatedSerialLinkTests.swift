@@ -3,6 +3,7 @@ import SonoDevices
 import SonoGeometry
 import SonoProtocol
 import SonoSim
+import SonoSystem
 import SonoTestbed
 import Synchronization
 import Testing

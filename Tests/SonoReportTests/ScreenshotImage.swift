@@ -1,5 +1,5 @@
 // Reads the browser's screenshot (8-bit RGB or RGBA PNG, non-interlaced) into pixels, so the
-// test can tell a rendered page from a blank one. SonoSim's PNG reads only grayscale; this is
+// test can tell a rendered page from a blank one. SonoImaging's PNG reads only grayscale; this is
 // the test's own minimal reader for colour.
 
 import CZlib

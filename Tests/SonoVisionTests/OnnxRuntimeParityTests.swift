@@ -1,5 +1,5 @@
 import Foundation
-import SonoSim
+import SonoImaging
 @testable import SonoVision
 import SonoTestSupport
 import Testing

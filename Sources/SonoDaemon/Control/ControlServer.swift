@@ -1,4 +1,4 @@
-import SonoCore
+import SonoSystem
 #if canImport(Glibc)
 import Glibc
 #endif

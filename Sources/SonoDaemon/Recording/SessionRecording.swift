@@ -4,6 +4,7 @@ import SonoMotion
 import SonoPlanner
 import SonoProtocol
 import SonoRecord
+import SonoSystem
 
 /// The daemon's recording: one MCAP file per daemon run, from before the control loop's first
 /// cycle to shutdown, so that it holds the motion controller's whole tape and a replay can run

@@ -3,6 +3,7 @@ import SonoGeometry
 import SonoMotion
 import SonoPlanner
 import SonoProtocol
+import SonoSystem
 import Synchronization
 
 /// The planner's world in the daemon: proposals go to the motion controller (which carries

@@ -1,5 +1,5 @@
 import Foundation
-import SonoSim
+import SonoImaging
 import Synchronization
 
 /// Sessions on disk: one folder per session under the recording directory, holding the event

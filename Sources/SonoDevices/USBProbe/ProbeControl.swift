@@ -1,3 +1,5 @@
+import SonoProtocol
+
 /// The probe's vendor control requests and their structures (firmware-protocol/USB-PROBE.md §2–§3),
 /// little-endian. Decoding checks what §3 requires of a probe and names the offending field.
 
@@ -60,7 +62,8 @@ public struct ProbeInfo: Sendable, Equatable {
         guard bytes.count >= length else {
             throw .refused("GET_INFO returned \(bytes.count) bytes, ProbeInfo version 1 has \(length)")
         }
-        let reader = LittleEndianFields(bytes)
+        func u16(_ offset: Int) -> UInt16 { LittleEndian.load(from: bytes, at: offset) }
+        func u32(_ offset: Int) -> UInt32 { LittleEndian.load(from: bytes, at: offset) }
         guard bytes[0] == 1 else { throw .refused("ProbeInfo.info_version is \(bytes[0]); this host reads version 1") }
         guard Int(bytes[1]) >= length else {
             throw .refused("ProbeInfo.info_length is \(bytes[1]), at least \(length) expected")
@@ -70,9 +73,9 @@ public struct ProbeInfo: Sendable, Equatable {
         guard serialBytes.allSatisfy({ (0x20...0x7E).contains($0) }) else {
             throw .refused("ProbeInfo.serial (offset 8) is not printable ASCII")
         }
-        let depth = (reader.u16(32), reader.u16(34))
-        let gain = (Int16(bitPattern: reader.u16(36)), Int16(bitPattern: reader.u16(38)))
-        let rate = (reader.u16(40), reader.u16(42))
+        let depth = (u16(32), u16(34))
+        let gain = (Int16(bitPattern: u16(36)), Int16(bitPattern: u16(38)))
+        let rate = (u16(40), u16(42))
         guard depth.0 <= depth.1 else { throw .refused("ProbeInfo depth range \(depth.0)…\(depth.1) mm is empty") }
         guard gain.0 <= gain.1 else { throw .refused("ProbeInfo gain range \(gain.0)…\(gain.1) cdB is empty") }
         guard rate.0 <= rate.1, rate.0 > 0 else {
@@ -83,23 +86,23 @@ public struct ProbeInfo: Sendable, Equatable {
         guard (1...8).contains(count) else { throw .refused("ProbeInfo.geometry_count is \(count), 1…8 expected") }
         var geometries: [(width: Int, height: Int)] = []
         for index in 0..<count {
-            let width = Int(reader.u16(48 + 4 * index)), height = Int(reader.u16(50 + 4 * index))
+            let width = Int(u16(48 + 4 * index)), height = Int(u16(50 + 4 * index))
             guard width > 0, height > 0 else {
                 throw .refused("ProbeInfo.geometries[\(index)] is \(width)×\(height): a zero side")
             }
             geometries.append((width, height))
         }
-        let maxFrameBytes = Int(reader.u32(28))
+        let maxFrameBytes = Int(u32(28))
         let largest = geometries.map { $0.width * $0.height }.max() ?? 0
         guard maxFrameBytes >= ProbeFrameHeader.length + largest else {
             throw .refused("ProbeInfo.max_frame_bytes \(maxFrameBytes) is smaller than a header and the largest "
                 + "geometry's \(largest) pixels")
         }
         return ProbeInfo(protocolVersion: bytes[2], firmware: (bytes[4], bytes[5], bytes[6]),
-                         serial: String(decoding: serialBytes, as: UTF8.self), capabilities: reader.u32(24),
+                         serial: String(decoding: serialBytes, as: UTF8.self), capabilities: u32(24),
                          maxFrameBytes: maxFrameBytes, depthRangeMM: depth.0...depth.1,
                          gainRangeCentiDB: gain.0...gain.1, rateRangeCentiFPS: rate.0...rate.1,
-                         sectorCentiDeg: reader.u16(44), geometries: geometries)
+                         sectorCentiDeg: u16(44), geometries: geometries)
     }
 
     /// Bytes of one bulk-IN transfer that always holds a whole frame and its short packet
@@ -151,7 +154,7 @@ public struct ProbeImagingSettings: Sendable, Equatable, Codable, CustomStringCo
 
     /// Decodes SET_IMAGING's data stage (`bytes` holds at least 12 bytes).
     public init(decoding bytes: UnsafeRawBufferPointer) {
-        func u16(_ offset: Int) -> UInt16 { UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8 }
+        func u16(_ offset: Int) -> UInt16 { LittleEndian.load(from: bytes, at: offset) }
         self.init(depthMM: u16(0), gainCentiDB: Int16(bitPattern: u16(2)), rateCentiFPS: u16(4), width: Int(u16(6)),
                   height: Int(u16(8)), sequence: u16(10))
     }
@@ -164,8 +167,7 @@ public struct ProbeImagingSettings: Sendable, Equatable, Codable, CustomStringCo
         bytes.reserveCapacity(12)
         for value in [depthMM, UInt16(bitPattern: gainCentiDB), rateCentiFPS, UInt16(truncatingIfNeeded: width),
                       UInt16(truncatingIfNeeded: height), sequence] {
-            bytes.append(UInt8(truncatingIfNeeded: value))
-            bytes.append(UInt8(truncatingIfNeeded: value >> 8))
+            LittleEndian.append(value, to: &bytes)
         }
         return bytes
     }
@@ -206,11 +208,13 @@ public struct ProbeStatus: Sendable, Equatable {
         }
         guard bytes[0] == 1 else { throw .refused("ProbeStatus.status_version is \(bytes[0]); this host reads version 1") }
         guard let state = State(rawValue: bytes[2]) else { throw .refused("ProbeStatus.state is \(bytes[2]), 0…2 expected") }
-        let reader = LittleEndianFields(bytes)
-        let temperature = Int16(bitPattern: reader.u16(6))
-        return ProbeStatus(state: state, lastError: bytes[3], settingsSequence: reader.u16(4),
+        func u16(_ offset: Int) -> UInt16 { LittleEndian.load(from: bytes, at: offset) }
+        func u32(_ offset: Int) -> UInt32 { LittleEndian.load(from: bytes, at: offset) }
+        func u64(_ offset: Int) -> UInt64 { LittleEndian.load(from: bytes, at: offset) }
+        let temperature = Int16(bitPattern: u16(6))
+        return ProbeStatus(state: state, lastError: bytes[3], settingsSequence: u16(4),
                            temperatureC: temperature == 0x7FFF ? nil : Double(temperature) / 100,
-                           framesAcquired: reader.u64(8), framesSent: reader.u64(16), framesDropped: reader.u32(24))
+                           framesAcquired: u64(8), framesSent: u64(16), framesDropped: u32(24))
     }
 
     /// `last_error` in words (USB-PROBE.md §2, §5.2).
@@ -229,14 +233,4 @@ public struct ProbeStatus: Sendable, Equatable {
         default: "last_error \(code)"
         }
     }
-}
-
-/// Little-endian fields at fixed offsets of a structure the caller has checked is long enough.
-struct LittleEndianFields {
-    let bytes: [UInt8]
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
-
-    func u16(_ offset: Int) -> UInt16 { UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8 }
-    func u32(_ offset: Int) -> UInt32 { UInt32(u16(offset)) | UInt32(u16(offset + 2)) << 16 }
-    func u64(_ offset: Int) -> UInt64 { UInt64(u32(offset)) | UInt64(u32(offset + 4)) << 32 }
 }

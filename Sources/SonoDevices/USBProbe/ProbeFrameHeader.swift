@@ -106,29 +106,29 @@ public struct ProbeFrameHeader: Sendable, Equatable {
         var header = self
         header.headerLength = Self.length
         header.write(into: out)
-        Self.put(Self.checksum(frame: UnsafeRawBufferPointer(out)), at: Self.crcOffset, in: out)
+        LittleEndian.store(Self.checksum(frame: UnsafeRawBufferPointer(out)), into: out, at: Self.crcOffset)
         return total
     }
 
     private func write(into out: UnsafeMutableRawBufferPointer) {
-        Self.put(Self.magic, at: 0, in: out)
+        LittleEndian.store(Self.magic, into: out, at: 0)
         out[4] = Self.version
         out[5] = UInt8(truncatingIfNeeded: headerLength)
-        Self.put(flags.rawValue, at: 6, in: out)
-        Self.put(frameNumber, at: 8, in: out)
-        Self.put(timestampMicros, at: 16, in: out)
-        Self.put(UInt16(truncatingIfNeeded: width), at: 24, in: out)
-        Self.put(UInt16(truncatingIfNeeded: height), at: 26, in: out)
+        LittleEndian.store(flags.rawValue, into: out, at: 6)
+        LittleEndian.store(frameNumber, into: out, at: 8)
+        LittleEndian.store(timestampMicros, into: out, at: 16)
+        LittleEndian.store(UInt16(truncatingIfNeeded: width), into: out, at: 24)
+        LittleEndian.store(UInt16(truncatingIfNeeded: height), into: out, at: 26)
         out[28] = UInt8(truncatingIfNeeded: bitsPerPixel)
         out[29] = pixelFormat
-        Self.put(settingsSequence, at: 30, in: out)
-        Self.put(UInt32(truncatingIfNeeded: payloadLength), at: 32, in: out)
-        Self.put(depthMM, at: 36, in: out)
-        Self.put(UInt16(bitPattern: gainCentiDB), at: 38, in: out)
-        Self.put(rateCentiFPS, at: 40, in: out)
-        Self.put(sectorCentiDeg, at: 42, in: out)
-        Self.put(deviceFramesDropped, at: 44, in: out)
-        Self.put(crc, at: Self.crcOffset, in: out)
+        LittleEndian.store(settingsSequence, into: out, at: 30)
+        LittleEndian.store(UInt32(truncatingIfNeeded: payloadLength), into: out, at: 32)
+        LittleEndian.store(depthMM, into: out, at: 36)
+        LittleEndian.store(UInt16(bitPattern: gainCentiDB), into: out, at: 38)
+        LittleEndian.store(rateCentiFPS, into: out, at: 40)
+        LittleEndian.store(sectorCentiDeg, into: out, at: 42)
+        LittleEndian.store(deviceFramesDropped, into: out, at: 44)
+        LittleEndian.store(crc, into: out, at: Self.crcOffset)
     }
 
     // MARK: decoding
@@ -139,20 +139,21 @@ public struct ProbeFrameHeader: Sendable, Equatable {
     /// the payload or the CRC: see `validateFrame`.
     public static func decode(_ bytes: UnsafeRawBufferPointer, maxFrameBytes: Int) throws(ProbeFrameError) -> ProbeFrameHeader {
         guard bytes.count >= length else { throw .truncated(received: bytes.count, needed: length) }
-        let magic: UInt32 = get(bytes, 0)
+        func field<T: FixedWidthInteger>(_ offset: Int) -> T { LittleEndian.load(from: bytes, at: offset) }
+        let magic: UInt32 = field(0)
         guard magic == Self.magic else { throw .badMagic(found: magic) }
         guard bytes[4] == version else { throw .unsupportedVersion(bytes[4]) }
-        var header = ProbeFrameHeader(frameNumber: get(bytes, 8), timestampMicros: get(bytes, 16),
-                                      width: Int(get(bytes, 24) as UInt16), height: Int(get(bytes, 26) as UInt16),
-                                      settingsSequence: get(bytes, 30), depthMM: get(bytes, 36),
-                                      gainCentiDB: Int16(bitPattern: get(bytes, 38)), rateCentiFPS: get(bytes, 40),
-                                      sectorCentiDeg: get(bytes, 42), flags: Flags(rawValue: get(bytes, 6)),
-                                      deviceFramesDropped: get(bytes, 44))
+        var header = ProbeFrameHeader(frameNumber: field(8), timestampMicros: field(16),
+                                      width: Int(field(24) as UInt16), height: Int(field(26) as UInt16),
+                                      settingsSequence: field(30), depthMM: field(36),
+                                      gainCentiDB: Int16(bitPattern: field(38)), rateCentiFPS: field(40),
+                                      sectorCentiDeg: field(42), flags: Flags(rawValue: field(6)),
+                                      deviceFramesDropped: field(44))
         header.headerLength = Int(bytes[5])
         header.bitsPerPixel = Int(bytes[28])
         header.pixelFormat = bytes[29]
-        header.payloadLength = Int(get(bytes, 32) as UInt32)
-        header.crc = get(bytes, crcOffset)
+        header.payloadLength = Int(field(32) as UInt32)
+        header.crc = field(crcOffset)
         guard header.headerLength >= length, header.headerLength % 4 == 0 else {
             throw .badHeader(field: "header_length", offset: 5,
                              reason: "\(header.headerLength) is not a multiple of 4 of at least \(length)")
@@ -202,18 +203,5 @@ public struct ProbeFrameHeader: Sendable, Equatable {
     static func checksum(frame: UnsafeRawBufferPointer) -> UInt32 {
         let head = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: frame[0..<crcOffset]))
         return CRC32C.checksum(UnsafeRawBufferPointer(rebasing: frame[(crcOffset + 4)...]), continuing: head)
-    }
-
-    // MARK: little-endian fields (assembled from bytes: alignment never matters)
-
-    private static func get<T: FixedWidthInteger & UnsignedInteger>(_ bytes: UnsafeRawBufferPointer, _ offset: Int) -> T {
-        var value: T = 0
-        for index in 0..<MemoryLayout<T>.size { value |= T(bytes[offset + index]) << (8 * index) }
-        return value
-    }
-
-    private static func put<T: FixedWidthInteger & UnsignedInteger>(_ value: T, at offset: Int,
-                                                                     in out: UnsafeMutableRawBufferPointer) {
-        for index in 0..<MemoryLayout<T>.size { out[offset + index] = UInt8(truncatingIfNeeded: value >> (8 * index)) }
     }
 }

@@ -2,6 +2,7 @@ internal import CLibUSB
 import Foundation
 public import SonoCore
 import SonoProtocol
+import SonoSystem
 import Synchronization
 
 /// Which probe to use and how to image.

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 public import SonoProtocol
+import SonoSystem
 import Synchronization
 
 /// The queues by which board data reaches the control loop: one single-producer queue per

@@ -1,5 +1,6 @@
 import SonoGeometry
 import SonoProtocol
+import SonoSystem
 
 /// Settings of the motion controller. Safety limits live in `SafetyLimits` (hardware/safety.toml).
 public struct MotionControllerConfiguration: Sendable {

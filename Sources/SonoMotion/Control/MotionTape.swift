@@ -181,10 +181,10 @@ public enum MotionTapeCodec {
 private struct TapeWriter {
     var bytes: [UInt8]
     mutating func u8(_ value: UInt8) { bytes.append(value) }
-    mutating func u16(_ value: UInt16) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
-    mutating func u64(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
-    mutating func f32(_ value: Float) { withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes += $0 } }
-    mutating func f64(_ value: Double) { withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes += $0 } }
+    mutating func u16(_ value: UInt16) { LittleEndian.append(value, to: &bytes) }
+    mutating func u64(_ value: UInt64) { LittleEndian.append(value, to: &bytes) }
+    mutating func f32(_ value: Float) { LittleEndian.append(value.bitPattern, to: &bytes) }
+    mutating func f64(_ value: Double) { LittleEndian.append(value.bitPattern, to: &bytes) }
     mutating func pose(_ pose: Pose) {
         for vector in [pose.position, pose.rotation.x, pose.rotation.y, pose.rotation.z] {
             f64(vector.x); f64(vector.y); f64(vector.z)
@@ -207,11 +207,9 @@ private struct TapeReader {
 
     mutating func little<T: FixedWidthInteger>(_: T.Type) throws(TapeDecodeError) -> T {
         let size = MemoryLayout<T>.size
-        guard bytes.count - offset >= size else {
+        guard let value = LittleEndian.loadIfPresent(T.self, from: bytes, at: offset) else {
             throw .truncated(kind: kind, needed: offset + size, available: bytes.count)
         }
-        var value: T = 0
-        for index in 0..<size { value |= T(bytes[offset + index]) << (8 * index) }
         offset += size
         return value
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Histogram
 import SonoProtocol
+import SonoSystem
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -93,7 +94,7 @@ public final class ControlLoop: Sendable {
         } else if mlockall(Int32(MCL_CURRENT | MCL_FUTURE)) == 0 {
             result.memoryLocked = true
         } else {
-            result.lockError = String(cString: strerror(errno))
+            result.lockError = Errno.current.description
         }
         if let refusal = ThreadScheduling.useFIFO(priority: priority) { result.fifoError = refusal } else { result.fifoPriority = priority }
         return result

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SonoSystem
 
 /// `sonoctl bench record`: a session's data volume recorded in real time through the
 /// SessionRecorder (60 fps 512×512 mono8 RawImage frames + 1 kHz force JSON + 1 kHz joints
@@ -88,7 +89,7 @@ public enum RecordingBench {
         }
         let encoder = RawImageEncoder()
         var result = Result(realTime: false, seconds: 0)
-        let start = MonotonicClock.now(), cpuStart = cpuSeconds()
+        let start = MonotonicClock.nowNanos(), cpuStart = cpuSeconds()
         let samples = Int(options.seconds * Double(options.sampleRate))
         var frame = 0
         for sample in 0..<samples {
@@ -110,7 +111,7 @@ public enum RecordingBench {
             }
         }
         try writer.close()
-        result.seconds = Double(MonotonicClock.now() - start) / 1e9
+        result.seconds = Double(MonotonicClock.nowNanos() - start) / 1e9
         result.cpuSecondsPerSecond = (cpuSeconds() - cpuStart) / result.seconds
         result.fileBytes = writer.bytesWritten
         result.chunks = writer.chunksWritten
@@ -123,7 +124,7 @@ public enum RecordingBench {
         let (image, force, joints) = try channels { (topic, encoding, schema) throws(RecordError) in
             try recorder.channel(topic: topic, messageEncoding: encoding, schema: schema)
         }
-        let start = MonotonicClock.now(), cpuStart = cpuSeconds()
+        let start = MonotonicClock.nowNanos(), cpuStart = cpuSeconds()
         let end = start + UInt64(options.seconds * 1e9)
         let group = DispatchGroup()
         func producer(_ name: String, rate: Int, _ body: @escaping @Sendable (Int, UInt64) -> Void) {
@@ -133,7 +134,7 @@ public enum RecordingBench {
                 while true {
                     let due = start + UInt64(index) * 1_000_000_000 / UInt64(rate)
                     guard due < end else { break }
-                    sleep(until: due)
+                    MonotonicClock.sleep(untilNanos: due)
                     body(index, due)
                     index += 1
                 }
@@ -158,7 +159,7 @@ public enum RecordingBench {
         }
         group.wait()
         let counters = try recorder.finish()
-        var result = Result(realTime: true, seconds: Double(MonotonicClock.now() - start) / 1e9)
+        var result = Result(realTime: true, seconds: Double(MonotonicClock.nowNanos() - start) / 1e9)
         result.cpuSecondsPerSecond = (cpuSeconds() - cpuStart) / result.seconds
         result.framesOffered = counters.bulkOffered
         result.framesDropped = counters.bulkDropped
@@ -177,9 +178,4 @@ public enum RecordingBench {
         return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
-    /// Sleeps until CLOCK_MONOTONIC reaches `nanoseconds` (absolute: no drift).
-    static func sleep(until nanoseconds: UInt64) {
-        var deadline = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
-        while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nil) == EINTR {}
-    }
 }

@@ -1,3 +1,5 @@
+import SonoProtocol
+
 /// A growable byte buffer for building records: little-endian appends, and `removeAll` keeps the
 /// storage, so a writer that reuses one allocates only while it grows to its working size.
 final class ByteBuffer {
@@ -53,7 +55,7 @@ final class ByteBuffer {
 
     private func appendInteger<T: FixedWidthInteger>(_ value: T) {
         reserve(MemoryLayout<T>.size)
-        storage.storeBytes(of: value.littleEndian, toByteOffset: count, as: T.self)
+        LittleEndian.store(value, into: UnsafeMutableRawBufferPointer(start: storage, count: capacity), at: count)
         count += MemoryLayout<T>.size
     }
 
@@ -89,6 +91,6 @@ final class ByteBuffer {
     /// Overwrites a little-endian integer written earlier (record lengths known only at the end).
     func set<T: FixedWidthInteger>(_ value: T, at offset: Int) {
         precondition(offset + MemoryLayout<T>.size <= count, "patch outside the buffer")
-        storage.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
+        LittleEndian.store(value, into: UnsafeMutableRawBufferPointer(start: storage, count: count), at: offset)
     }
 }

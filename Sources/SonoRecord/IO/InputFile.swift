@@ -1,4 +1,5 @@
 import Glibc
+import SonoSystem
 
 /// A file read by offset (pread), so a reader can walk a multi-gigabyte recording record by
 /// record without holding it in memory, and jump to its footer.
@@ -34,10 +35,11 @@ final class InputFile {
         var done = 0
         while done < count {
             guard let base = space.baseAddress else { break }
-            let got = pread(descriptor, base + done, count - done, off_t(offset) + off_t(done))
-            if got < 0 {
-                if errno == EINTR { continue }
-                throw .io(path: path, errno: errno, operation: "read \(count) bytes at byte \(offset) of")
+            let got: Int
+            do throws(Errno) {
+                got = try Errno.retryingInterrupts { pread(descriptor, base + done, count - done, off_t(offset) + off_t(done)) }
+            } catch {
+                throw .io(path: path, errno: error.rawValue, operation: "read \(count) bytes at byte \(offset) of")
             }
             if got == 0 {
                 throw .truncated(path: path, offset: offset + UInt64(done), what: "the file ended while being read")

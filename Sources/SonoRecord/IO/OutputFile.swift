@@ -1,7 +1,8 @@
 import Glibc
+import SonoSystem
 
 /// A new file written front to back with write(2): created with O_EXCL so a recording never
-/// replaces another, every byte accounted for (short writes and EINTR retried), and synced on
+/// replaces another, every byte accounted for (short writes and interrupted calls retried), and synced on
 /// request so what the writer calls durable is on the disk.
 final class OutputFile {
     let path: String
@@ -22,10 +23,11 @@ final class OutputFile {
         guard var next = bytes.baseAddress else { return }
         var remaining = bytes.count
         while remaining > 0 {
-            let written = Glibc.write(descriptor, next, remaining)
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw .io(path: path, errno: errno, operation: "write at byte \(offset) of")
+            let written: Int
+            do throws(Errno) {
+                written = try Errno.retryingInterrupts { Glibc.write(descriptor, next, remaining) }
+            } catch {
+                throw .io(path: path, errno: error.rawValue, operation: "write at byte \(offset) of")
             }
             next += written
             remaining -= written
@@ -36,16 +38,20 @@ final class OutputFile {
     /// The data (not necessarily the metadata) is on stable storage.
     func sync() throws(RecordError) {
         guard descriptor >= 0 else { return }
-        while fdatasync(descriptor) != 0 {
-            if errno == EINTR { continue }
-            throw .io(path: path, errno: errno, operation: "fdatasync")
+        do throws(Errno) {
+            _ = try Errno.retryingInterrupts { fdatasync(descriptor) }
+        } catch {
+            throw .io(path: path, errno: error.rawValue, operation: "fdatasync")
         }
     }
 
     func close() throws(RecordError) {
         guard descriptor >= 0 else { return }
+        // Not retried on EINTR: Linux has released the descriptor by then, and a second close
+        // could close one another thread was just given. An interrupted close is not an error.
         let result = Glibc.close(descriptor)
         descriptor = -1
-        if result != 0 && errno != EINTR { throw .io(path: path, errno: errno, operation: "close") }
+        let error = Errno.current
+        if result != 0 && error != .interrupted { throw .io(path: path, errno: error.rawValue, operation: "close") }
     }
 }

@@ -1,3 +1,5 @@
+import SonoProtocol
+
 /// Decompresses and checks a chunk, and splits its records.
 final class ChunkDecoder {
     /// Larger uncompressed sizes are taken as corrupt rather than allocated.
@@ -59,7 +61,7 @@ func parseChunkRecords(_ records: UnsafeRawBufferPointer, path: String, chunkOff
                            what: "uncompressed byte \(position) of the chunk at byte \(chunkOffset): \(records.count - position) bytes left, too few for a record")
         }
         let opcode = records[position]
-        let length = UInt64(littleEndian: records.loadUnaligned(fromByteOffset: position + 1, as: UInt64.self))
+        let length = LittleEndian.load(UInt64.self, from: records, at: position + 1)
         let start = position + MCAPFormat.recordPrefix
         let content = UnsafeRawBufferPointer(rebasing: records[start...])
         var fields = FieldReader(content, path: path, fileOffset: chunkOffset, opcode: opcode, chunkPosition: position)

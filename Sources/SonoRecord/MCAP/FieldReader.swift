@@ -1,3 +1,5 @@
+import SonoProtocol
+
 /// A bounds-checked cursor over one record's content. Every read that would run past the
 /// record's end is a `corrupt` error naming the file, the byte offset, the record and the field.
 /// Error texts are built only on failure: reading allocates nothing but the values it returns.
@@ -40,9 +42,9 @@ struct FieldReader {
 
     private mutating func integer<T: FixedWidthInteger>(_ field: StaticString, _ part: StaticString = "") throws(RecordError) -> T {
         try need(MemoryLayout<T>.size, field, part)
-        let value = bytes.loadUnaligned(fromByteOffset: position, as: T.self)
+        let value = LittleEndian.load(T.self, from: bytes, at: position)
         position += MemoryLayout<T>.size
-        return T(littleEndian: value)
+        return value
     }
 
     mutating func u8(_ field: StaticString) throws(RecordError) -> UInt8 { try integer(field) }

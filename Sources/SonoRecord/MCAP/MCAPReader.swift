@@ -1,3 +1,5 @@
+import SonoProtocol
+
 /// Reads an MCAP file front to back, checking as it goes: record lengths, chunk CRCs and
 /// decompressed sizes, that every message's channel (and every channel's schema) was defined
 /// before it, the Message Index records against their chunk, attachment CRCs, the data-section
@@ -113,7 +115,7 @@ public final class MCAPReader {
         }
         try file.read(at: offset, count: Int(length), into: buffer)
         let found = buffer.bytes[0]
-        let content = UInt64(littleEndian: buffer.bytes.loadUnaligned(fromByteOffset: 1, as: UInt64.self))
+        let content = LittleEndian.load(UInt64.self, from: buffer.bytes, at: 1)
         guard found == opcode.rawValue, content + UInt64(MCAPFormat.recordPrefix) == length else {
             throw .corrupt(path: path, offset: offset,
                            what: "the summary indexes \(opcode) of \(length) bytes here, the file has \(Opcode.name(found)) of \(content + 9)")

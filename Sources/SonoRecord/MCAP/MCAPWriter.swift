@@ -1,3 +1,5 @@
+import SonoSystem
+
 /// Writes one MCAP file: Header, then chunks (each followed by its Message Index records),
 /// attachments and metadata as they come, and on `close` the DataEnd record, the summary
 /// (schemas, channels, statistics, chunk / attachment / metadata indexes), the summary offsets
@@ -96,7 +98,7 @@ public final class MCAPWriter {
             schemas[Int(entry.schemaID) - 1].used = true
         }
         chunk.describeChannel(channel, record: entry.record)
-        let now = MonotonicClock.now()
+        let now = MonotonicClock.nowNanos()
         chunk.appendMessage(channel: channel, sequence: sequence, logTime: logTime, publishTime: publishTime,
                             data: data, now: now)
         channels[Int(channel) - 1].messages += 1
@@ -162,13 +164,13 @@ public final class MCAPWriter {
     /// when no message has come for a while.
     public func flushIfDue() throws(RecordError) {
         try checkUsable()
-        if !chunk.isEmpty, MonotonicClock.now() &- chunk.openedAt >= chunkNanos { try closeChunk() }
+        if !chunk.isEmpty, MonotonicClock.nowNanos() &- chunk.openedAt >= chunkNanos { try closeChunk() }
     }
 
     /// Nanoseconds until the open chunk is due (nil: no open chunk).
     public var nanosecondsUntilChunkDue: UInt64? {
         guard !chunk.isEmpty else { return nil }
-        let age = MonotonicClock.now() &- chunk.openedAt
+        let age = MonotonicClock.nowNanos() &- chunk.openedAt
         return age >= chunkNanos ? 0 : chunkNanos - age
     }
 

@@ -1,3 +1,5 @@
+import SonoProtocol
+
 /// Walks a file's records front to back: checks the leading magic, then yields each record's
 /// opcode, offset and content (in `body`, reused), keeping the CRC-32 of everything read so far
 /// for the DataEnd record's check. A record that runs past the end of the file is `truncated`;
@@ -40,7 +42,7 @@ final class RecordStream {
         }
         try file.read(at: offset, count: MCAPFormat.recordPrefix, into: prefix)
         let opcode = prefix.bytes[0]
-        let length = UInt64(littleEndian: prefix.bytes.loadUnaligned(fromByteOffset: 1, as: UInt64.self))
+        let length = LittleEndian.load(UInt64.self, from: prefix.bytes, at: 1)
         guard opcode != 0 else {
             throw .corrupt(path: path, offset: offset, what: "opcode 0x00 where a record should start (zero-filled or overwritten data)")
         }

@@ -1,3 +1,5 @@
+import SonoProtocol
+
 /// The summary section of a closed file, found through the footer at its end.
 struct Summary {
     var summaryStart: UInt64
@@ -67,7 +69,7 @@ struct Summary {
                 throw .corrupt(path: path, offset: offset, what: "summary section: \(bytes.count - position) bytes left, too few for a record")
             }
             let opcode = bytes[position]
-            let length = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: position + 1, as: UInt64.self))
+            let length = LittleEndian.load(UInt64.self, from: bytes, at: position + 1)
             let start = position + MCAPFormat.recordPrefix
             guard length <= UInt64(bytes.count - start) else {
                 throw .corrupt(path: path, offset: offset,

@@ -2,6 +2,7 @@
 // Keys, units and ranges: docs/VIRTUAL-PATIENT.md, "Patient files".
 
 import SonoGeometry
+import SonoSystem
 import TOMLKit
 
 #if canImport(Glibc)
@@ -355,15 +356,17 @@ private func nearest(to key: String, in known: [String]) -> String? {
 /// The whole file as UTF-8 text.
 private func readText(path: String) throws(PatientFileError) -> String {
     let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
+    guard fd >= 0 else { throw .unreadable(path: path, reason: Errno.current.description) }
     defer { close(fd) }
     var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
+    defer { buffer.deallocate() }
     while true {
-        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if count < 0 {
-            if errno == EINTR { continue }
-            throw .unreadable(path: path, reason: String(cString: strerror(errno)))
+        let count: Int
+        do throws(Errno) {
+            count = try Errno.retryingInterrupts { read(fd, buffer.baseAddress, buffer.count) }
+        } catch {
+            throw .unreadable(path: path, reason: error.description)
         }
         if count == 0 { break }
         bytes.append(contentsOf: buffer[0..<count])

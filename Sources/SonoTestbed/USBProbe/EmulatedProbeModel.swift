@@ -1,4 +1,5 @@
 public import SonoDevices
+import SonoProtocol
 
 /// What the emulated probe is (firmware-protocol/USB-PROBE.md §1–§3): descriptors, `ProbeInfo`
 /// limits, the sysfs record libusb enumerates, and the control structures' byte layouts.
@@ -76,20 +77,20 @@ enum EmulatedProbeModel {
         out[2] = 1                      // protocol_version
         out[4] = 1                      // firmware 1.0.0
         for (index, byte) in serial.utf8.prefix(16).enumerated() { out[8 + index] = byte }
-        put(UInt32(0x07), at: 24, in: &out)  // gain, depth, frame rate
-        put(UInt32(maxFrameBytes), at: 28, in: &out)
-        put(depthMM.lowerBound, at: 32, in: &out)
-        put(depthMM.upperBound, at: 34, in: &out)
-        put(UInt16(bitPattern: gainCentiDB.lowerBound), at: 36, in: &out)
-        put(UInt16(bitPattern: gainCentiDB.upperBound), at: 38, in: &out)
-        put(rateCentiFPS.lowerBound, at: 40, in: &out)
-        put(rateCentiFPS.upperBound, at: 42, in: &out)
-        put(sectorCentiDeg, at: 44, in: &out)
+        LittleEndian.store(UInt32(0x07), into: &out, at: 24)  // gain, depth, frame rate
+        LittleEndian.store(UInt32(maxFrameBytes), into: &out, at: 28)
+        LittleEndian.store(depthMM.lowerBound, into: &out, at: 32)
+        LittleEndian.store(depthMM.upperBound, into: &out, at: 34)
+        LittleEndian.store(UInt16(bitPattern: gainCentiDB.lowerBound), into: &out, at: 36)
+        LittleEndian.store(UInt16(bitPattern: gainCentiDB.upperBound), into: &out, at: 38)
+        LittleEndian.store(rateCentiFPS.lowerBound, into: &out, at: 40)
+        LittleEndian.store(rateCentiFPS.upperBound, into: &out, at: 42)
+        LittleEndian.store(sectorCentiDeg, into: &out, at: 44)
         out[46] = 8                     // bits_per_pixel
         out[47] = UInt8(geometries.count)
         for (index, geometry) in geometries.enumerated() {
-            put(UInt16(geometry.width), at: 48 + 4 * index, in: &out)
-            put(UInt16(geometry.height), at: 50 + 4 * index, in: &out)
+            LittleEndian.store(UInt16(geometry.width), into: &out, at: 48 + 4 * index)
+            LittleEndian.store(UInt16(geometry.height), into: &out, at: 50 + 4 * index)
         }
         return out
     }
@@ -159,16 +160,6 @@ enum EmulatedProbeModel {
 
     static func syspath(port: Int) -> String {
         "/sys/devices/pci0000:00/0000:00:14.0/usb\(bus)/\(bus)-\(port)"
-    }
-
-    // MARK: little-endian helpers
-
-    static func put<T: FixedWidthInteger & UnsignedInteger>(_ value: T, at offset: Int, in bytes: inout [UInt8]) {
-        for index in 0..<MemoryLayout<T>.size { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> (8 * index)) }
-    }
-
-    static func get16(_ bytes: UnsafeRawBufferPointer, _ offset: Int) -> UInt16 {
-        UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8
     }
 
     private static func threeDigits(_ value: Int) -> String {

@@ -1,6 +1,7 @@
 internal import CUMockdev
 import Foundation
 import SonoDevices
+import SonoProtocol
 
 /// One URB the host submitted, held until it reaps it. The handler works on umockdev's local
 /// copies of the client's `struct usbdevfs_urb` and of its buffer (`umockdev_ioctl_data_resolve`);
@@ -240,7 +241,7 @@ struct ProbeDeviceState: @unchecked Sendable {
         if type == SONO_USBDEVFS_URB_TYPE_CONTROL && (endpoint & 0x7F) == 0 {
             // devio.c: the buffer holds the setup packet and at least wLength bytes after it.
             let bytes = urb.bytes
-            guard bytes.count >= 8, bytes.count >= 8 + Int(EmulatedProbeModel.get16(UnsafeRawBufferPointer(bytes), 6)) else {
+            guard bytes.count >= 8, bytes.count >= 8 + Int(LittleEndian.load(UInt16.self, from: UnsafeRawBufferPointer(bytes), at: 6)) else {
                 urb.release()
                 return (-1, EINVAL)
             }
@@ -303,8 +304,8 @@ struct ProbeDeviceState: @unchecked Sendable {
         let bytes = urb.bytes
         let setup = UnsafeRawBufferPointer(rebasing: bytes[0..<8])
         let type = setup[0], request = setup[1]
-        let value = EmulatedProbeModel.get16(setup, 2)
-        let length = Int(EmulatedProbeModel.get16(setup, 6))
+        let value = LittleEndian.load(UInt16.self, from: setup, at: 2)
+        let length = Int(LittleEndian.load(UInt16.self, from: setup, at: 6))
         let data = UnsafeMutableRawBufferPointer(rebasing: bytes[8..<(8 + length)])
         urb.status = 0
         urb.actualLength = 0
@@ -389,11 +390,11 @@ struct ProbeDeviceState: @unchecked Sendable {
         status[1] = UInt8(EmulatedProbeModel.statusLength)
         status[2] = fault ? 2 : streaming ? 1 : 0
         status[3] = lastError
-        EmulatedProbeModel.put(imaging.sequence, at: 4, in: &status)
-        EmulatedProbeModel.put(UInt16(0x7FFF), at: 6, in: &status)  // temperature unknown
-        EmulatedProbeModel.put(framesAcquired, at: 8, in: &status)
-        EmulatedProbeModel.put(framesSent, at: 16, in: &status)
-        EmulatedProbeModel.put(framesDropped, at: 24, in: &status)
+        LittleEndian.store(imaging.sequence, into: &status, at: 4)
+        LittleEndian.store(UInt16(0x7FFF), into: &status, at: 6)  // temperature unknown
+        LittleEndian.store(framesAcquired, into: &status, at: 8)
+        LittleEndian.store(framesSent, into: &status, at: 16)
+        LittleEndian.store(framesDropped, into: &status, at: 24)
         lastError = 0
         return reply(status, into: data)
     }

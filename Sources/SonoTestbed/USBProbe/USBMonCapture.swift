@@ -1,5 +1,6 @@
 import Foundation
 public import SonoDevices
+import SonoProtocol
 
 /// Why a probe capture could not be written.
 public enum ProbeCaptureError: Error, Equatable, CustomStringConvertible {
@@ -179,11 +180,11 @@ struct USBMonWriter {
         self.bus = bus
         self.device = device
         var header = [UInt8](repeating: 0, count: 24)
-        Self.put(UInt32(0xA1B2_C3D4), at: 0, in: &header)  // classic pcap, microsecond timestamps
-        Self.put(UInt16(2), at: 4, in: &header)             // version 2.4
-        Self.put(UInt16(4), at: 6, in: &header)
-        Self.put(UInt32(1 << 20), at: 16, in: &header)      // snapshot length: enough for any frame
-        Self.put(UInt32(220), at: 20, in: &header)          // DLT_USB_LINUX_MMAPPED
+        LittleEndian.store(UInt32(0xA1B2_C3D4), into: &header, at: 0)  // classic pcap, microsecond timestamps
+        LittleEndian.store(UInt16(2), into: &header, at: 4)             // version 2.4
+        LittleEndian.store(UInt16(4), into: &header, at: 6)
+        LittleEndian.store(UInt32(1 << 20), into: &header, at: 16)      // snapshot length: enough for any frame
+        LittleEndian.store(UInt32(220), into: &header, at: 20)          // DLT_USB_LINUX_MMAPPED
         bytes.append(contentsOf: header)
     }
 
@@ -206,32 +207,28 @@ struct USBMonWriter {
                                 status: Int32, urbLength: Int, data: [UInt8]) {
         clockMicros += 100
         var header = [UInt8](repeating: 0, count: 64)
-        Self.put(id, at: 0, in: &header)
+        LittleEndian.store(id, into: &header, at: 0)
         header[8] = type.asciiValue ?? 0
         header[9] = transfer.rawValue
         header[10] = endpoint                       // 0x80 set for IN
         header[11] = device
-        Self.put(bus, at: 12, in: &header)
+        LittleEndian.store(bus, into: &header, at: 12)
         header[14] = setup == nil ? UInt8(ascii: "-") : 0   // 0: setup packet present
         header[15] = data.isEmpty ? UInt8(ascii: "<") : 0   // 0: data present
-        Self.put(clockMicros / 1_000_000, at: 16, in: &header)
-        Self.put(UInt32(clockMicros % 1_000_000), at: 24, in: &header)
-        Self.put(UInt32(bitPattern: status), at: 28, in: &header)
-        Self.put(UInt32(urbLength), at: 32, in: &header)
-        Self.put(UInt32(data.count), at: 36, in: &header)
+        LittleEndian.store(clockMicros / 1_000_000, into: &header, at: 16)
+        LittleEndian.store(UInt32(clockMicros % 1_000_000), into: &header, at: 24)
+        LittleEndian.store(UInt32(bitPattern: status), into: &header, at: 28)
+        LittleEndian.store(UInt32(urbLength), into: &header, at: 32)
+        LittleEndian.store(UInt32(data.count), into: &header, at: 36)
         if let setup { header.replaceSubrange(40..<48, with: setup.prefix(8)) }
         // interval, start_frame, xfer_flags, ndesc (48–63): 0 for control and bulk.
         var record = [UInt8](repeating: 0, count: 16)
-        Self.put(UInt32(clockMicros / 1_000_000), at: 0, in: &record)
-        Self.put(UInt32(clockMicros % 1_000_000), at: 4, in: &record)
-        Self.put(UInt32(64 + data.count), at: 8, in: &record)   // captured length
-        Self.put(UInt32(64 + data.count), at: 12, in: &record)  // original length
+        LittleEndian.store(UInt32(clockMicros / 1_000_000), into: &record, at: 0)
+        LittleEndian.store(UInt32(clockMicros % 1_000_000), into: &record, at: 4)
+        LittleEndian.store(UInt32(64 + data.count), into: &record, at: 8)   // captured length
+        LittleEndian.store(UInt32(64 + data.count), into: &record, at: 12)  // original length
         bytes.append(contentsOf: record)
         bytes.append(contentsOf: header)
         bytes.append(contentsOf: data)
-    }
-
-    private static func put<T: FixedWidthInteger>(_ value: T, at offset: Int, in bytes: inout [UInt8]) {
-        for index in 0..<MemoryLayout<T>.size { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> (8 * index)) }
     }
 }

@@ -1,6 +1,7 @@
 // PNG files of rendered ultrasound frames: 8-bit grayscale, non-interlaced, zlib from the system.
 
 import CZlib
+import SonoSystem
 
 #if canImport(Glibc)
 import Glibc
@@ -98,17 +99,22 @@ public enum PNG {
         let temporary = path + ".tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw .cannotWrite(path: path, reason: errorString()) }
-        var written = 0
-        while written < png.count {
-            let result = png.withUnsafeBytes { posixWrite(fd, $0.baseAddress! + written, $0.count - written) }
-            if result < 0 {
-                if errno == EINTR { continue }
-                let reason = errorString()
-                close(fd)
-                unlink(temporary)
-                throw .cannotWrite(path: path, reason: reason)
+        let failure: Errno? = png.withUnsafeBytes { bytes in
+            var written = 0
+            while written < bytes.count {
+                let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
+                do throws(Errno) {
+                    written += try Errno.retryingInterrupts { posixWrite(fd, rest.baseAddress, rest.count) }
+                } catch {
+                    return error
+                }
             }
-            written += result
+            return nil
+        }
+        if let failure {
+            close(fd)
+            unlink(temporary)
+            throw .cannotWrite(path: path, reason: failure.description)
         }
         guard close(fd) == 0 else {
             let reason = errorString()
@@ -188,12 +194,14 @@ public enum PNG {
         guard fd >= 0 else { throw .cannotRead(path: path, reason: errorString()) }
         defer { close(fd) }
         var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 1)
+        defer { buffer.deallocate() }
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .cannotRead(path: path, reason: errorString())
+            let count: Int
+            do throws(Errno) {
+                count = try Errno.retryingInterrupts { read(fd, buffer.baseAddress, buffer.count) }
+            } catch {
+                throw .cannotRead(path: path, reason: error.description)
             }
             if count == 0 { break }
             bytes += buffer[0..<count]
@@ -352,10 +360,10 @@ public enum PNG {
             | (UInt32(bytes[offset + 2]) << 8) | UInt32(bytes[offset + 3])
     }
 
-    private static func errorString() -> String { String(cString: strerror(errno)) }
+    private static func errorString() -> String { Errno.current.description }
 }
 
 /// The C `write`, which `PNG.write` hides inside the enum.
-private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
     write(fd, buffer, count)
 }

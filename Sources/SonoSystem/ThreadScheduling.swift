@@ -11,6 +11,6 @@ public enum ThreadScheduling {
     public static func useFIFO(priority: Int32) -> String? {
         var parameters = sched_param(sched_priority: priority)
         let status = pthread_setschedparam(pthread_self(), Int32(SCHED_FIFO), &parameters)
-        return status == 0 ? nil : String(cString: strerror(status))
+        return status == 0 ? nil : Errno(status).description
     }
 }

@@ -1,5 +1,5 @@
 import CZlib
-import SonoSim
+import SonoImaging
 import Testing
 
 #if canImport(Glibc)

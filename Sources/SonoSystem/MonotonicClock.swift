@@ -1,5 +1,7 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// CLOCK_MONOTONIC: the time base of frame timestamps (PROTOCOL.md §1.1), deadlines and
@@ -20,10 +22,11 @@ public enum MonotonicClock {
         return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
 
-    /// Sleeps until the absolute monotonic time `deadlineNanos` (no drift across periods).
+    /// Sleeps until the absolute monotonic time `deadlineNanos` (no drift across periods). A
+    /// signal does not cut the sleep short: the same absolute deadline is slept to again.
     public static func sleep(untilNanos deadlineNanos: UInt64) {
         var deadline = timespec(tv_sec: Int(deadlineNanos / 1_000_000_000),
                                 tv_nsec: Int(deadlineNanos % 1_000_000_000))
-        while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nil) == EINTR {}
+        _ = Errno.errorRetryingInterrupts { clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nil) }
     }
 }

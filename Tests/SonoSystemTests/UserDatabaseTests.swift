@@ -1,5 +1,5 @@
 import Dispatch
-import SonoCore
+import SonoSystem
 import Synchronization
 import Testing
 
