@@ -135,7 +135,7 @@ let package = Package(
                 swiftSettings: strict),
         // The service binary (sono.service): the daemon on hardware, nothing else.
         .executableTarget(name: "sonod",
-                          dependencies: ["SonoDaemon",
+                          dependencies: ["SonoDaemon", "SonoSystem",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
@@ -147,7 +147,7 @@ let package = Package(
                 swiftSettings: strict),
         // The same daemon body on the virtual patient (make demo, the simulated tests).
         .executableTarget(name: "sonod-sim",
-                          dependencies: ["SonoDaemon", "SonoSimHost",
+                          dependencies: ["SonoDaemon", "SonoSimHost", "SonoSystem",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),

@@ -32,6 +32,8 @@ public struct ExitStatus: RawRepresentable, Hashable, Sendable {
     public static let unavailable = ExitStatus(rawValue: 69)
     /// EX_SOFTWARE: an internal error (an answer that should have parsed did not).
     public static let software = ExitStatus(rawValue: 70)
+    /// EX_OSERR: the operating system refused something the command cannot do without (exec).
+    public static let osError = ExitStatus(rawValue: 71)
     /// EX_IOERR: an input/output error (a file that could not be written).
     public static let ioError = ExitStatus(rawValue: 74)
     /// EX_CONFIG: the configuration is wrong.

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SonoDaemon
 import SonoSimHost
+import SonoSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -82,7 +83,7 @@ struct SonodSim: AsyncParsableCommand {
         if let config = daemon.config {
             do { configuration = try DaemonConfiguration.load(path: config) } catch {
                 logger.critical("invalid configuration: \(error)")
-                throw ExitCode(DaemonExit.cannotStart.code)
+                throw ExitCode(ExitStatus.configuration.rawValue)
             }
         } else {
             configuration = DaemonConfiguration.simulation(root: root)
@@ -96,7 +97,7 @@ struct SonodSim: AsyncParsableCommand {
         let hardware: SimulatedHardware
         do { hardware = try SimulatedHardware(patientPath: patientPath, robotPath: configuration.robotPath) } catch {
             logger.critical("cannot start: \(error)")
-            throw ExitCode(DaemonExit.cannotStart.code)
+            throw ExitCode(ExitStatus.configuration.rawValue)
         }
         let result: ScanSummaryJSON?
         do {
@@ -105,17 +106,17 @@ struct SonodSim: AsyncParsableCommand {
                                              scan: views.map { CommandLineScan(views: $0, exitWhenDone: exitWhenDone) },
                                              logger: logger)
         } catch {
-            throw ExitCode(error.code)
+            throw ExitCode(error.status.rawValue)
         }
         guard let result else { return }
         if let summary {
             do { try APICoding.encode(result, pretty: true).write(to: URL(fileURLWithPath: summary)) } catch {
                 logger.error("cannot write the summary to \(summary): \(error)")
-                throw ExitCode(DaemonExit.ioError.code)
+                throw ExitCode(ExitStatus.ioError.rawValue)
             }
         }
         print(ScanSummaryText.render(result))
-        if exitWhenDone && result.acquired < result.views.count { throw ExitCode(DaemonExit.viewsMissing.code) }
+        if exitWhenDone && result.acquired < result.views.count { throw ExitCode(ExitStatus.scanIncomplete.rawValue) }
     }
 }
 

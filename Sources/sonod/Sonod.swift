@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SonoDaemon
+import SonoSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -69,13 +70,13 @@ struct Sonod: AsyncParsableCommand {
         let path = daemon.config ?? "/etc/sono/sono.toml"
         do { configuration = try DaemonConfiguration.load(path: path) } catch {
             logger.critical("invalid configuration: \(error)")
-            throw ExitCode(DaemonExit.cannotStart.code)
+            throw ExitCode(ExitStatus.configuration.rawValue)
         }
         do {
             _ = try await DaemonRun.run(configuration: daemon.applied(to: configuration), mode: .hardware,
                                         socket: daemon.socket, scan: nil, logger: logger)
         } catch {
-            throw ExitCode(error.code)
+            throw ExitCode(error.status.rawValue)
         }
     }
 
@@ -90,14 +91,14 @@ struct Sonod: AsyncParsableCommand {
             if let compare {
                 do { try report.json().write(to: URL(fileURLWithPath: compare)) } catch {
                     logger.error("cannot write the comparison to \(compare): \(error)")
-                    throw ExitCode(DaemonExit.ioError.code)
+                    throw ExitCode(ExitStatus.ioError.rawValue)
                 }
             }
             print(report)
-            if !report.identical { throw ExitCode(4) }
+            if !report.identical { throw ExitCode(ExitStatus.replayDiverged.rawValue) }
         } catch let error as ReplayError {
             logger.critical("cannot replay \(replay): \(error)")
-            throw ExitCode(65)  // EX_DATAERR
+            throw ExitCode(ExitStatus.dataError.rawValue)
         }
     }
 }
@@ -110,11 +111,11 @@ enum SimulatorHandOver {
         guard FileManager.default.isExecutableFile(atPath: simulator) else {
             FileHandle.standardError.write(Data(("sonod: --simulate is sonod-sim's (the virtual patient), and there is no "
                 + "\(simulator); build it (swift build --product sonod-sim) or run it directly\n").utf8))
-            exit(64)  // EX_USAGE
+            exit(ExitStatus.usage.rawValue)
         }
         var cArguments = ([simulator] + arguments).map { strdup($0) } + [nil]
         execv(simulator, &cArguments)
         FileHandle.standardError.write(Data("sonod: cannot run \(simulator): \(String(cString: strerror(errno)))\n".utf8))
-        exit(71)  // EX_OSERR
+        exit(ExitStatus.osError.rawValue)
     }
 }

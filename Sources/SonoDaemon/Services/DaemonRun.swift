@@ -3,6 +3,7 @@ import Foundation
 public import Logging
 import ServiceLifecycle
 import SonoMotion
+public import SonoSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -53,11 +54,11 @@ public enum DaemonExit: Error, Sendable, Equatable {
     /// EX_IOERR (74): an output file could not be written.
     case ioError
 
-    public var code: Int32 {
+    public var status: ExitStatus {
         switch self {
-        case .cannotStart: 78
-        case .viewsMissing: 3
-        case .ioError: 74
+        case .cannotStart: .configuration
+        case .viewsMissing: .scanIncomplete
+        case .ioError: .ioError
         }
     }
 }
