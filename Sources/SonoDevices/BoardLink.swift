@@ -119,6 +119,8 @@ public final class BoardLink: Sendable {
     private let onEvent: EventHandler
     private let shared: Mutex<Shared>
     private let finished = DispatchSemaphore(value: 0)
+    /// The reader thread, which answers requests: a request from it would wait for itself.
+    private let readerThread = ThreadOwner("the link's reader")
     /// Sequence numbers of outgoing frames, shared by the locked and the real-time send paths.
     let sequence = Atomic<UInt16>(0)
     /// The open port's descriptor for `RealTimeSender`, published and withdrawn by the reader.
@@ -159,9 +161,11 @@ public final class BoardLink: Sendable {
         }
         guard !alreadyRunning else { return }
         let thread = Thread { [self] in
+            readerThread.claim()
             if let priority = configuration.realTimePriority { ThreadScheduling.useFIFO(priority: priority) }
             var reader = Reader(link: self)
             reader.run()
+            readerThread.release()
             finished.signal()
         }
         thread.name = "sono-link-\(configuration.name)"
@@ -198,6 +202,9 @@ public final class BoardLink: Sendable {
     /// Sends a command that the board answers with ACK or NACK (PROTOCOL.md §4.4), resending
     /// on silence. Blocks the calling thread; never call it from the reader's callbacks.
     public func request(_ message: Message) throws(LinkError) -> Acknowledgement {
+        assert(readerThread.isNotOwnedByCurrentThread(),
+               "BoardLink.request waits for \(readerThread.role)'s answer: never call it from that thread")
+        assert(!ThreadScheduling.currentThreadIsRealTime, "BoardLink.request blocks: never call it from a real-time thread")
         let attempts = max(1, configuration.requestAttempts)
         for _ in 0..<attempts {
             let slot = PendingRequest()

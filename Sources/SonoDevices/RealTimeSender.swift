@@ -59,6 +59,8 @@ public final class RealTimeSender: @unchecked Sendable {
     private let scratch: UnsafeMutableRawBufferPointer
     private let sentFrames = Atomic<UInt64>(0)
     private let failedFrames = Atomic<UInt64>(0)
+    /// The one thread that sends: the scratch buffer and the link's sequence are not locked.
+    private let sender = ThreadOwner("the control loop")
 
     public init(link: BoardLink) {
         self.link = link
@@ -72,6 +74,7 @@ public final class RealTimeSender: @unchecked Sendable {
     public var failed: UInt64 { failedFrames.load(ordering: .relaxed) }
 
     public func send(_ message: Message) -> RealTimeSendResult {
+        assert(sender.isOwnedByCurrentThread(), "RealTimeSender.send: only \(sender.role)'s thread may send")
         let result = link.realTimeGate.withDescriptor { fd -> RealTimeSendResult in
             guard fd >= 0 else { return .notConnected }
             let seq = link.sequence.wrappingAdd(1, ordering: .relaxed).oldValue

@@ -13,4 +13,12 @@ public enum ThreadScheduling {
         let status = pthread_setschedparam(pthread_self(), Int32(SCHED_FIFO), &parameters)
         return status == 0 ? nil : Errno(status).description
     }
+
+    /// True when the calling thread runs under SCHED_FIFO (a real-time thread, which must not
+    /// block on another thread).
+    public static var currentThreadIsRealTime: Bool {
+        var policy: Int32 = 0
+        var parameters = sched_param()
+        return pthread_getschedparam(pthread_self(), &policy, &parameters) == 0 && policy == Int32(SCHED_FIFO)
+    }
 }

@@ -81,6 +81,8 @@ public final class MotionController: Sendable {
         /// Bumped by `resetForcePeak()` from any thread; the loop restarts the peak when it
         /// sees a new value.
         let requestedForcePeakEpoch = Atomic<UInt64>(0)
+        /// The loop's thread, the one that may touch `core` once the loop runs.
+        let loopThread = ThreadOwner("the control loop")
         let output: any ArmCommandOutput
         init(core: MotionCore, output: any ArmCommandOutput) {
             self.core = core
@@ -109,6 +111,7 @@ public final class MotionController: Sendable {
         loop = ControlLoop(rateHz: configuration.rateHz) { _, _ in
             // The real-time path: drain, decide, write. No allocation, lock or log.
             // Closures passed inline stay non-escaping: their contexts live on the stack.
+            assert(core.loopThread.isOwnedByCurrentThread(), "the motion core ran on a thread other than \(core.loopThread.role)'s")
             while let input = inputs.arm.pop() {
                 if recording { tape.push(.input(input)) }
                 core.core.ingest(input) { events.push($0) }
@@ -161,6 +164,7 @@ public final class MotionController: Sendable {
     /// event thread. The daemon brings the arm to a stop through `perform` before this.
     public func stop() {
         loop.stop()
+        core.loopThread.release()
         if pumpRunning.exchange(false, ordering: .acquiringAndReleasing) { pumpFinished.wait() }
     }
 
@@ -178,6 +182,7 @@ public final class MotionController: Sendable {
     /// the refusal. Safe from any thread except the loop's.
     @discardableResult
     public func perform(_ command: MotionCommand, timeoutMillis: Int = 500) throws(MotionRefusal) -> SafetyState {
+        assert(core.loopThread.isNotOwnedByCurrentThread(), "perform waits for the loop's answer: never call it from the loop")
         guard pumpRunning.load(ordering: .acquiring) else { throw .notRunning }
         let slot = ReplySlot()
         let ticket = producer.withLock { next -> UInt64? in

@@ -37,6 +37,14 @@ public final class MCAPWriter {
     private var closed = false
     /// The first I/O failure: the file's tail is unknown after it, so every later call fails.
     private var failure: RecordError?
+    /// The one thread that writes (the session recorder's writer): nothing here is locked.
+    private let writerThread = ThreadOwner("the MCAP writer's thread")
+
+    /// Debug builds: every call comes from one thread (the first that called).
+    @inline(__always)
+    private func assertOnWriterThread() {
+        assert(writerThread.isOwnedByCurrentThread(), "MCAPWriter: used from a thread other than \(writerThread.role)")
+    }
 
     /// Creates the file (never overwrites one) and writes the magic and Header.
     public init(path: String, options: MCAPWriterOptions = .init()) throws(RecordError) {
@@ -57,6 +65,7 @@ public final class MCAPWriter {
 
     /// Registers a schema; its record is written into each chunk that uses it. Ids start at 1.
     public func addSchema(_ schema: MCAPSchema) throws(RecordError) -> UInt16 {
+        assertOnWriterThread()
         try checkUsable()
         guard schemas.count < Int(UInt16.max) else { throw .invalidUse(path: path, what: "more than 65535 schemas") }
         let id = UInt16(schemas.count + 1)
@@ -71,6 +80,7 @@ public final class MCAPWriter {
     /// has messages on it. Ids start at 1.
     public func addChannel(topic: String, messageEncoding: String, schemaID: UInt16,
                            metadata: [String: String] = [:]) throws(RecordError) -> UInt16 {
+        assertOnWriterThread()
         try checkUsable()
         guard Int(schemaID) <= schemas.count else {
             throw .invalidUse(path: path, what: "channel \(topic): schema id \(schemaID) was never added")
@@ -88,6 +98,7 @@ public final class MCAPWriter {
     /// Appends a message to the open chunk; closes the chunk when it is full or old enough.
     public func write(channel: UInt16, sequence: UInt32, logTime: UInt64, publishTime: UInt64,
                       data: UnsafeRawBufferPointer) throws(RecordError) {
+        assertOnWriterThread()
         try checkUsable()
         guard channel >= 1, Int(channel) <= channels.count else {
             throw .invalidUse(path: path, what: "message on channel \(channel), which was never added")
@@ -117,6 +128,7 @@ public final class MCAPWriter {
 
     public func write(channel: UInt16, sequence: UInt32, logTime: UInt64, publishTime: UInt64,
                       data: [UInt8]) throws(RecordError) {
+        assertOnWriterThread()
         // Array.withUnsafeBytes rethrows untyped errors: carry the typed one out by hand.
         var failure: RecordError?
         data.withUnsafeBytes { raw in
@@ -131,6 +143,7 @@ public final class MCAPWriter {
 
     /// An attachment (e.g. a configuration file) in the data section, outside any chunk.
     public func addAttachment(name: String, mediaType: String, logTime: UInt64, data: [UInt8]) throws(RecordError) {
+        assertOnWriterThread()
         try checkUsable()
         scratch.removeAll()
         scratch.appendAttachment(name: name, mediaType: mediaType, logTime: logTime, createTime: logTime, data: data)
@@ -145,6 +158,7 @@ public final class MCAPWriter {
 
     /// A named set of key-value pairs in the data section, outside any chunk.
     public func addMetadata(name: String, _ entries: [String: String]) throws(RecordError) {
+        assertOnWriterThread()
         try checkUsable()
         scratch.removeAll()
         scratch.appendMetadata(name: name, entries)
@@ -156,6 +170,7 @@ public final class MCAPWriter {
 
     /// Closes the open chunk now (and syncs it).
     public func flush() throws(RecordError) {
+        assertOnWriterThread()
         try checkUsable()
         try closeChunk()
     }
@@ -163,6 +178,7 @@ public final class MCAPWriter {
     /// Closes the open chunk if its first message is `chunkSeconds` old; the recorder calls this
     /// when no message has come for a while.
     public func flushIfDue() throws(RecordError) {
+        assertOnWriterThread()
         try checkUsable()
         if !chunk.isEmpty, MonotonicClock.nowNanos() &- chunk.openedAt >= chunkNanos { try closeChunk() }
     }
@@ -182,6 +198,7 @@ public final class MCAPWriter {
     /// Writes the last chunk, DataEnd, the summary, the summary offsets, the footer and the
     /// closing magic, syncs and closes the file. Calling it again does nothing.
     public func close() throws(RecordError) {
+        assertOnWriterThread()
         if closed { return }
         if let failure {
             closed = true
