@@ -454,7 +454,7 @@ public final class BoardLink: Sendable {
 }
 
 /// One outstanding request: the reader thread fills in the answer and wakes the requester.
-final class PendingRequest: @unchecked Sendable {
+final class PendingRequest: Sendable {
     enum Outcome: Sendable { case ack(Acknowledgement), nack(NackReason) }
     private let semaphore = DispatchSemaphore(value: 0)
     private let lock = Mutex<Outcome?>(nil)

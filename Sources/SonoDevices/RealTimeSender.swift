@@ -55,6 +55,7 @@ public enum RealTimeSendResult: Sendable, Equatable {
 ///
 /// Exactly one thread may call `send` (the control loop); counters may be read from any.
 public final class RealTimeSender: @unchecked Sendable {
+    // @unchecked: `scratch` is used only by the one sending thread (checked by `sender` in debug builds); the counters are atomics.
     private let link: BoardLink
     private let scratch: UnsafeMutableRawBufferPointer
     private let sentFrames = Atomic<UInt64>(0)

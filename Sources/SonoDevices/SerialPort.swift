@@ -13,6 +13,7 @@ public struct SerialConfiguration: Sendable, Equatable {
 /// One open serial port on libserialport. Reads and writes may run on different threads
 /// (the OS allows one reader and one writer on a tty); `close` must not race either.
 public final class SerialPort: @unchecked Sendable {
+    // @unchecked: `port` is set in init and cleared only by `close`, which the owner calls once no read or write runs; one reader and one writer may share the tty.
     public let path: String
     private var port: OpaquePointer?
     private let descriptor: Int32

@@ -17,7 +17,7 @@ import Synchronization
 /// far it is from the canonical pose) is computed here and handed to the daemon only through
 /// `SimulationHost.groundTruth`.
 public final class SimulatedHardware: SimulationHost, @unchecked Sendable {
-    // Unchecked: `scanner` holds the boards' firmware, which only their BenchBoard runner
+    // @unchecked: `scanner` holds the boards' firmware, which only their BenchBoard runner
     // threads drive once plugged in; from other threads this type reads only `scanner.state`
     // (ScannerState, safe from any thread) and its own immutable values, and `boards` is a Mutex.
     public let patientPath: String

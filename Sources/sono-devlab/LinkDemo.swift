@@ -125,6 +125,7 @@ struct LinkDemo: ParsableCommand {
 
 /// Per-link counters the demo prints.
 final class StreamStats: @unchecked Sendable {
+    // @unchecked: every field is read and written under `lock`.
     struct Snapshot {
         var frames = 0
         var lastForce: ForceTorqueSample?

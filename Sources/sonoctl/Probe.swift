@@ -205,6 +205,7 @@ struct ProbeStreamJSON: Encodable {
 
 /// Events from the driver's thread, kept in order.
 final class EventLog: @unchecked Sendable {
+    // @unchecked: `events` is touched only under `lock`.
     private let lock = NSLock()
     private var events: [USBProbeEvent] = []
     func append(_ event: USBProbeEvent) { lock.withLock { events.append(event) } }

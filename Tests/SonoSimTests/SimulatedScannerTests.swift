@@ -113,6 +113,7 @@ import Testing
 
 /// A clock the test advances by hand.
 final class SimulatedClock: @unchecked Sendable {
+    // @unchecked: the test advances it and the scanner reads it on the test's one thread.
     private(set) var now: UInt64
     init(micros: UInt64) { now = micros }
     func advance(_ micros: UInt64) { now += micros }

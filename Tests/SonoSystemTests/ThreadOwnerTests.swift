@@ -17,7 +17,7 @@ import Testing
     }
 
     final class AnswerBox: @unchecked Sendable {
-        // Unchecked: written by the one thread before it signals, read after the wait.
+        // @unchecked: written by the one thread before it signals, read after the wait.
         var value = false
         func set(_ value: Bool) { self.value = value }
     }

@@ -12,6 +12,7 @@ import NIOPosix
 /// from systemd socket activation. Requests are parsed and answered on the event loop; the
 /// API's work (which may wait for the control loop) runs on a worker queue.
 public final class ControlServer: @unchecked Sendable {
+    // @unchecked: `channel` is written by `start` and read by `stop`, which the control server stage runs one after the other.
     public enum Endpoint: Sendable {
         /// Bind this path (replacing a stale socket file), mode 0660, group `group` if it exists.
         case path(String, group: String)
@@ -74,6 +75,7 @@ public final class ControlServer: @unchecked Sendable {
 /// One connection: requests in order (keep-alive), each answered with JSON, or turned into a
 /// server-sent event stream for GET /v1/events.
 final class ControlHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked: NIO calls a handler only on its channel's event loop; work on the `work` queue hops back to it before touching state.
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 

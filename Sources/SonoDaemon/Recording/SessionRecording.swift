@@ -14,6 +14,7 @@ import SonoSystem
 /// goes through the recorder's never-dropping lane; probe images through its bounded lane,
 /// where a disk that cannot keep up costs frames, counted, and nothing else.
 final class SessionRecording: FrameRecorder, @unchecked Sendable {
+    // @unchecked: `tapeState` is touched by the motion event thread only (the tape's one consumer); the recorder is thread-safe.
     let path: String
     private let recorder: SessionRecorder
     private let channels: Channels

@@ -8,6 +8,7 @@ import Synchronization
 /// Frames in order, from the pipeline thread to one consumer (the planner), with a wait.
 /// Bounded: when the consumer lags, the oldest frames go (it wants the newest).
 final class FrameQueue: @unchecked Sendable {
+    // @unchecked: `frames` is touched only with `condition` locked.
     private let condition = NSCondition()
     private var frames: [ViewObservation] = []
     private let capacity = 64
@@ -42,6 +43,7 @@ final class FrameQueue: @unchecked Sendable {
 /// over a cardiac cycle; the result (with the probe pose and force at that moment) goes to the
 /// planner's queue and to the status. Runs on its own thread, off the control loop.
 final class FramePipeline: @unchecked Sendable {
+    // @unchecked: `thread` is written by `start` before the thread runs and never again; shared results go through `latest` (a Mutex) and `queue`.
     struct Latest: Sendable {
         var observation: ViewObservation?
         var frameNumber: UInt64 = 0

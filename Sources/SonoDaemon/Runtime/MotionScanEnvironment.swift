@@ -8,7 +8,7 @@ import Synchronization
 
 /// The planner's world in the daemon: proposals go to the motion controller (which carries
 /// them out or refuses them), frames come from the frame pipeline.
-final class MotionScanEnvironment: ScanEnvironment, @unchecked Sendable {
+final class MotionScanEnvironment: ScanEnvironment, Sendable {
     let labels: [String]
     let framesPerSecond: Double
     private let controller: MotionController

@@ -230,7 +230,7 @@ final class AtomicFlag: Sendable {
 /// The arm board's STOP and SET_DRIVES acknowledgements as they arrive (from the motion
 /// controller's event thread), for the shutdown to wait on with a deadline.
 final class AcknowledgementLog: @unchecked Sendable {
-    // Unchecked: `counts` is only touched with `condition` locked.
+    // @unchecked: `counts` is only touched with `condition` locked.
     private let condition = NSCondition()
     private var counts = Mark(stops: 0, drives: 0)
 

@@ -260,7 +260,7 @@ public final class Scanner: Sendable {
 /// Delivers the motion controller's events to the scanner once it exists (the controller is
 /// made, with its event handler, inside the scanner's init).
 final class MotionEventSink: @unchecked Sendable {
-    // Unchecked: written once in Scanner.init before the controller's event thread starts,
+    // @unchecked: written once in Scanner.init before the controller's event thread starts,
     // only read after.
     weak var scanner: Scanner?
     func handle(_ event: MotionEvent) { scanner?.handle(event) }

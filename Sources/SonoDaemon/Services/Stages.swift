@@ -267,7 +267,7 @@ struct MonitorStage: DaemonStage {
 
 /// Where RecordingStage keeps its subscription between start and stop.
 final class SubscriptionID: @unchecked Sendable {
-    // Unchecked: written by the stage's start and read by its stop, which ServiceGroup runs
+    // @unchecked: written by the stage's start and read by its stop, which ServiceGroup runs
     // one after the other on the same service task.
     var id: UInt64?
 }

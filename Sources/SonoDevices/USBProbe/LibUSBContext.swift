@@ -84,6 +84,7 @@ final class LibUSBContext: @unchecked Sendable {
 /// A libusb hot-plug registration for one VID:PID; `handler` runs on the event thread and must
 /// only hand the event on (no libusb calls that wait).
 final class HotplugWatch: @unchecked Sendable {
+    // @unchecked: `handle` is written once in init, before libusb can call back, and read by `deinit` alone.
     enum Event: Sendable { case arrived, left }
 
     private let context: LibUSBContext

@@ -452,6 +452,7 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
 
 /// Messages to the supervisor thread from libusb's event thread and from `close`.
 private final class Inbox: @unchecked Sendable {
+    // @unchecked: `messages` is touched only with `condition` locked.
     enum Message: Sendable {
         case halted(UInt64)
         case gone(UInt64, String)

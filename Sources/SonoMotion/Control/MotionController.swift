@@ -72,9 +72,9 @@ public final class MotionController: Sendable {
     public typealias TapeHandler = @Sendable (TapeEntry) -> Void
 
     /// Everything the loop body touches, owned by the loop thread alone once it runs.
-    /// Unchecked: after `start()` only the loop thread reads or writes its variables (the init
-    /// writes them before the thread exists); the atomic is for any thread.
     private final class CoreBox: @unchecked Sendable {
+        // @unchecked: after `start()` only the loop thread touches the variables (checked by
+        // `loopThread` in debug builds; the init writes them before the thread exists).
         var core: MotionCore
         var forcePeakN = 0.0
         var forcePeakEpoch: UInt64 = 0

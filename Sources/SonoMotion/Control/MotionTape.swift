@@ -285,6 +285,7 @@ public struct MotionTapeReplayer {
 
 /// Collects what the replayed core sends (the replay's stand-in for the arm's serial link).
 private final class CollectingOutput: ArmCommandOutput, @unchecked Sendable {
+    // @unchecked: the replay drives the core and this output on one thread; nothing else holds it.
     private var messages: [Message] = []
     var recordedDeliveries: [Bool] = []
     private var nextDelivery = 0

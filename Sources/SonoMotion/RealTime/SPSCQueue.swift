@@ -5,6 +5,7 @@ import Synchronization
 /// may be the real-time thread. Exactly one thread may push and exactly one may pop; a side
 /// with several threads must serialise them itself (off the real-time path).
 public final class SPSCQueue<Element: Sendable>: @unchecked Sendable {
+    // @unchecked: a slot is written only by the producer before it publishes `tail` and read only by the consumer after it sees it (acquire/release), one thread on each side.
     private let storage: UnsafeMutablePointer<Element>
     public let capacity: Int
     private let mask: Int

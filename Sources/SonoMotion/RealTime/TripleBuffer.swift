@@ -8,6 +8,7 @@ import Synchronization
 /// One writer thread. Readers are serialised by a mutex among themselves, which the writer
 /// never takes.
 public final class TripleBuffer<Value: Sendable>: @unchecked Sendable {
+    // @unchecked: each slot is owned by one side at a time, handed over by the atomic `middle`; `back` is the one writer's, `front` is under its Mutex.
     private let slots: UnsafeMutablePointer<Value>
     /// Index of the middle slot, plus `fresh` when the writer has put a value there since the
     /// reader last took one.

@@ -3,6 +3,7 @@ import Glibc
 /// A pthread mutex with a condition variable on CLOCK_MONOTONIC: what the recorder's writer
 /// thread sleeps on between batches (Synchronization's Mutex has no condition variable).
 final class ConditionLock: @unchecked Sendable {
+    // @unchecked: a pthread mutex and condition variable are made to be shared between threads.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 

@@ -19,6 +19,7 @@ import Glibc
 /// and on `finish`. Always call `finish()`: the writer thread holds the recorder until then
 /// (without it the file stays as after a crash, readable up to its last chunk).
 public final class SessionRecorder: @unchecked Sendable {
+    // @unchecked: the writer and its file belong to the writer thread; producers reach it only through `lock`-guarded lanes.
     public let path: String
     public let bulkCapacity: Int
 
