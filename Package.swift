@@ -83,7 +83,7 @@ let package = Package(
         // The scan planner: scan protocols, the view prior, and the search for each view with
         // the classifier's output. Proposes probe targets; the motion controller decides.
         .target(name: "SonoPlanner",
-                dependencies: ["SonoGeometry", .product(name: "TOMLKit", package: "TOMLKit")],
+                dependencies: ["SonoCore", "SonoGeometry", .product(name: "TOMLKit", package: "TOMLKit")],
                 swiftSettings: strict),
 
         // Session recording: MCAP files (writer, reader, recovery of cut-off files), the session
@@ -116,7 +116,7 @@ let package = Package(
         // Test bench: umockdev-emulated devices wired to simulated boards. Used by tests,
         // the link benchmark, the link demo, and `sonod --simulate` (its virtual patient's boards).
         .target(name: "SonoTestbed",
-                dependencies: ["SonoSim", "SonoDevices", "SonoBoards", "SonoMotion", "SonoGeometry", "SonoProtocol", "CUMockdev"],
+                dependencies: ["SonoSim", "SonoCore", "SonoDevices", "SonoBoards", "SonoMotion", "SonoGeometry", "SonoProtocol", "CUMockdev"],
                 swiftSettings: strict),
 
         // The daemon's body: configuration, the scanner's parts and the ordered services that
@@ -147,7 +147,7 @@ let package = Package(
                 swiftSettings: strict),
         // The same daemon body on the virtual patient (make demo, the simulated tests).
         .executableTarget(name: "sonod-sim",
-                          dependencies: ["SonoDaemon", "SonoSimHost", "SonoSystem",
+                          dependencies: ["SonoCore", "SonoDaemon", "SonoSimHost", "SonoSystem",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
@@ -175,8 +175,8 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "SonoVisionTests", dependencies: ["SonoTestSupport", "SonoVision", "SonoImaging"],
                     exclude: ["Fixtures"], swiftSettings: strict),
-        .testTarget(name: "SonoPlannerTests", dependencies: ["SonoTestSupport", "SonoPlanner", "SonoGeometry"], swiftSettings: strict),
-        .testTarget(name: "SonoDaemonTests", dependencies: ["SonoTestSupport", "SonoDaemon", "sonod", "sonod-sim", "SonoPlanner", "SonoGeometry", "SonoRecord", "SonoReport",
+        .testTarget(name: "SonoPlannerTests", dependencies: ["SonoTestSupport", "SonoCore", "SonoPlanner", "SonoGeometry"], swiftSettings: strict),
+        .testTarget(name: "SonoDaemonTests", dependencies: ["SonoTestSupport", "SonoCore", "SonoDaemon", "sonod", "sonod-sim", "SonoPlanner", "SonoGeometry", "SonoRecord", "SonoReport",
                                                           "SonoTestbed", "SonoMotion", "SonoProtocol"],
                     swiftSettings: strict),
         .testTarget(name: "SonoRecordTests",
@@ -186,7 +186,7 @@ let package = Package(
         .executableTarget(name: "record-crash-writer", dependencies: ["SonoRecord"],
                           path: "Tests/RecordCrashWriter", swiftSettings: strict),
         .testTarget(name: "SonoGeometryTests", dependencies: ["SonoTestSupport", "SonoGeometry"], swiftSettings: strict),
-        .testTarget(name: "SonoSimTests", dependencies: ["SonoTestSupport", "SonoSim", "SonoProtocol", "SonoGeometry", "SonoTestbed"],
+        .testTarget(name: "SonoSimTests", dependencies: ["SonoTestSupport", "SonoCore", "SonoSim", "SonoProtocol", "SonoGeometry", "SonoTestbed"],
                     swiftSettings: strict),
         .testTarget(name: "SonoReportTests", dependencies: ["SonoTestSupport", "SonoReport", "CZlib"], swiftSettings: strict),
         .testTarget(name: "SonoImagingTests", dependencies: ["SonoTestSupport", "SonoImaging", "CZlib"], swiftSettings: strict),

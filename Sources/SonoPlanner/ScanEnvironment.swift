@@ -1,3 +1,4 @@
+public import SonoCore
 public import SonoGeometry
 
 /// One classified frame as the planner sees it.
@@ -64,12 +65,12 @@ public enum ScanInterruption: Error, Sendable, Equatable, CustomStringConvertibl
 
 /// What the planner tells the world as it goes.
 public enum PlannerEvent: Sendable, Equatable {
-    case viewStarted(String)
-    case windowReached(String)
-    case searching(String, step: String)
+    case viewStarted(StandardView)
+    case windowReached(StandardView)
+    case searching(StandardView, step: String)
     case viewAcquired(ViewOutcome)
-    case clipStarted(String)
-    case clipEnded(String)
+    case clipStarted(StandardView)
+    case clipEnded(StandardView)
     case viewFailed(ViewOutcome)
 }
 

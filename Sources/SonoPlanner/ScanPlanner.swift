@@ -1,3 +1,4 @@
+import SonoCore
 import SonoGeometry
 import Foundation
 
@@ -73,7 +74,7 @@ public final class ScanPlanner {
     }
 
     private struct ViewSearch {
-        let view: String
+        let view: StandardView
         let index: Int
         let prior: ViewPrior
         let started: Double
@@ -81,8 +82,8 @@ public final class ScanPlanner {
         var best = (offset: Offset(), score: Float(-1))
     }
 
-    private func acquire(_ view: String) throws(ScanInterruption) -> ViewOutcome {
-        guard let viewPrior = prior.views[view], let index = environment.labels.firstIndex(of: view) else {
+    private func acquire(_ view: StandardView) throws(ScanInterruption) -> ViewOutcome {
+        guard let viewPrior = prior.views[view], let index = environment.labels.firstIndex(of: view.rawValue) else {
             return ViewOutcome(view: view, acquired: false, seconds: 0, pose: nil, confidence: 0, maxForceN: 0,
                                reason: "no prior or no classifier label for \(view)")
         }
@@ -243,7 +244,7 @@ public final class ScanPlanner {
         try environment.observe(seconds: window) { frame in
             maxForce = max(maxForce, frame.forceN)
             last = frame
-            if frame.smoothedLabel == view && frame.smoothedConfidence >= settings.acquireConfidence {
+            if frame.smoothedLabel == view.rawValue && frame.smoothedConfidence >= settings.acquireConfidence {
                 let since = heldSince ?? frame.seconds
                 heldSince = since
                 if frame.seconds - since >= settings.holdSeconds { held = true; return false }

@@ -1,10 +1,11 @@
 import Foundation
+public import SonoCore
 public import SonoGeometry
 import TOMLKit
 
 /// Where a standard view is expected on an average patient: the planner's starting point.
 public struct ViewPrior: Sendable, Equatable {
-    public var view: String
+    public var view: StandardView
     /// Probe pose at the view's acoustic window (chest frame, mm), beam into the body.
     public var pose: Pose
     /// Depth along the beam of the point the beam is kept aimed at while the window is searched, mm.
@@ -37,9 +38,9 @@ public enum PlannerError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// The scan prior (`hardware/scan-prior.toml`, written by `sonoctl sim priors`).
 public struct ScanPrior: Sendable, Equatable {
-    public var views: [String: ViewPrior]
+    public var views: [StandardView: ViewPrior]
 
-    public init(views: [String: ViewPrior]) { self.views = views }
+    public init(views: [StandardView: ViewPrior]) { self.views = views }
 
     public static func load(path: String) throws(PlannerError) -> ScanPrior {
         let text: String
@@ -53,9 +54,13 @@ public struct ScanPrior: Sendable, Equatable {
         guard let viewTables = table["view"]?.table, !viewTables.isEmpty else {
             throw .invalid(path: path, key: "view", reason: "no [view.NAME] tables")
         }
-        var views: [String: ViewPrior] = [:]
+        var views: [StandardView: ViewPrior] = [:]
         for (name, value) in viewTables {
             let key = "view.\(name)"
+            guard let view = StandardView(name: name), view != .other else {
+                throw .invalid(path: path, key: key, reason: "not a standard view ("
+                    + StandardView.standard.map(\.rawValue).joined(separator: ", ") + ")")
+            }
             guard let entry = value.table else { throw .invalid(path: path, key: key, reason: "must be a table") }
             func vector(_ field: String) throws(PlannerError) -> Vector3 {
                 guard let array = entry[field]?.array, array.count == 3 else {
@@ -86,8 +91,8 @@ public struct ScanPrior: Sendable, Equatable {
                 throw .invalid(path: path, key: "\(key).lateral", reason: "beam and lateral must be non-zero and nearly perpendicular")
             }
             let pose = Pose(rotation: Rotation(forward: beam, right: lateral), position: try vector("position"))
-            views[name.uppercased()] = ViewPrior(
-                view: name.uppercased(), pose: pose, aimDepthMM: try number("aim_depth_mm", 20...250),
+            views[view] = ViewPrior(
+                view: view, pose: pose, aimDepthMM: try number("aim_depth_mm", 20...250),
                 spreadMM: try number("spread_mm", 0...100), spreadBeamDeg: try number("spread_beam_deg", 0...90),
                 spreadRotationDeg: try number("spread_rotation_deg", 0...90))
         }

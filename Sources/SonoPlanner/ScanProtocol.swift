@@ -1,26 +1,42 @@
+public import SonoCore
+
 /// An ordered list of target views: the exam.
 public struct ScanProtocol: Sendable, Equatable, CustomStringConvertible {
-    public static let standard = ScanProtocol(unchecked: ["PLAX", "PSAX", "A4C", "A2C"])
-    public let views: [String]
+    public static let standard = ScanProtocol(unchecked: [.plax, .psax, .a4c, .a2c])
+    public let views: [StandardView]
 
-    private init(unchecked views: [String]) { self.views = views }
+    private init(unchecked views: [StandardView]) { self.views = views }
 
     /// Parses "PLAX,PSAX,A4C" against the views the prior and the model both know.
-    public init(parsing text: String, known: Set<String>) throws(PlannerError) {
-        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() }
-            .filter { !$0.isEmpty }
-        try self.init(views: names, known: known)
+    public init(parsing text: String, known: Set<StandardView>) throws(PlannerError) {
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        try self.init(names: names, known: known)
     }
 
-    public init(views: [String], known: Set<String>) throws(PlannerError) {
+    /// Views by name (any case), each of which must be known.
+    public init(names: [String], known: Set<StandardView>) throws(PlannerError) {
+        var views: [StandardView] = []
+        for name in names {
+            guard let view = StandardView(name: name), known.contains(view) else {
+                throw .unknownView(name.uppercased(), known: known.map(\.rawValue).sorted())
+            }
+            views.append(view)
+        }
+        try self.init(views: views, known: known)
+    }
+
+    public init(views: [StandardView], known: Set<StandardView>) throws(PlannerError) {
         guard !views.isEmpty else { throw .emptyProtocol }
         for view in views where !known.contains(view) {
-            throw .unknownView(view, known: known.sorted())
+            throw .unknownView(view.rawValue, known: known.map(\.rawValue).sorted())
         }
         self.views = views
     }
 
-    public var description: String { views.joined(separator: ",") }
+    /// The names, as the API and the recording write them.
+    public var names: [String] { views.map(\.rawValue) }
+
+    public var description: String { names.joined(separator: ",") }
 }
 
 /// How the planner searches. Defaults are for the virtual patient's probe (30 fps) and the

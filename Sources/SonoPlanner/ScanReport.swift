@@ -1,8 +1,9 @@
+public import SonoCore
 public import SonoGeometry
 
 /// How one view of the protocol went.
 public struct ViewOutcome: Sendable, Equatable {
-    public var view: String
+    public var view: StandardView
     public var acquired: Bool
     /// From the start of this view (travel included) to the view held, or to giving up, s.
     public var seconds: Double
@@ -17,7 +18,7 @@ public struct ViewOutcome: Sendable, Equatable {
     public var clipStartSeconds: Double?
     public var clipEndSeconds: Double?
 
-    public init(view: String, acquired: Bool, seconds: Double, pose: Pose?, confidence: Float, maxForceN: Double,
+    public init(view: StandardView, acquired: Bool, seconds: Double, pose: Pose?, confidence: Float, maxForceN: Double,
                 reason: String? = nil) {
         self.view = view
         self.acquired = acquired

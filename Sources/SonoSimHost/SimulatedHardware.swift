@@ -82,10 +82,8 @@ public final class SimulatedHardware: SimulationHost, @unchecked Sendable {
         plugged.force.unplug()
     }
 
-    public func groundTruth(view: String, pose: Pose) -> ViewGroundTruth? {
-        guard let standard = StandardView(name: view), let distance = geometry.distance(from: pose, to: standard) else {
-            return nil
-        }
+    public func groundTruth(view: StandardView, pose: Pose) -> ViewGroundTruth? {
+        guard let distance = geometry.distance(from: pose, to: view) else { return nil }
         let truth = scanner.state.current
         let label = geometry.label(pose: truth.probe, contactForceN: truth.contact.normalForceN,
                                    seconds: Double(truth.micros) / 1e6)

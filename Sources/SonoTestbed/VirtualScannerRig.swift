@@ -1,5 +1,6 @@
 import Foundation
 public import SonoBoards
+public import SonoCore
 import SonoDevices
 public import SonoGeometry
 public import SonoMotion

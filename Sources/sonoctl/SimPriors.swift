@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SonoCore
 import SonoGeometry
 import SonoSim
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SonoCore
 import SonoDaemon
 import SonoSimHost
 import SonoSystem
@@ -70,6 +71,18 @@ struct SonodSim: AsyncParsableCommand {
         return result
     }
 
+    /// `--scan PLAX,A4C`: standard views, by name in any case.
+    static func views(parsing list: String) throws -> [StandardView] {
+        try list.split(separator: ",").map { item in
+            let name = item.trimmingCharacters(in: .whitespaces)
+            guard let view = StandardView(name: name), view != .other else {
+                throw ValidationError("--scan: \(name) is not a standard view ("
+                    + StandardView.standard.map(\.rawValue).joined(separator: ", ") + ")")
+            }
+            return view
+        }
+    }
+
     func validate() throws {
         if (exitWhenDone || summary != nil) && scan == nil { throw ValidationError("--exit-when-done and --summary need --scan") }
     }
@@ -88,7 +101,7 @@ struct SonodSim: AsyncParsableCommand {
         } else {
             configuration = DaemonConfiguration.simulation(root: root)
         }
-        let views = scan.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() } }
+        let views = try scan.map(Self.views(parsing:))
         if let views { configuration.scanProtocol = views }
         let patientPath = patient ?? DaemonConfiguration.simulationPatient(root: root)
         guard FileManager.default.isReadableFile(atPath: patientPath) else {

@@ -136,12 +136,12 @@ struct EventJSONTests {
     }
 
     @Test func everyPlannerEventIsAnObjectOfItsDocumentedType() throws {
-        var outcome = ViewOutcome(view: "PLAX", acquired: true, seconds: 12.5, pose: .identity, confidence: 0.9, maxForceN: 6.5)
+        var outcome = ViewOutcome(view: .plax, acquired: true, seconds: 12.5, pose: .identity, confidence: 0.9, maxForceN: 6.5)
         outcome.clipStartSeconds = 10
         outcome.clipEndSeconds = 12
-        let events: [PlannerEvent] = [.viewStarted("PLAX"), .windowReached("PLAX"), .searching("PLAX", step: "tilt"),
-                                      .viewAcquired(outcome), .clipStarted("PLAX"), .clipEnded("PLAX"),
-                                      .viewFailed(ViewOutcome(view: "A4C", acquired: false, seconds: 30, pose: nil, confidence: 0.2,
+        let events: [PlannerEvent] = [.viewStarted(.plax), .windowReached(.plax), .searching(.plax, step: "tilt"),
+                                      .viewAcquired(outcome), .clipStarted(.plax), .clipEnded(.plax),
+                                      .viewFailed(ViewOutcome(view: .a4c, acquired: false, seconds: 30, pose: nil, confidence: 0.2,
                                                               maxForceN: 4, reason: "not found"))]
         var types: Set<String> = []
         for event in events {

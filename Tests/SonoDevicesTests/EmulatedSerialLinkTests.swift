@@ -1,4 +1,5 @@
 import Foundation
+import SonoCore
 import SonoDevices
 import SonoGeometry
 import SonoProtocol

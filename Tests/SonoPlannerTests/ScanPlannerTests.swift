@@ -1,3 +1,4 @@
+import SonoCore
 import SonoGeometry
 @testable import SonoPlanner
 import SonoTestSupport
@@ -9,7 +10,7 @@ import Testing
 final class SyntheticScene: ScanEnvironment {
     let labels = ["PLAX", "PSAX", "A4C", "A2C", "SC4C", "OTHER"]
     let framesPerSecond = 30.0
-    var truth: [String: Pose]
+    var truth: [StandardView: Pose]
     var probe = Pose.identity
     var seconds = 0.0
     var moves = 0
@@ -19,7 +20,7 @@ final class SyntheticScene: ScanEnvironment {
     var events: [PlannerEvent] = []
     private var history: [Float] = []
 
-    init(truth: [String: Pose]) { self.truth = truth }
+    init(truth: [StandardView: Pose]) { self.truth = truth }
 
     func measured() -> (probe: Pose, forceN: Double, seconds: Double) { (probe, 8, seconds) }
 
@@ -53,7 +54,7 @@ final class SyntheticScene: ScanEnvironment {
     func observation() -> ViewObservation {
         var probabilities = [Float](repeating: 0, count: labels.count)
         for (index, label) in labels.enumerated() {
-            guard let pose = truth[label] else { continue }
+            guard let view = StandardView(rawValue: label), let pose = truth[view] else { continue }
             let offset = probe.position - pose.position
             let across = (offset - pose.rotation.z * offset.dot(pose.rotation.z)).length
             let beam = probe.rotation.z.angle(to: pose.rotation.z) * 180 / .pi
@@ -76,9 +77,10 @@ final class SyntheticScene: ScanEnvironment {
 }
 
 struct ScanPlannerTests {
-    static func prior(_ views: [String: Pose]) -> ScanPrior {
-        ScanPrior(views: views.mapValues { ViewPrior(view: "", pose: $0, aimDepthMM: 95, spreadMM: 10, spreadBeamDeg: 7,
-                                                     spreadRotationDeg: 12) })
+    static func prior(_ views: [StandardView: Pose]) -> ScanPrior {
+        ScanPrior(views: Dictionary(uniqueKeysWithValues: views.map { view, pose in
+            (view, ViewPrior(view: view, pose: pose, aimDepthMM: 95, spreadMM: 10, spreadBeamDeg: 7, spreadRotationDeg: 12))
+        }))
     }
 
     static let parasternal = Pose(rotation: Rotation(forward: Vector3(0, 0, -1), right: Vector3(1, 0, 0)),
@@ -96,13 +98,13 @@ struct ScanPlannerTests {
         // The true window is 17 mm from the prior and turned 9°: outside the tolerance, so the
         // planner must search.
         let truth = Self.displaced(Self.parasternal, by: Vector3(12, -12, 0), turn: 9)
-        let scene = SyntheticScene(truth: ["PLAX": truth])
-        let planner = ScanPlanner(prior: Self.prior(["PLAX": Self.parasternal]), settings: PlannerSettings(), environment: scene)
-        let report = planner.run(try ScanProtocol(views: ["PLAX"], known: ["PLAX"]))
+        let scene = SyntheticScene(truth: [.plax: truth])
+        let planner = ScanPlanner(prior: Self.prior([.plax: Self.parasternal]), settings: PlannerSettings(), environment: scene)
+        let report = planner.run(try ScanProtocol(views: [.plax], known: [.plax]))
         let outcome = try #require(report.outcomes.first)
         #expect(outcome.acquired, "\(outcome)")
-        #expect(scene.events.contains(.searching("PLAX", step: "window")))
-        #expect(scene.events.contains(.clipStarted("PLAX")) && scene.events.contains(.clipEnded("PLAX")))
+        #expect(scene.events.contains(.searching(.plax, step: "window")))
+        #expect(scene.events.contains(.clipStarted(.plax)) && scene.events.contains(.clipEnded(.plax)))
         let pose = try #require(outcome.pose)
         let offset = pose.position - truth.position
         #expect((offset - truth.rotation.z * offset.dot(truth.rotation.z)).length < 10, "held inside the view")
@@ -113,8 +115,8 @@ struct ScanPlannerTests {
         let scene = SyntheticScene(truth: [:])  // the view is nowhere
         var settings = PlannerSettings()
         settings.viewTimeoutSeconds = 20
-        let planner = ScanPlanner(prior: Self.prior(["A4C": Self.parasternal]), settings: settings, environment: scene)
-        let report = planner.run(try ScanProtocol(views: ["A4C"], known: ["A4C"]))
+        let planner = ScanPlanner(prior: Self.prior([.a4c: Self.parasternal]), settings: settings, environment: scene)
+        let report = planner.run(try ScanProtocol(views: [.a4c], known: [.a4c]))
         let outcome = try #require(report.outcomes.first)
         #expect(!outcome.acquired)
         #expect(outcome.reason?.contains("not found within 20 s") == true, "\(outcome.reason ?? "")")
@@ -123,11 +125,11 @@ struct ScanPlannerTests {
     }
 
     @Test func aStopEndsTheScanAndIsReported() throws {
-        let scene = SyntheticScene(truth: ["PLAX": Self.parasternal, "PSAX": Self.parasternal])
+        let scene = SyntheticScene(truth: [.plax: Self.parasternal, .psax: Self.parasternal])
         scene.stopAfterMoves = 3
-        let planner = ScanPlanner(prior: Self.prior(["PLAX": Self.parasternal, "PSAX": Self.parasternal]),
+        let planner = ScanPlanner(prior: Self.prior([.plax: Self.parasternal, .psax: Self.parasternal]),
                                   settings: PlannerSettings(), environment: scene)
-        let report = planner.run(try ScanProtocol(views: ["PLAX", "PSAX"], known: ["PLAX", "PSAX"]))
+        let report = planner.run(try ScanProtocol(views: [.plax, .psax], known: [.plax, .psax]))
         #expect(report.interruption == .stopped("the controller is protective_stop (force_hard_cap)"))
         #expect(report.outcomes.count == 1 && report.outcomes[0].acquired == false, "PSAX is not attempted after a stop")
         #expect(scene.moves == 4, "no proposal after the stop")
@@ -135,26 +137,26 @@ struct ScanPlannerTests {
 
     @Test func searchesOnWhenTheControllerRejectsCandidates() throws {
         let truth = Self.displaced(Self.parasternal, by: Vector3(0, 14, 0), turn: 0)
-        let scene = SyntheticScene(truth: ["PLAX": truth])
-        let planner = ScanPlanner(prior: Self.prior(["PLAX": Self.parasternal]), settings: PlannerSettings(), environment: scene)
+        let scene = SyntheticScene(truth: [.plax: truth])
+        let planner = ScanPlanner(prior: Self.prior([.plax: Self.parasternal]), settings: PlannerSettings(), environment: scene)
         // Every candidate more than 3 mm to one side is refused; the view lies elsewhere.
         scene.rejectAboveX = Self.parasternal.position.x + 3
-        let report = planner.run(try ScanProtocol(views: ["PLAX"], known: ["PLAX"]))
+        let report = planner.run(try ScanProtocol(views: [.plax], known: [.plax]))
         #expect(report.outcomes.first?.acquired == true, "\(report.outcomes)")
         #expect(scene.rejected > 0, "some candidates were refused and skipped")
     }
 
     @Test func protocolsNameOnlyKnownViews() {
         #expect(throws: PlannerError.unknownView("XYZ", known: ["A4C", "PLAX"])) {
-            try ScanProtocol(parsing: "PLAX, xyz", known: ["PLAX", "A4C"])
+            try ScanProtocol(parsing: "PLAX, xyz", known: [.plax, .a4c])
         }
-        #expect(throws: PlannerError.emptyProtocol) { try ScanProtocol(parsing: " , ", known: ["PLAX"]) }
-        #expect((try? ScanProtocol(parsing: "plax,a4c", known: ["PLAX", "A4C"]))?.views == ["PLAX", "A4C"])
+        #expect(throws: PlannerError.emptyProtocol) { try ScanProtocol(parsing: " , ", known: [.plax]) }
+        #expect((try? ScanProtocol(parsing: "plax,a4c", known: [.plax, .a4c]))?.views == [.plax, .a4c])
     }
 
     @Test func theShippedPriorLoadsAndBadOnesNameTheKey() throws {
         let prior = try ScanPrior.load(path: Repository.path("hardware/scan-prior.toml"))
-        #expect(Set(prior.views.keys) == ["PLAX", "PSAX", "A4C", "A2C", "SC4C"])
+        #expect(Set(prior.views.keys) == [.plax, .psax, .a4c, .a2c, .sc4c])
         let bad = "/tmp/sono-prior-\(UInt32.random(in: 0...UInt32.max)).toml"
         try "[view.PLAX]\nposition = [1, 2]\nbeam = [0, 0, -1]\nlateral = [1, 0, 0]\n".write(toFile: bad, atomically: true, encoding: .utf8)
         #expect(throws: PlannerError.invalid(path: bad, key: "view.PLAX.position", reason: "must be an array of 3 numbers")) {

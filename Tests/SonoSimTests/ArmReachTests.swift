@@ -1,4 +1,5 @@
 import Foundation
+import SonoCore
 import SonoGeometry
 import SonoSim
 import Testing

@@ -1,3 +1,4 @@
+import SonoCore
 import SonoGeometry
 import SonoProtocol
 @testable import SonoSim

@@ -1,4 +1,5 @@
 import Foundation
+import SonoCore
 import SonoGeometry
 @testable import SonoSim
 import SonoTestSupport

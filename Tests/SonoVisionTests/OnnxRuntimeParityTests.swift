@@ -1,4 +1,5 @@
 import Foundation
+import SonoCore
 import SonoImaging
 @testable import SonoVision
 import SonoTestSupport

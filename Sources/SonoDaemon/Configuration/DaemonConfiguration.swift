@@ -1,4 +1,5 @@
 import Foundation
+public import SonoCore
 public import SonoDevices
 public import SonoPlanner
 import TOMLKit
@@ -34,7 +35,7 @@ public struct DaemonConfiguration: Sendable {
     public var socketGroup = "sono"
     /// Members may command motion.
     public var operatorGroup = "sono-operators"
-    public var scanProtocol = ["PLAX", "PSAX", "A4C", "A2C"]
+    public var scanProtocol: [StandardView] = ScanProtocol.standard.views
     public var planner = PlannerSettings()
     /// Real-time priority of the control loop (SCHED_FIFO), and whether to lock memory.
     public var loopPriority: Int32 = 80
@@ -136,7 +137,15 @@ public struct DaemonConfiguration: Sendable {
                                              "hold_s", "clip_s", "search_radius_mm"]) { r throws(ConfigurationError) in
             if let views = try r.stringArray("protocol") {
                 guard !views.isEmpty else { throw .invalid(path: path, key: r.key("protocol"), reason: "needs at least one view") }
-                c.scanProtocol = views.map { $0.uppercased() }
+                var protocolViews: [StandardView] = []
+                for name in views {
+                    guard let view = StandardView(name: name), view != .other else {
+                        throw .invalid(path: path, key: r.key("protocol"), reason: "\(name) is not a standard view ("
+                            + StandardView.standard.map(\.rawValue).joined(separator: ", ") + ")")
+                    }
+                    protocolViews.append(view)
+                }
+                c.scanProtocol = protocolViews
             }
             if let force = try r.double("contact_force_n", 2...10) { c.planner.contactForceN = force }
             if let timeout = try r.double("view_timeout_s", 5...600) { c.planner.viewTimeoutSeconds = timeout }

@@ -1,3 +1,4 @@
+import SonoCore
 import SonoPlanner
 
 /// What the planner reported (`PlannerEvent`), as the `report` calls of `/planner/io` hold it
@@ -35,9 +36,9 @@ struct PlannerEventJSON: Codable, Equatable {
         }
     }
 
-    private init(type: String, view: String) {
+    private init(type: String, view: StandardView) {
         self.type = type
-        self.view = view
+        self.view = view.rawValue
     }
 
     private init(type: String, _ outcome: ViewOutcome) {

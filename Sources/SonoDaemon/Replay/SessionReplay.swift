@@ -264,7 +264,7 @@ public enum SessionReplay {
             let environment = ReplayScanEnvironment(labels: setup.labels, framesPerSecond: setup.framesPerSecond,
                                                     calls: calls[(index + 1)..<end],
                                                     recordedToTheEnd: finished) { classifications[$0] }
-            if let scan = try? ScanProtocol(views: views, known: Set(views)) {
+            if let scan = try? ScanProtocol(names: views, known: Set(views.compactMap { StandardView(name: $0) })) {
                 _ = ScanPlanner(prior: setup.prior, settings: settings, environment: environment).run(scan)
             }
             compared += environment.compared

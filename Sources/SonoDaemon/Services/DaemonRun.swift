@@ -1,5 +1,6 @@
 public import ArgumentParser
 import Foundation
+public import SonoCore
 public import Logging
 import ServiceLifecycle
 import SonoMotion
@@ -35,10 +36,10 @@ public struct DaemonOptions: ParsableArguments {
 
 /// A scan the command line starts at once (the command line is the operator: simulation only).
 public struct CommandLineScan: Sendable {
-    public var views: [String]
+    public var views: [StandardView]
     /// End the run when the scan is done.
     public var exitWhenDone: Bool
-    public init(views: [String], exitWhenDone: Bool) {
+    public init(views: [StandardView], exitWhenDone: Bool) {
         self.views = views
         self.exitWhenDone = exitWhenDone
     }
@@ -155,7 +156,7 @@ struct CommandLineScanStage: DaemonStage {
                 return
             }
         }
-        switch scanner.startScan(views: scan.views) {
+        switch scanner.startScan(views: scan.views.map(\.rawValue)) {
         case .success(let status):
             log.notice("scan started: \(status.views.joined(separator: ", "))")
             started.set(true)

@@ -39,7 +39,7 @@ public protocol SimulationHost: AnyObject, Sendable {
     func unplug()
     /// The simulator's ground truth for `view` acquired at `pose`, judged now (nil when the
     /// simulator does not know the view).
-    func groundTruth(view: String, pose: Pose) -> ViewGroundTruth?
+    func groundTruth(view: StandardView, pose: Pose) -> ViewGroundTruth?
 }
 
 /// How an acquisition compares with the simulator's truth.

@@ -1,4 +1,5 @@
 import Foundation
+import SonoCore
 import SonoMotion
 import SonoPlanner
 import Synchronization
@@ -9,8 +10,8 @@ import Synchronization
 final class ScanControl: Sendable {
     struct Record {
         var running = false
-        var views: [String] = []
-        var current: String?
+        var views: [StandardView] = []
+        var current: StandardView?
         var step: String?
         var started: Date?
         var results: [ViewResultJSON] = []
@@ -58,10 +59,15 @@ final class ScanControl: Sendable {
         guard let pipeline else {
             return .failure(.unavailable("no probe is configured (devices.probe = \"none\"): a scan needs frames"))
         }
-        let names = (requested ?? configuration.scanProtocol).map { $0.uppercased() }
-        let known = Set(pipeline.classifier.labels).intersection(prior.views.keys)
+        let known = Set(prior.views.keys).filter { pipeline.classifier.labels.contains($0.rawValue) }
         let scanProtocol: ScanProtocol
-        do { scanProtocol = try ScanProtocol(views: names, known: known) } catch {
+        do {
+            if let requested {
+                scanProtocol = try ScanProtocol(names: requested, known: known)
+            } else {
+                scanProtocol = try ScanProtocol(views: configuration.scanProtocol, known: known)
+            }
+        } catch {
             return .failure(.badRequest("\(error)"))
         }
         let claimed = record.withLock { s -> Bool in
@@ -120,7 +126,7 @@ final class ScanControl: Sendable {
 
     func status() -> ScanStatusJSON {
         record.withLock { s in
-            ScanStatusJSON(running: s.running, views: s.views, currentView: s.current, step: s.step,
+            ScanStatusJSON(running: s.running, views: s.views.map(\.rawValue), currentView: s.current?.rawValue, step: s.step,
                            startedAt: s.started.map(rfc3339), results: s.results)
         }
     }
@@ -134,7 +140,7 @@ final class ScanControl: Sendable {
     }
 
     private func summary(of s: Record, mode: RunMode) -> ScanSummaryJSON {
-        ScanSummaryJSON(mode: mode.name, patient: mode.simulation?.patientPath, views: s.views,
+        ScanSummaryJSON(mode: mode.name, patient: mode.simulation?.patientPath, views: s.views.map(\.rawValue),
                         results: s.results, acquired: s.results.filter(\.acquired).count, scanSeconds: round2(s.seconds),
                         maxForceN: round2(s.maxForceN), hardCapN: limits.forceHardCapN, softLimitN: limits.forceSoftLimitN,
                         stops: s.stops, faults: s.faults, interruption: s.interruption, session: sessions.activePath,
@@ -150,7 +156,7 @@ final class ScanControl: Sendable {
         let recorded: any ScanEnvironment
         if let recording {
             recording.plannerCall(PlannerTapeCoding.encode(
-                PlannerCall(call: .scan, views: scanProtocol.views, settings: configuration.planner)))
+                PlannerCall(call: .scan, views: scanProtocol.names, settings: configuration.planner)))
             recorded = RecordingScanEnvironment(base: environment) { recording.plannerCall(PlannerTapeCoding.encode($0)) }
         } else {
             recorded = environment
@@ -210,7 +216,7 @@ final class ScanControl: Sendable {
     private func viewResult(_ outcome: ViewOutcome) -> ViewResultJSON {
         let truth = outcome.pose.flatMap { groundTruth?.groundTruth(view: outcome.view, pose: $0) }
         return ViewResultJSON(
-            view: outcome.view, acquired: outcome.acquired, seconds: round2(outcome.seconds),
+            view: outcome.view.rawValue, acquired: outcome.acquired, seconds: round2(outcome.seconds),
             confidence: round2(Double(outcome.confidence)), maxForceN: round2(outcome.maxForceN),
             reason: outcome.reason, pose: outcome.pose.map(PoseJSON.init),
             poseError: truth.map {

@@ -142,7 +142,7 @@ public final class Scanner: Sendable {
 
         let events = self.events
         if let source, let classifier {
-            for view in configuration.scanProtocol where !classifier.labels.contains(view) || prior.views[view] == nil {
+            for view in configuration.scanProtocol where !classifier.labels.contains(view.rawValue) || prior.views[view] == nil {
                 throw .configuration("planner.protocol: view \(view) is not both in the model's labels "
                     + "(\(classifier.labels.joined(separator: ","))) and the scan prior")
             }

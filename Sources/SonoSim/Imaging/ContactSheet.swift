@@ -1,3 +1,4 @@
+import SonoCore
 import SonoGeometry
 
 /// All standard views of one patient side by side, with two off-view poses for contrast:

@@ -1,3 +1,4 @@
+public import SonoCore
 public import SonoGeometry
 
 /// Draws probe poses for training data: most near a standard view (inside its tolerance),
