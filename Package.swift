@@ -180,7 +180,7 @@ let package = Package(
                                                           "SonoTestbed", "SonoMotion", "SonoProtocol"],
                     swiftSettings: strict),
         .testTarget(name: "SonoRecordTests",
-                    dependencies: ["SonoTestSupport", "SonoRecord", "record-crash-writer", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                    dependencies: ["SonoTestSupport", "SonoRecord", "SonoSystem", "record-crash-writer", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                     swiftSettings: strict),
         // The process SonoRecordTests kills with SIGKILL while it writes (crash safety).
         .executableTarget(name: "record-crash-writer", dependencies: ["SonoRecord"],

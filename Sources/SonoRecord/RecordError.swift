@@ -1,5 +1,5 @@
 import Glibc
-import SonoSystem
+public import SonoSystem
 
 /// Everything that can go wrong writing, reading or recovering a recording. Each case names the
 /// file, and where the file's bytes are at fault, the byte offset and what was found there.
@@ -14,9 +14,8 @@ public enum RecordError: Error, Sendable, Equatable, CustomStringConvertible {
     case crcMismatch(path: String, offset: UInt64, what: String, stored: UInt32, computed: UInt32)
     /// A chunk uses a compression this build does not read (only "" and "zstd" are supported).
     case unsupportedCompression(String, path: String, offset: UInt64)
-    /// A system call failed: `operation` says which and on what. `errno` stays the raw number
-    /// (`Errno(rawValue:)` names it): sonod's recorder matches on it.
-    case io(path: String, errno: Int32, operation: String)
+    /// A system call failed: `operation` says which and on what.
+    case io(path: String, errno: Errno, operation: String)
     /// The caller passed something the writer cannot write (unknown channel, a closed writer, ...).
     case invalidUse(path: String, what: String)
     /// zstd refused to compress or decompress.
@@ -34,10 +33,10 @@ public enum RecordError: Error, Sendable, Equatable, CustomStringConvertible {
             "\(path) is corrupt at byte \(offset): CRC-32 of \(what) is \(hex(computed)), the file says \(hex(stored))"
         case .unsupportedCompression(let name, let path, let offset):
             "\(path) byte \(offset): chunk compression '\(name)' is not supported (only none and zstd)"
-        case .io(let path, let code, let operation):
-            code == EEXIST
+        case .io(let path, let error, let operation):
+            error == .fileExists
                 ? "\(path) already exists: a recording never overwrites a file (\(operation))"
-                : "\(operation) \(path) failed: \(Errno(code)) (errno \(code))"
+                : "\(operation) \(path) failed: \(error) (errno \(error.rawValue))"
         case .invalidUse(let path, let what):
             "\(path): \(what)"
         case .compression(let path, let offset, let what):

@@ -1,5 +1,6 @@
 import Foundation
 @testable import SonoRecord
+import SonoSystem
 import Testing
 
 /// Cut-off, corrupt and foreign files: the reader says what is wrong and where (file, byte
@@ -233,7 +234,7 @@ import Testing
 
     @Test func missingAndUnreadableFilesAreIOErrors() throws {
         let missing = TestFiles.temporary("missing.mcap")
-        #expect(throws: RecordError.io(path: missing, errno: ENOENT, operation: "open")) { try MCAPReader(path: missing) }
+        #expect(throws: RecordError.io(path: missing, errno: .noSuchFileOrDirectory, operation: "open")) { try MCAPReader(path: missing) }
         #expect(throws: RecordError.notMCAP(path: "/tmp", what: "not a regular file")) { try MCAPReader(path: "/tmp") }
     }
 

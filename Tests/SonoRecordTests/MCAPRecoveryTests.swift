@@ -1,6 +1,7 @@
 import Foundation
 @testable import SonoRecord
 import SonoTestSupport
+import SonoSystem
 import Testing
 
 /// Recovery of complete files, and of a file whose writer was killed with SIGKILL mid-recording.
@@ -46,7 +47,7 @@ import Testing
         defer { TestFiles.remove(path) }
         _ = try SampleRecording(path: path, options: .init(), messages: 5)
         let before = try TestFiles.bytes(path)
-        #expect(throws: RecordError.io(path: path, errno: EEXIST, operation: "create")) {
+        #expect(throws: RecordError.io(path: path, errno: .fileExists, operation: "create")) {
             try MCAPRecovery.recover(from: path, to: path)
         }
         #expect(try TestFiles.bytes(path) == before)

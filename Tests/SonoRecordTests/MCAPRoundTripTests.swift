@@ -1,5 +1,6 @@
 import Foundation
 @testable import SonoRecord
+import SonoSystem
 import Testing
 
 /// What the writer writes, the reader reads back: every record kind, both compressions, chunk
@@ -129,8 +130,8 @@ import Testing
         let path = TestFiles.temporary("exists.mcap")
         defer { TestFiles.remove(path) }
         try TestFiles.write([1, 2, 3], to: path)
-        #expect(throws: RecordError.io(path: path, errno: EEXIST, operation: "create")) { try MCAPWriter(path: path) }
-        let error = RecordError.io(path: path, errno: EEXIST, operation: "create")
+        #expect(throws: RecordError.io(path: path, errno: .fileExists, operation: "create")) { try MCAPWriter(path: path) }
+        let error = RecordError.io(path: path, errno: .fileExists, operation: "create")
         #expect(error.description.contains("never overwrites"))
         #expect(try TestFiles.bytes(path) == [1, 2, 3])
     }

@@ -1,6 +1,7 @@
 import Foundation
 @testable import SonoRecord
 import Synchronization
+import SonoSystem
 import Testing
 
 /// The session recorder: producers on several threads, one writer thread, control data never
@@ -172,7 +173,7 @@ import Testing
         let path = TestFiles.temporary("taken.mcap")
         defer { TestFiles.remove(path) }
         try TestFiles.write([0], to: path)
-        #expect(throws: RecordError.io(path: path, errno: EEXIST, operation: "create")) { try SessionRecorder(path: path) }
+        #expect(throws: RecordError.io(path: path, errno: .fileExists, operation: "create")) { try SessionRecorder(path: path) }
     }
 
     @Test func badFrameIsRefused() throws {

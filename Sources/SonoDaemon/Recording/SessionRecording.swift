@@ -45,7 +45,7 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
             let path = attempt == 1 ? "\(base).mcap" : "\(base)-\(attempt).mcap"
             do throws(RecordError) {
                 return (try SessionRecorder(path: path, options: options), path)
-            } catch .io(_, let code, _) where code == EEXIST && attempt < 100 {
+            } catch .io(_, .fileExists, _) where attempt < 100 {
                 attempt += 1
             }
         }

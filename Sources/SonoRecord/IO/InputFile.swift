@@ -11,12 +11,12 @@ final class InputFile {
     init(path: String) throws(RecordError) {
         self.path = path
         descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw .io(path: path, errno: errno, operation: "open") }
+        guard descriptor >= 0 else { throw .io(path: path, errno: .current, operation: "open") }
         var info = stat()
         guard fstat(descriptor, &info) == 0 else {
-            let code = errno
+            let error = Errno.current
             Glibc.close(descriptor)
-            throw .io(path: path, errno: code, operation: "stat")
+            throw .io(path: path, errno: error, operation: "stat")
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             Glibc.close(descriptor)
@@ -39,7 +39,7 @@ final class InputFile {
             do throws(Errno) {
                 got = try Errno.retryingInterrupts { pread(descriptor, base + done, count - done, off_t(offset) + off_t(done)) }
             } catch {
-                throw .io(path: path, errno: error.rawValue, operation: "read \(count) bytes at byte \(offset) of")
+                throw .io(path: path, errno: error, operation: "read \(count) bytes at byte \(offset) of")
             }
             if got == 0 {
                 throw .truncated(path: path, offset: offset + UInt64(done), what: "the file ended while being read")

@@ -13,7 +13,7 @@ final class OutputFile {
     init(creating path: String) throws(RecordError) {
         self.path = path
         descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw .io(path: path, errno: errno, operation: "create") }
+        guard descriptor >= 0 else { throw .io(path: path, errno: .current, operation: "create") }
     }
 
     deinit { if descriptor >= 0 { _ = Glibc.close(descriptor) } }
@@ -27,7 +27,7 @@ final class OutputFile {
             do throws(Errno) {
                 written = try Errno.retryingInterrupts { Glibc.write(descriptor, next, remaining) }
             } catch {
-                throw .io(path: path, errno: error.rawValue, operation: "write at byte \(offset) of")
+                throw .io(path: path, errno: error, operation: "write at byte \(offset) of")
             }
             next += written
             remaining -= written
@@ -41,7 +41,7 @@ final class OutputFile {
         do throws(Errno) {
             _ = try Errno.retryingInterrupts { fdatasync(descriptor) }
         } catch {
-            throw .io(path: path, errno: error.rawValue, operation: "fdatasync")
+            throw .io(path: path, errno: error, operation: "fdatasync")
         }
     }
 
@@ -52,6 +52,6 @@ final class OutputFile {
         let result = Glibc.close(descriptor)
         descriptor = -1
         let error = Errno.current
-        if result != 0 && error != .interrupted { throw .io(path: path, errno: error.rawValue, operation: "close") }
+        if result != 0 && error != .interrupted { throw .io(path: path, errno: error, operation: "close") }
     }
 }
