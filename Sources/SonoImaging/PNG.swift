@@ -63,6 +63,9 @@ public enum PNG {
 
     /// Largest IDAT chunk written; larger images get several.
     static let maxIDATSize = 1 << 20
+    /// Largest PNG file `readGray8` reads: far above any frame or contact sheet Sono writes
+    /// (a 4096² frame compresses to a few MB), and a bound before anything is allocated for it.
+    public static let maxFileBytes = 64 << 20
 
     /// A complete PNG file: IHDR (8-bit gray, non-interlaced), IDAT (zlib level 6, per-row
     /// adaptive filter), IEND.
@@ -190,21 +193,9 @@ public enum PNG {
 
     /// Reads and decodes a PNG file written by `write(path:…)`.
     public static func readGray8(path: String) throws(PNGError) -> (width: Int, height: Int, pixels: [UInt8]) {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw .cannotRead(path: path, reason: errorString()) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 1)
-        defer { buffer.deallocate() }
-        while true {
-            let count: Int
-            do throws(Errno) {
-                count = try Errno.retryingInterrupts { read(fd, buffer.baseAddress, buffer.count) }
-            } catch {
-                throw .cannotRead(path: path, reason: error.description)
-            }
-            if count == 0 { break }
-            bytes += buffer[0..<count]
+        let bytes: [UInt8]
+        do { bytes = try FileContents.read(path: path, limitBytes: maxFileBytes) } catch {
+            throw .cannotRead(path: path, reason: error.description)
         }
         return try decodeGray8(bytes)
     }

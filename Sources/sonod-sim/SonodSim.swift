@@ -37,17 +37,7 @@ struct SonodSim: AsyncParsableCommand {
 
     /// sonod hands `sonod --simulate [PATIENT] …` over as it is: `--simulate` names the patient.
     static func main() async {
-        let arguments = handedOver(Array(CommandLine.arguments.dropFirst()))
-        do {
-            var command = try parseAsRoot(arguments)
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            exit(withError: error)
-        }
+        await main(arguments: handedOver(Array(CommandLine.arguments.dropFirst())))
     }
 
     /// `--simulate P` and `--simulate=P` become the patient argument; `--simulate` alone goes.

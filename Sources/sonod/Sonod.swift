@@ -43,16 +43,7 @@ struct Sonod: AsyncParsableCommand {
         if arguments.contains(where: { $0 == "--simulate" || $0.hasPrefix("--simulate=") }) {
             SimulatorHandOver.exec(arguments)
         }
-        do {
-            var command = try parseAsRoot(arguments)
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            exit(withError: error)
-        }
+        await main(arguments: arguments)
     }
 
     func validate() throws {

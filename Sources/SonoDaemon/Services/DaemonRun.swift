@@ -34,6 +34,23 @@ public struct DaemonOptions: ParsableArguments {
     }
 }
 
+extension AsyncParsableCommand {
+    /// Parses `arguments` (the command line after any rewriting the entry point does) and runs
+    /// the command; on an error exits as ArgumentParser's own `main()` would.
+    public static func main(arguments: [String]) async {
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
 /// A scan the command line starts at once (the command line is the operator: simulation only).
 public struct CommandLineScan: Sendable {
     public var views: [StandardView]

@@ -195,7 +195,7 @@ public final class Scanner: Sendable {
         if let pipeline {
             stages.append(FramePipelineStage(pipeline: pipeline, usbProbe: usbProbe, probeEvents: probeEvents, log: log))
         }
-        stages.append(ScanStage(scans: scans, controller: controller, log: log))
+        stages.append(ScanStage(scans: scans, log: log))
         stages.append(MonitorStage(scanner: self, notifier: notifier, log: log))
         return stages
     }

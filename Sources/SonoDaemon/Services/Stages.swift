@@ -211,7 +211,6 @@ struct FramePipelineStage: DaemonStage {
 /// returns) before the pipeline and the arm stop.
 struct ScanStage: DaemonStage {
     let scans: ScanControl
-    let controller: MotionController
     let log: Logger
     var name: String { "scan" }
 

@@ -355,22 +355,12 @@ private func nearest(to key: String, in known: [String]) -> String? {
 
 /// The whole file as UTF-8 text.
 private func readText(path: String) throws(PatientFileError) -> String {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { throw .unreadable(path: path, reason: Errno.current.description) }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
-    defer { buffer.deallocate() }
-    while true {
-        let count: Int
-        do throws(Errno) {
-            count = try Errno.retryingInterrupts { read(fd, buffer.baseAddress, buffer.count) }
-        } catch {
-            throw .unreadable(path: path, reason: error.description)
+    let bytes: [UInt8]
+    do { bytes = try FileContents.read(path: path, limitBytes: 1 << 20) } catch {
+        switch error {
+        case .tooLarge: throw .unreadable(path: path, reason: "larger than 1 MiB; not a patient file")
+        case .system(let errno): throw .unreadable(path: path, reason: errno.description)
         }
-        if count == 0 { break }
-        bytes.append(contentsOf: buffer[0..<count])
-        if bytes.count > 1 << 20 { throw .unreadable(path: path, reason: "larger than 1 MiB; not a patient file") }
     }
     guard let text = String(validating: bytes, as: UTF8.self) else {
         throw .unreadable(path: path, reason: "not UTF-8 text")
