@@ -198,7 +198,7 @@ let package = Package(
         .executableTarget(name: "probe-capture-replay", dependencies: ["SonoDevices", "CLibUSB"],
                           path: "Tests/ProbeCaptureReplay", swiftSettings: strict),
         .testTarget(name: "SonoDevicesTests",
-                    dependencies: ["SonoTestSupport", "SonoDevices", "SonoSim", "SonoSystem", "SonoTestbed", "SonoProtocol", "SonoGeometry", "SonoMotion"],
+                    dependencies: ["SonoTestSupport", "SonoCore", "SonoDevices", "SonoSim", "SonoSystem", "SonoTestbed", "SonoProtocol", "SonoGeometry", "SonoMotion"],
                     swiftSettings: strict),
 
         .executableTarget(name: "ProtocolCodec",

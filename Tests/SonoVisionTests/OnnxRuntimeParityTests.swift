@@ -1,5 +1,4 @@
 import Foundation
-import SonoCore
 import SonoImaging
 @testable import SonoVision
 import SonoTestSupport

@@ -133,7 +133,12 @@ struct ControlServerStage: DaemonStage {
     func start() async throws(StartupError) {
         let server = self.server
         let endpoint = self.endpoint
-        try await offloaded { () throws(StartupError) in try server.start(endpoint) }
+        do {
+            try await offloaded { () throws(StartupError) in try server.start(endpoint) }
+        } catch {
+            await offloaded { server.stop() }  // its event loop thread
+            throw error
+        }
         switch endpoint {
         case .descriptor(let fd): log.info("control socket: passed by systemd (fd \(fd))")
         case .path(let path, _): log.info("control socket: \(path)")

@@ -110,7 +110,13 @@ public final class Scanner: Sendable {
         if source != nil {
             do { classifier = try ViewClassifier(path: configuration.modelPath) } catch { throw .model("\(error)") }
             labels = classifier?.labels ?? []
+            for view in configuration.scanProtocol where !labels.contains(view.rawValue) || prior.views[view] == nil {
+                throw .configuration("planner.protocol: view \(view) is not both in the model's labels "
+                    + "(\(labels.joined(separator: ","))) and the scan prior")
+            }
         }
+        // Everything that can refuse the configuration has run: only now is the recording
+        // opened (its writer thread runs until the recording stage finishes it).
         // The recording is opened before the control loop's first cycle: it holds the whole tape.
         if configuration.recordSessions {
             var attachments = [("arm.toml", configuration.robotPath), ("safety.toml", configuration.safetyPath),
@@ -142,10 +148,6 @@ public final class Scanner: Sendable {
 
         let events = self.events
         if let source, let classifier {
-            for view in configuration.scanProtocol where !classifier.labels.contains(view.rawValue) || prior.views[view] == nil {
-                throw .configuration("planner.protocol: view \(view) is not both in the model's labels "
-                    + "(\(classifier.labels.joined(separator: ","))) and the scan prior")
-            }
             let controller = self.controller
             pipeline = FramePipeline(source: source, classifier: classifier, recorder: recording,
                                      measured: { let s = controller.status; return (s.probe, s.force.z) },
