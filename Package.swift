@@ -114,7 +114,7 @@ let package = Package(
         .target(name: "SonoReport", dependencies: ["SonoImaging"], swiftSettings: strict),
 
         // Test bench: umockdev-emulated devices wired to simulated boards. Used by tests,
-        // the link benchmark, the link demo, and `sonod --simulate` (its virtual patient's boards).
+        // the link benchmark, the link demo, and sonod-sim (its virtual patient's boards, through SonoSimHost).
         .target(name: "SonoTestbed",
                 dependencies: ["SonoSim", "SonoCore", "SonoDevices", "SonoBoards", "SonoMotion", "SonoGeometry", "SonoProtocol", "CUMockdev"],
                 swiftSettings: strict),

@@ -54,7 +54,7 @@ public struct DaemonConfiguration: Sendable {
     /// Where the installed data lives (`make install`).
     public static let installedRoot = "/usr/share/sono"
 
-    /// The configuration for `--simulate` when no file is given: the hardware files and model
+    /// The configuration for sonod-sim when no file is given: the hardware files and model
     /// of the source tree at `root`, or of the installed copies when `root` is `installedRoot`.
     public static func simulation(root: String) -> DaemonConfiguration {
         var configuration = DaemonConfiguration()

@@ -32,7 +32,8 @@ final class ScanControl: Sendable {
     private let sessions: SessionStore
     private let events: EventBus
     private let recording: SessionRecording?
-    private let groundTruth: (any SimulationHost)?
+    /// In simulation, the host whose ground truth each acquisition is reported with.
+    private let mode: RunMode
     private let limits: SafetyLimits
     private let record = Mutex(Record())
     private let cancelled = AtomicFlag()
@@ -40,7 +41,7 @@ final class ScanControl: Sendable {
 
     init(configuration: DaemonConfiguration, prior: ScanPrior, limits: SafetyLimits, controller: MotionController,
          pipeline: FramePipeline?, sessions: SessionStore, events: EventBus, recording: SessionRecording?,
-         groundTruth: (any SimulationHost)?) {
+         mode: RunMode) {
         self.configuration = configuration
         self.prior = prior
         self.limits = limits
@@ -49,7 +50,7 @@ final class ScanControl: Sendable {
         self.sessions = sessions
         self.events = events
         self.recording = recording
-        self.groundTruth = groundTruth
+        self.mode = mode
     }
 
     /// Claims the scan, puts the controller into `scanning` (through `perform`, the operator's
@@ -131,7 +132,7 @@ final class ScanControl: Sendable {
         }
     }
 
-    func summary(mode: RunMode) -> ScanSummaryJSON { summary(of: snapshot(), mode: mode) }
+    func summary() -> ScanSummaryJSON { summary(of: snapshot()) }
 
     private func snapshot() -> Record {
         var s = record.withLock { $0 }
@@ -139,7 +140,7 @@ final class ScanControl: Sendable {
         return s
     }
 
-    private func summary(of s: Record, mode: RunMode) -> ScanSummaryJSON {
+    private func summary(of s: Record) -> ScanSummaryJSON {
         ScanSummaryJSON(mode: mode.name, patient: mode.simulation?.patientPath, views: s.views.map(\.rawValue),
                         results: s.results, acquired: s.results.filter(\.acquired).count, scanSeconds: round2(s.seconds),
                         maxForceN: round2(s.maxForceN), hardCapN: limits.forceHardCapN, softLimitN: limits.forceSoftLimitN,
@@ -151,7 +152,8 @@ final class ScanControl: Sendable {
         pipeline.queue.clear()
         let cancelled = self.cancelled
         let environment = MotionScanEnvironment(
-            labels: pipeline.classifier.labels, framesPerSecond: pipeline.source.format.framesPerSecond, controller: controller, frames: pipeline.queue, moves: moves,
+            labels: pipeline.classifier.labels, framesPerSecond: pipeline.source.format.framesPerSecond,
+            controller: controller, frames: pipeline.queue, moves: moves,
             cancelled: { cancelled.isSet }, onEvent: { [weak self] in self?.plannerEvent($0, pipeline: pipeline) })
         let recorded: any ScanEnvironment
         if let recording {
@@ -181,8 +183,7 @@ final class ScanControl: Sendable {
             s.finishedScans += 1
             return s
         }
-        sessions.write(APICoding.encode(summary(of: finished, mode: groundTruth.map { .simulation($0) } ?? .hardware),
-                                        pretty: true), named: "summary.json")
+        sessions.write(APICoding.encode(summary(of: finished), pretty: true), named: "summary.json")
         events.publish(DaemonEvent("scan", status()))
         if finished.autoRecording {
             events.publish(DaemonEvent("recording", sessions.stop()))
@@ -214,7 +215,7 @@ final class ScanControl: Sendable {
     }
 
     private func viewResult(_ outcome: ViewOutcome) -> ViewResultJSON {
-        let truth = outcome.pose.flatMap { groundTruth?.groundTruth(view: outcome.view, pose: $0) }
+        let truth = outcome.pose.flatMap { mode.simulation?.groundTruth(view: outcome.view, pose: $0) }
         return ViewResultJSON(
             view: outcome.view.rawValue, acquired: outcome.acquired, seconds: round2(outcome.seconds),
             confidence: round2(Double(outcome.confidence)), maxForceN: round2(outcome.maxForceN),

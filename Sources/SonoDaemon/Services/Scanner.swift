@@ -160,7 +160,7 @@ public final class Scanner: Sendable {
             pipeline = nil
         }
         scans = ScanControl(configuration: configuration, prior: prior, limits: limits, controller: controller, pipeline: pipeline,
-                            sessions: sessions, events: events, recording: recording, groundTruth: simulation)
+                            sessions: sessions, events: events, recording: recording, mode: mode)
         sink.scanner = self
         probeEvents.attach(publish: { event in events.publish(DaemonEvent("probe", ProbeEventJSON(event))) })
     }
@@ -227,7 +227,7 @@ public final class Scanner: Sendable {
 
     public func scanStatus() -> ScanStatusJSON { scans.status() }
 
-    public func summary() -> ScanSummaryJSON { scans.summary(mode: mode) }
+    public func summary() -> ScanSummaryJSON { scans.summary() }
 
     /// True while the control loop is cycling (the systemd watchdog's health).
     public func loopCycles() -> UInt64 { controller.status.cycle }
