@@ -181,6 +181,9 @@ import Testing
         #expect(refusal { $0[47] = 0 }.contains("geometry_count"))
         #expect(refusal { $0[47] = 4 }.contains("geometries[3]"))
         #expect(refusal { $0[28] = 0; $0[29] = 0; $0[30] = 0 }.contains("max_frame_bytes"))
+        // A device announcing a 4 GiB frame is refused before any buffer is sized from it.
+        #expect(refusal { $0[28] = 0xFF; $0[29] = 0xFF; $0[30] = 0xFF; $0[31] = 0xFF }.contains("max_frame_bytes 4294967295 is larger"))
+        #expect(refusal { $0[48] = 0xFF; $0[49] = 0xFF; $0[50] = 0xFF; $0[51] = 0xFF }.contains("sides up to 4096"))
         #expect(refusal { $0[32] = 0xFF; $0[33] = 0xFF }.contains("depth range"))
     }
 

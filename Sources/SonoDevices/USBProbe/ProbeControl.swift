@@ -57,6 +57,11 @@ public struct ProbeInfo: Sendable, Equatable {
             && a.geometries.elementsEqual(b.geometries, by: { $0 == $1 })
     }
 
+    /// The largest image side this host takes: every buffer for a probe is sized from its
+    /// ProbeInfo, so what a device announces is bounded before anything is allocated (a 4096²
+    /// frame is 16 MiB, 60× the shipped probe's largest).
+    public static let maxSide = 4096
+
     /// Parses GET_INFO's answer and checks it (USB-PROBE.md §3.1); a probe failing a check is refused.
     public static func decode(_ bytes: [UInt8]) throws(USBError) -> ProbeInfo {
         guard bytes.count >= length else {
@@ -90,6 +95,9 @@ public struct ProbeInfo: Sendable, Equatable {
             guard width > 0, height > 0 else {
                 throw .refused("ProbeInfo.geometries[\(index)] is \(width)×\(height): a zero side")
             }
+            guard width <= maxSide, height <= maxSide else {
+                throw .refused("ProbeInfo.geometries[\(index)] is \(width)×\(height): this host takes sides up to \(maxSide)")
+            }
             geometries.append((width, height))
         }
         let maxFrameBytes = Int(u32(28))
@@ -97,6 +105,12 @@ public struct ProbeInfo: Sendable, Equatable {
         guard maxFrameBytes >= ProbeFrameHeader.length + largest else {
             throw .refused("ProbeInfo.max_frame_bytes \(maxFrameBytes) is smaller than a header and the largest "
                 + "geometry's \(largest) pixels")
+        }
+        // max_frame_bytes is the largest frame over the geometries (§3.1): a larger one would
+        // only size buffers (and transfers) for frames the probe cannot send.
+        guard maxFrameBytes <= ProbeFrameHeader.length + largest else {
+            throw .refused("ProbeInfo.max_frame_bytes \(maxFrameBytes) is larger than a header and the largest "
+                + "geometry's \(largest) pixels (\(ProbeFrameHeader.length + largest))")
         }
         return ProbeInfo(protocolVersion: bytes[2], firmware: (bytes[4], bytes[5], bytes[6]),
                          serial: String(decoding: serialBytes, as: UTF8.self), capabilities: u32(24),
