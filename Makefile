@@ -20,10 +20,15 @@ VISION_TESTS     = OnnxRuntimeParityTests
 RECORD_TESTS     = SonoRecordTests
 REPORT_TESTS     = SonoReportTests
 USB_REPLAY_TESTS = ProbeCaptureTests
+# Suites that run whole simulated daemons (sonod-sim, its 1 kHz loop and emulated boards in real
+# time): alone, not beside test-swift's parallel suites, whose load on a 2-core machine can push
+# the simulation past its stale-data deadlines and end a scan early.
+DAEMON_SUITES    = DaemonProcessTests RecordingReplayTests
+DAEMON_TESTS     = $(subst $(eval) ,|,$(strip $(DAEMON_SUITES)))
 # test-swift runs everything the other passes do not.
-SEPARATE_TESTS   = $(EMULATED_TESTS)|$(VISION_TESTS)|$(RECORD_TESTS)|$(REPORT_TESTS)|$(USB_REPLAY_TESTS)
+SEPARATE_TESTS   = $(EMULATED_TESTS)|$(VISION_TESTS)|$(RECORD_TESTS)|$(REPORT_TESTS)|$(USB_REPLAY_TESTS)|$(DAEMON_TESTS)
 
-.PHONY: all deps build demo test test-modules test-passes test-swift test-emulated test-c test-vectors fuzz fuzz-smoke \
+.PHONY: all deps build demo test test-modules test-passes test-swift test-daemon test-emulated test-c test-vectors fuzz fuzz-smoke \
         bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-vision bench-record bench-replay bench-usb bench-usb-path \
         test-vision test-record test-report test-usb-emulation test-usb-replay eval-vision test-systemd test-api install install-files scan-eval demo-devlab \
         sheets clean
@@ -67,7 +72,7 @@ scan-eval: build
 	done
 	$(DEBUG_BIN)/sonoctl scan summarize $(SCAN_EVAL_DIR)/*.json
 
-test: deps test-modules test-passes test-c test-usb-emulation test-vectors test-swift test-usb-replay test-systemd test-api test-vision test-record test-report test-emulated fuzz-smoke
+test: deps test-modules test-passes test-c test-usb-emulation test-vectors test-swift test-daemon test-usb-replay test-systemd test-api test-vision test-record test-report test-emulated fuzz-smoke
 	@echo "make test: all passed"
 
 # Installation: sonod and sonoctl (release builds), their data, the systemd units and the system
@@ -175,11 +180,19 @@ test-passes: deps
 	$(SWIFT) test list --skip-build > $(TEST_LIST)
 	$(PYTHON) scripts/test-passes.py check $(TEST_LIST) --rest 'test-swift=$(SEPARATE_TESTS)' \
 		$(foreach suite,$(EMULATED_SUITES),--run 'test-emulated=$(suite)') --run 'test-vision=$(VISION_TESTS)' \
-		--run 'test-record=$(RECORD_TESTS)' --run 'test-report=$(REPORT_TESTS)' --run 'test-usb-replay=$(USB_REPLAY_TESTS)'
+		--run 'test-record=$(RECORD_TESTS)' --run 'test-report=$(REPORT_TESTS)' --run 'test-usb-replay=$(USB_REPLAY_TESTS)' \
+		$(foreach suite,$(DAEMON_SUITES),--run 'test-daemon=$(suite)')
 
 test-swift: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	SONO_REQUIRE_PYTHON_MCAP=1 $(SWIFT) test --skip-build --skip '$(SEPARATE_TESTS)'
+
+# The daemon as a process (DAEMON_SUITES above), one suite after the other.
+test-daemon: deps
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	for suite in $(DAEMON_SUITES); do \
+		SONO_REQUIRE_PYTHON_MCAP=1 $(SWIFT) test --skip-build --filter "$$suite" || exit 1; \
+	done
 
 # The session report (SonoReport): its unit tests, and the fixture session's page rendered by
 # headless Chromium (plots and key frames in the DOM, a screenshot that is not blank). Chromium

@@ -19,12 +19,20 @@ import Testing
         let journal: Journal
         var failsToStart = false
         var startMillis = 0
+        /// Still starting when the shutdown reaches it: its start ends only once the group has
+        /// asked it (and so, in reverse order, every later stage) to shut down.
+        var startsUntilShutdown = false
         /// The last stage may end the run: it returns from `run` at once.
         var endsTheRun = false
 
         func start() async throws(StartupError) {
             journal.note("start \(name)")
             if startMillis > 0 { try? await Task.sleep(for: .milliseconds(startMillis)) }
+            if startsUntilShutdown {
+                for _ in 0..<1_000 where !Task.isShuttingDownGracefully {
+                    try? await Task.sleep(for: .milliseconds(10))
+                }
+            }
             if failsToStart {
                 journal.note("\(name) failed")
                 throw .devices("\(name) is not there")
@@ -86,7 +94,7 @@ import Testing
     @Test func aShutdownDuringStartupLetsTheStartingStageFinishThenStopsInReverse() async throws {
         let journal = Journal()
         var boards = Stage(name: "boards", journal: journal)
-        boards.startMillis = 300  // a board link waiting for its board
+        boards.startsUntilShutdown = true  // a board link waiting for its board
         let group = group([Stage(name: "recording", journal: journal), boards, Stage(name: "motion", journal: journal)])
         async let run: Void = group.run()
         #expect(await waitFor("start boards", in: journal))

@@ -32,7 +32,7 @@ struct RecordingReplayTests {
         for stream in report.streams {
             #expect(stream.compared > 0, "nothing compared in \(stream.stream): \(report)")
         }
-        #expect(report.recordedSeconds > 5, "\(report)")
+        #expect(report.recordedSeconds > 5, "the scan ended early: \(report)\n\(log)")
 
         // The real reader (PyPI `mcap`, tools/record/check_mcap.py) must see what Sono's reader sees:
         // the same channels with the same encodings and schemas, the same message count on each,
