@@ -7,7 +7,7 @@ extension Scanner {
     public func status() -> StatusJSON {
         let motion = controller.status
         let loop = controller.loopStatistics
-        let rt = realTime.withLock { $0 }
+        let rt = controller.realTime
         var view: ViewJSON?
         var probeDevice = DeviceJSON(connected: false, source: "none", detail: "no probe configured")
         if let pipeline {

@@ -43,7 +43,7 @@ final class FrameQueue: @unchecked Sendable {
 /// over a cardiac cycle; the result (with the probe pose and force at that moment) goes to the
 /// planner's queue and to the status. Runs on its own thread, off the control loop.
 final class FramePipeline: @unchecked Sendable {
-    // @unchecked: `thread` is written by `start` before the thread runs and never again; shared results go through `latest` (a Mutex) and `queue`.
+    // @unchecked: its stored properties are immutable or thread-safe (`latest` a Mutex, `running` an atomic, `queue` locked); `source` is read only by the pipeline thread.
     struct Latest: Sendable {
         var observation: ViewObservation?
         var frameNumber: UInt64 = 0
@@ -65,7 +65,6 @@ final class FramePipeline: @unchecked Sendable {
     private let onViewChange: @Sendable (ViewObservation) -> Void
     private let latest = Mutex(Latest())
     private let running = Atomic<Bool>(false)
-    private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
 
     init(source: any ProbeFrameSource, classifier: ViewClassifier, recorder: (any FrameRecorder)?,
@@ -85,7 +84,6 @@ final class FramePipeline: @unchecked Sendable {
         let thread = Thread { [self] in run(); finished.signal() }
         thread.name = "sono-frames"
         thread.qualityOfService = .userInitiated
-        self.thread = thread
         thread.start()
     }
 

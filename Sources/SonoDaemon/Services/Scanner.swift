@@ -9,7 +9,6 @@ public import SonoMotion
 import SonoPlanner
 import SonoRecord
 import SonoVision
-import Synchronization
 
 /// A command the scanner refused, as the control socket reports it.
 public enum CommandError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -51,11 +50,9 @@ public final class Scanner: Sendable {
     let recording: SessionRecording?
     let scans: ScanControl
     let started = Date()
-    /// How the control loop thread is scheduled, once it runs.
-    let realTime = Mutex<RealTimeReport?>(nil)
+    /// The arm board's acknowledgements, for the shutdown's waits.
+    let acknowledgements = AcknowledgementLog()
     private let sink: MotionEventSink
-
-    public var recordingPath: String? { recording?.path }
 
     /// Loads every file and checks it, creates the parts; starts nothing.
     /// - Throws: `StartupError` naming the file, key or device that is wrong.
@@ -254,9 +251,6 @@ public final class Scanner: Sendable {
         }
         acknowledgements.note(event)
     }
-
-    /// The arm board's acknowledgements, for the shutdown's waits.
-    let acknowledgements = AcknowledgementLog()
 }
 
 /// Delivers the motion controller's events to the scanner once it exists (the controller is

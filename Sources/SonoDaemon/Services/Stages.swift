@@ -118,7 +118,6 @@ struct MotionStage: DaemonStage {
     func start() async throws(StartupError) {
         let configuration = scanner.configuration
         let report = scanner.controller.start(priority: configuration.loopPriority, lockMemory: configuration.lockMemory)
-        scanner.realTime.withLock { $0 = report }
         log.info("control loop: \(report)")
         if configuration.requiresRealTime(simulated: scanner.mode.simulation != nil), let missing = RealTimePolicy.missing(report, lockMemory: configuration.lockMemory) {
             scanner.controller.stop()
