@@ -15,7 +15,7 @@ import Testing
     }
 
     static var step: Generator<Step, some SendableMetatype & Sequence> {
-        zip(Gen.int(in: 0...30), Gen.int(in: 0...12), Gen.double(in: 0...30)).map { (drawn: (Int, Int, Double)) in
+        zip(Gen.int(in: 0...32), Gen.int(in: 0...12), Gen.double(in: 0...30)).map { (drawn: (Int, Int, Double)) in
             Step(command: drawn.0, fault: drawn.1, extraForce: drawn.2)
         }
     }
@@ -30,6 +30,8 @@ import Testing
         case 2: return .contact(forceN: 8)
         case 3: return .contact(forceN: nil)
         case 4: return .hold
+        case 5: return .renewContactLease
+        case 6: return .release
         default: return nil
         }
     }
@@ -40,8 +42,16 @@ import Testing
         for step in steps {
             if let command = command(step.command, bench: bench) {
                 bench.ticket += 1
-                bench.core.handle(command, ticket: bench.ticket, now: bench.now, output: bench.output) { bench.events.append($0) }
+                let ticket = bench.ticket
+                bench.core.handle(command, ticket: ticket, now: bench.now, output: bench.output) { bench.events.append($0) }
+                if command == .safety(.disable) {
+                    // 3. Drives-off is accepted in every state.
+                    let answered = bench.events.contains { if case .reply(ticket, .success) = $0 { true } else { false } }
+                    #expect(answered, "disable refused in \(bench.core.safety.state)")
+                }
             }
+            if step.fault == 6 { bench.renewsLease = false }  // the supervisor falls silent
+            if step.fault == 7 { bench.renewsLease = true }
             bench.deliverJoints = step.fault != 1
             bench.forceIsNaN = step.fault == 2
             bench.estop = step.fault == 3
@@ -55,12 +65,17 @@ import Testing
                 bench.step()
                 let state = bench.core.safety.state
                 let retracting = state == .fault && bench.core.safety.latched?.cause == .forceHardCap
+                let status = bench.core.status
                 for message in bench.lastMessages {
                     if case .jointCommand = message {
                         // 1. No motion command while an interlock holds the arm (the over-force
-                        // retraction is the one motion a fault permits).
-                        #expect(state.allowsMotion || retracting, "JOINT_COMMAND sent in \(state)")
+                        // retraction and the operator's release are the motions a stop permits).
+                        #expect(state.allowsMotion || retracting || status.releasing, "JOINT_COMMAND sent in \(state)")
                     }
+                }
+                // 4. No contact force is held without a live lease.
+                if status.contactTargetN != nil {
+                    #expect(status.leaseRemainingMicros > 0, "holding \(status.contactTargetN ?? 0) N with the lease expired")
                 }
             }
             // 2. Force over the cap while the arm could move: a STOP went out.
@@ -72,7 +87,7 @@ import Testing
     }
 
     @Test func noMotionCommandWhileAnInterlockIsOpen() async {
-        await propertyCheck(count: 150, input: Self.step.array(of: 1...40)) { steps in
+        await propertyCheck(count: 200, input: Self.step.array(of: 1...40)) { steps in
             try Self.run(steps)
         }
     }

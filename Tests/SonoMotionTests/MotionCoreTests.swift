@@ -53,6 +53,11 @@ struct Bench {
     var estop = false
     /// Everything the core wrote on the last step.
     var lastMessages: [Message] = []
+    /// The bench renews the contact lease every 50 ms, as the scan planner does (false: a
+    /// silent supervisor).
+    var renewsLease = true
+    /// The board answers CLEAR_FAULTS with NACK fault_active (its own latch persists).
+    var boardLatched = false
 
     init(configure: (inout MotionControllerConfiguration) -> Void = { _ in }) throws {
         let robot = try RobotDescription.load(path: Self.armFile)
@@ -88,6 +93,9 @@ struct Bench {
             core.ingest(.joints(JointState(status: status, joints: readings), receivedMicros: now - 300)) { events.append($0) }
         }
         core.ingest(.force(sample, boardMicros: now - 400, receivedMicros: now - 200)) { events.append($0) }
+        if renewsLease && now % 50_000 == 0 {
+            core.handle(.renewContactLease, ticket: 1 << 40 | now, now: now, output: output) { _ in }
+        }
         core.cycle(now: now, output: output) { events.append($0) }
         previousQ = q
         lastMessages = output.take()
@@ -101,7 +109,18 @@ struct Bench {
                 if category != 2 { drives = false }
                 core.ingest(.ack(ackedType: MessageType.stop.rawValue, board: .arm)) { events.append($0) }
             case .setDrives(let enable):
-                drives = enable
+                drives = enable && !estop
+                if enable && estop {
+                    core.ingest(.nack(ackedType: MessageType.setDrives.rawValue, reason: .estopEngaged, board: .arm)) { events.append($0) }
+                } else {
+                    core.ingest(.ack(ackedType: MessageType.setDrives.rawValue, board: .arm)) { events.append($0) }
+                }
+            case .clearFaults:
+                if boardLatched {
+                    core.ingest(.nack(ackedType: MessageType.clearFaults.rawValue, reason: .faultActive, board: .arm)) { events.append($0) }
+                } else {
+                    core.ingest(.ack(ackedType: MessageType.clearFaults.rawValue, board: .arm)) { events.append($0) }
+                }
             default: break
             }
         }
@@ -123,6 +142,12 @@ struct Bench {
         return nil
     }
 
+    /// Performs a command that must be accepted.
+    mutating func accept(_ command: MotionCommand) throws {
+        let reply = perform(command)
+        _ = try #require(reply).get()
+    }
+
     mutating func enableMotion() throws {
         run(millis: 5)
         _ = try #require(perform(.safety(.enable))).get()
@@ -130,6 +155,11 @@ struct Bench {
     }
 
     var stops: [StopRecord] { events.compactMap { if case .stop(let record) = $0 { record } else { nil } } }
+
+    /// The probe's travel along its starting axis since `origin`, mm (positive: into the chest).
+    func depth(from origin: Vector3) -> Double { (core.arm.probePose(q).position - origin).dot(surfaceNormal) }
+
+    func sawEvent(_ matches: (MotionEvent) -> Bool) -> Bool { events.contains(where: matches) }
 }
 
 @Suite struct MotionCoreTests {
@@ -253,7 +283,7 @@ struct Bench {
         let refused = bench.perform(.safety(.reset))
         #expect(refused.map { (try? $0.get()) == nil } == true, "reset with the force still over the cap")
         bench.extraForce = 0
-        bench.run(millis: 10)
+        bench.run(millis: 50)  // past the force-rate window of the drop
         #expect(bench.perform(.safety(.reset)) == .success(.disabled))
         bench.run(millis: 2)
         let drives = bench.drives

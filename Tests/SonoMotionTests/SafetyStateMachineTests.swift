@@ -23,8 +23,11 @@ func machine(_ configure: (inout SafetyLimits) -> Void = { _ in }) -> SafetyStat
 /// A machine brought to `scanning` on healthy inputs.
 func scanning(_ configure: (inout SafetyLimits) -> Void = { _ in }) throws -> SafetyStateMachine {
     var m = machine(configure)
-    _ = try m.handle(.enable, healthy())
-    _ = try m.handle(.startScan, healthy())
+    var held = healthy()
+    held.deadManHeld = true  // operator-enabled motion is held by the operator where required
+    _ = try m.handle(.enable, held)
+    _ = try m.handle(.enableMotion, held)
+    _ = try m.handle(.startScan, held)
     #expect(m.state == .scanning)
     return m
 }

@@ -55,7 +55,9 @@ public final class MotionController: Sendable {
     public let configuration: MotionControllerConfiguration
     public let inputs: MotionInputs
     private let core: CoreBox
-    private let commands = SPSCQueue<(ticket: UInt64, command: MotionCommand)>(capacity: 64)
+    /// Commands with the monotonic time after which the loop drops them unhandled (their caller
+    /// has stopped waiting: a late effect would surprise it).
+    private let commands = SPSCQueue<(ticket: UInt64, deadlineMicros: UInt64, command: MotionCommand)>(capacity: 64)
     /// Serialises command producers (off the real-time path) and hands out tickets.
     private let producer = Mutex<UInt64>(0)
     private let events = SPSCQueue<MotionEvent>(capacity: 8_192)
@@ -123,7 +125,12 @@ public final class MotionController: Sendable {
             // The cycle's time is taken after draining, so no input is stamped later than it.
             let now = MonotonicClock.nowMicros()
             if recording { tape.push(.tick(index: core.core.cycle, micros: now)) }
-            while let (ticket, command) = commands.pop() {
+            while let (ticket, deadline, command) = commands.pop() {
+                if now > deadline {
+                    // Not taped: it had no effect, so a replay must not apply it either.
+                    events.push(.reply(ticket: ticket, .failure(.expired(millis: Int((now &- deadline) / 1_000)))))
+                    continue
+                }
                 if recording { tape.push(.command(ticket: ticket, command)) }
                 core.core.handle(command, ticket: ticket, now: now, output: core.output) { events.push($0) }
             }
@@ -180,21 +187,41 @@ public final class MotionController: Sendable {
 
     /// Sends a command to the loop and waits for its answer: the new state, or the reason for
     /// the refusal. Safe from any thread except the loop's.
+    ///
+    /// The command carries a deadline `timeoutMillis` from now: a loop that reaches it later
+    /// drops it and answers `.expired`, so a command never takes effect after its caller gave
+    /// up on it.
+    /// - Throws: the controller's refusal (`.safety`, `.target`, `.release`, …); `.expired` when
+    ///   the loop reached the command too late; `.timedOut` when the loop did not answer at all
+    ///   (it is not running its cycles); `.queueFull`; `.notRunning` before `start`.
     @discardableResult
     public func perform(_ command: MotionCommand, timeoutMillis: Int = 500) throws(MotionRefusal) -> SafetyState {
         assert(core.loopThread.isNotOwnedByCurrentThread(), "perform waits for the loop's answer: never call it from the loop")
         guard pumpRunning.load(ordering: .acquiring) else { throw .notRunning }
         let slot = ReplySlot()
+        let deadline = MonotonicClock.nowMicros() &+ UInt64(max(0, timeoutMillis)) * 1_000
         let ticket = producer.withLock { next -> UInt64? in
             next += 1
             waiters.withLock { $0[next] = slot }
-            return commands.push((next, command)) ? next : nil
+            return commands.push((next, deadline, command)) ? next : nil
         }
         guard let ticket else { throw .queueFull }
-        let answer = slot.wait(millis: timeoutMillis)
+        // Past the deadline the loop answers `.expired`; the grace covers the event thread's
+        // delivery. No answer by then means the loop is not cycling.
+        let answer = slot.wait(millis: timeoutMillis + Self.answerGraceMillis)
         waiters.withLock { $0[ticket] = nil }
         guard let answer else { throw .timedOut(millis: timeoutMillis) }
         return try answer.get()
+    }
+
+    /// How long `perform` waits beyond a command's deadline for the loop's answer.
+    static let answerGraceMillis = 250
+
+    /// Renews the contact lease; false when the loop did not take the renewal (stopped, or
+    /// not answering within `timeoutMillis`).
+    @discardableResult
+    public func renewContactLease(timeoutMillis: Int = 50) -> Bool {
+        (try? perform(.renewContactLease, timeoutMillis: timeoutMillis)) != nil
     }
 
     /// Tape entries lost because the event thread fell behind (a recording with a gap).

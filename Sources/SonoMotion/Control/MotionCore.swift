@@ -18,8 +18,11 @@ public struct MotionControllerConfiguration: Sendable {
     public var stopResendMicros: UInt64 = 20_000
     /// Longest wait for the arm to come to rest after the over-force stop, µs.
     public var holdTimeoutMicros: UInt64 = 1_000_000
-    /// Longest wait for a joint state after CLEAR_FAULTS before a reset is decided, µs.
-    public var resetSettleMicros: UInt64 = 60_000
+    /// Longest wait for the arm board's answer to CLEAR_FAULTS before a reset is refused, µs
+    /// (PROTOCOL.md §4.4: boards answer within 20 ms).
+    public var resetAnswerMicros: UInt64 = 100_000
+    /// Longest wait for the drives to come on for a release, µs.
+    public var releasePowerMicros: UInt64 = 500_000
 
     public init() {}
 }
@@ -67,11 +70,31 @@ public struct MotionCore: Sendable {
     private var forceLimited = false
     private enum Retract: Sendable {
         case waitingForRest(since: UInt64)
+        /// At rest after the category 2 stop: the board takes joint commands again only after
+        /// SET_DRIVES 1 (PROTOCOL.md §3.10); waiting for its acknowledgement.
+        case rearming(since: UInt64, acks: UInt64)
         case moving(ProbeTrajectory, startMicros: UInt64, origin: Vector3)
     }
     private var retract: Retract?
+    /// The operator's release after a category 0/1 stop.
+    private enum Release: Sendable {
+        case poweringOn(since: UInt64, acks: UInt64)
+        case moving(ProbeTrajectory, startMicros: UInt64, origin: Vector3, startForceN: Double)
+    }
+    private var release: Release?
+    /// The arm board refused the latest SET_DRIVES.
+    private var drivesRefused = false
+    /// SET_DRIVES acknowledgements so far (a phase waits for the next one).
+    private var drivesAcks: UInt64 = 0
+    /// Contact is held until this time unless the lease is renewed (µs, monotonic).
+    private var leaseExpiresMicros: UInt64 = 0
+    /// The lift-off under way (`trajectory` carries it) and where it started.
+    private var liftOff: (reason: LiftOffReason, origin: Vector3)?
+    private var lastLiftOff: LiftOffReason?
     private var pendingStop: (kind: StopKind, sentMicros: UInt64)?
-    private var pendingReset: (ticket: UInt64, sentMicros: UInt64)?
+    /// A reset waiting for the arm board's answer to CLEAR_FAULTS.
+    private var pendingReset: (ticket: UInt64, sentMicros: UInt64, answer: ResetAnswer?)?
+    private enum ResetAnswer: Sendable { case cleared, refused(NackReason) }
     private var lastState: SafetyState = .disabled
     private var lastCycleMicros: UInt64 = 0
     public private(set) var sendFailures: UInt64 = 0
@@ -101,6 +124,11 @@ public struct MotionCore: Sendable {
         status.forceLimited = forceLimited
         status.moving = trajectory != nil
         status.retracting = retract != nil
+        status.liftingOff = liftOff != nil
+        status.lastLiftOff = lastLiftOff
+        status.releasing = release != nil
+        status.inContact = inContact
+        status.leaseRemainingMicros = inContact && leaseExpiresMicros > lastCycleMicros ? leaseExpiresMicros - lastCycleMicros : 0
         status.haveJointState = haveJoints
         status.armStatus = armStatus
         status.joints = q
@@ -139,9 +167,20 @@ public struct MotionCore: Sendable {
                 emit(.stopAcknowledged(micros: lastCycleMicros))
             }
             if board == .arm, type == MessageType.setDrives.rawValue {
+                drivesRefused = false
+                drivesAcks &+= 1
                 emit(.drivesAcknowledged(micros: lastCycleMicros))
             }
+            if board == .arm, type == MessageType.clearFaults.rawValue, pendingReset != nil {
+                // The board's latch is cleared; its next JOINT_STATE says so too.
+                armFault = false
+                pendingReset?.answer = .cleared
+            }
         case .nack(let type, let reason, let board):
+            if board == .arm, type == MessageType.setDrives.rawValue { drivesRefused = true }
+            if board == .arm, type == MessageType.clearFaults.rawValue, pendingReset != nil {
+                pendingReset?.answer = .refused(reason)
+            }
             emit(.boardRefused(ackedType: type, reason: reason, board))
         case .link(let board, let alive):
             if board == .arm { armAlive = alive } else { forceAlive = alive }
@@ -155,7 +194,14 @@ public struct MotionCore: Sendable {
                                                                   .tareInProgress]),
                      jointPositions: q, jointVelocities: qdot, jointMicros: jointMicros,
                      tipPosition: probe.position, tipSpeedMMs: tipSpeed, estopEngaged: estop,
-                     boardsAlive: forceAlive && armAlive, boardFault: armFault, deadManHeld: deadMan)
+                     boardsAlive: forceAlive && armAlive, boardFault: armFault, deadManHeld: deadMan,
+                     supervisedMotion: release != nil || retract != nil)
+    }
+
+    /// The probe is on the patient as far as the lease is concerned: a contact force is being
+    /// held, or the axial force says the probe presses on something.
+    private var inContact: Bool {
+        contactTargetN != nil || !(force.z <= configuration.limits.contactDetectN)
     }
 
     // MARK: - Commands
@@ -173,12 +219,45 @@ public struct MotionCore: Sendable {
                 result = .failure(.safety(.notAllowed(.reset, in: safety.state)))
                 break
             }
+            // The host's own causes first: the board's latch is cleared only when the host
+            // would reset too. A board fault is the one cause CLEAR_FAULTS itself may clear.
+            var inputs = safetyInputs
+            inputs.boardFault = false
+            if let breach = safety.worstBreach(inputs) {
+                result = .failure(.safety(.causePresent(breach)))
+                break
+            }
             send(.clearFaults, output, emit)
-            pendingReset = (ticket, now)
+            pendingReset = (ticket, now, nil)
             return
+        case .safety(.disable):
+            retract = nil
+            release = nil
+            do throws(SafetyStateMachine.Refusal) {
+                if let out = try safety.handle(.disable, safetyInputs), let kind = out.stop {
+                    issueStop(kind, breach: out.breach, now: now, output, emit)
+                }
+                // In a latched state the state does not change, so the transition that turns the
+                // drives off elsewhere does not happen: turn them off here.
+                if safety.state != .disabled { send(.setDrives(enable: false), output, emit) }
+                result = .success(safety.state)
+            } catch {
+                result = .failure(.safety(error))
+            }
+        case .safety(.protectiveStop) where release != nil:
+            // Stopping a release ends it the way the latched state stopped: powered off.
+            release = nil
+            issueStop(.category1, breach: nil, now: now, output, emit)
+            send(.setDrives(enable: false), output, emit)
+            emit(.releaseAborted(.breach(SafetyBreach(cause: .operatorStop, value: 1, limit: 0))))
+            result = .success(safety.state)
         case .safety(let command):
             do throws(SafetyStateMachine.Refusal) {
                 if let out = try safety.handle(command, safetyInputs), let kind = out.stop {
+                    if retract != nil {
+                        retract = nil
+                        emit(.retractAborted(.breach(SafetyBreach(cause: .operatorStop, value: 1, limit: 0))))
+                    }
                     issueStop(kind, breach: out.breach, now: now, output, emit)
                 }
                 result = .success(safety.state)
@@ -186,8 +265,25 @@ public struct MotionCore: Sendable {
                 result = .failure(.safety(error))
             }
         case .move(let pose, let limits):
+            if liftOff != nil {
+                result = .failure(.liftingOff)
+                break
+            }
             result = startMove(to: pose, limits: limits ?? configuration.motion, now: now, emit)
+        case .renewContactLease:
+            leaseExpiresMicros = now &+ configuration.limits.contactLeaseMicros
+            result = .success(safety.state)
+        case .release:
+            result = startRelease(now: now, output, emit)
         case .contact(let forceN):
+            if forceN != nil, liftOff != nil {
+                result = .failure(.liftingOff)
+                break
+            }
+            if forceN != nil, !safety.state.allowsMotion {
+                result = .failure(.target(.motionNotAllowed(safety.state)))
+                break
+            }
             if let forceN {
                 guard forceN.isFinite, configuration.contact.targetRange.contains(forceN),
                       forceN < configuration.limits.forceSoftLimitN else {
@@ -195,6 +291,8 @@ public struct MotionCore: Sendable {
                     break
                 }
             }
+            // Taking contact takes the lease; its holder renews it from then on.
+            if forceN != nil { leaseExpiresMicros = now &+ configuration.limits.contactLeaseMicros }
             contactTargetN = forceN
             result = .success(safety.state)
         case .hold:
@@ -225,6 +323,27 @@ public struct MotionCore: Sendable {
         return .success(safety.state)
     }
 
+    private mutating func startRelease(now: UInt64, _ output: some ArmCommandOutput,
+                                       _ emit: (MotionEvent) -> Void) -> Result<SafetyState, MotionRefusal> {
+        let state = safety.state
+        guard state == .fault || state == .emergencyStop else { return .failure(.release(.notStopped(state))) }
+        guard !estop else { return .failure(.release(.estopEngaged)) }
+        guard haveJoints else { return .failure(.noJointState) }
+        guard retract == nil, release == nil else { return .failure(.release(.busy)) }
+        // Over-force is what a release is for, and the board's own latch answers SET_DRIVES;
+        // anything else that makes powered motion unsafe refuses it.
+        var inputs = safetyInputs
+        inputs.boardFault = false
+        if let breach = safety.worstBreach(inputs), breach.cause != .forceHardCap, breach.cause != .forceRate {
+            return .failure(.release(.causePresent(breach)))
+        }
+        drivesRefused = false
+        send(.setDrives(enable: true), output, emit)
+        release = .poweringOn(since: now, acks: drivesAcks)
+        emit(.releaseStarted(micros: now))
+        return .success(state)
+    }
+
     // MARK: - The cycle
 
     /// One control period at `now` (µs, monotonic): interlocks first, then the reaction, then
@@ -238,13 +357,25 @@ public struct MotionCore: Sendable {
         probe = pose
         tipSpeed = arm.tipVelocity(jacobian, qdot).length
 
-        if let reset = pendingReset, jointMicros > reset.sentMicros || now &- reset.sentMicros > configuration.resetSettleMicros {
-            pendingReset = nil
-            do throws(SafetyStateMachine.Refusal) {
-                _ = try safety.handle(.reset, safetyInputs)
-                emit(.reply(ticket: reset.ticket, .success(safety.state)))
-            } catch {
-                emit(.reply(ticket: reset.ticket, .failure(.safety(error))))
+        if let reset = pendingReset {
+            switch reset.answer {
+            case .cleared?:
+                pendingReset = nil
+                do throws(SafetyStateMachine.Refusal) {
+                    _ = try safety.handle(.reset, safetyInputs)
+                    emit(.reply(ticket: reset.ticket, .success(safety.state)))
+                } catch {
+                    emit(.reply(ticket: reset.ticket, .failure(.safety(error))))
+                }
+            case .refused?:
+                pendingReset = nil
+                emit(.reply(ticket: reset.ticket, .failure(.safety(.causePresent(
+                    SafetyBreach(cause: .boardFault, value: 1, limit: 0))))))
+            case nil where now &- reset.sentMicros > configuration.resetAnswerMicros:
+                pendingReset = nil
+                emit(.reply(ticket: reset.ticket, .failure(.timedOut(millis: Int(configuration.resetAnswerMicros / 1_000)))))
+            case nil:
+                break
             }
         }
 
@@ -259,15 +390,111 @@ public struct MotionCore: Sendable {
             send(.stop(category: pending.kind.rawValue), output, emit)
         }
 
-        if out.backOff, retract == nil {
+        if out.backOff, retract == nil, release == nil {
             retract = .waitingForRest(since: now)
             emit(.retractStarted(micros: now))
         }
-        if retract != nil {
+        if release != nil {
+            runRelease(now: now, output, emit)
+        } else if retract != nil {
             runRetract(out, now: now, output, emit)
         } else if out.motionAllowed && haveJoints {
+            superviseContact(now: now, emit)
             runMotion(out, now: now, dt: dt, output, emit)
         }
+    }
+
+    /// Contact is held only under a live lease: without one the scan ends (if it ran) and the
+    /// probe lifts off.
+    private mutating func superviseContact(now: UInt64, _ emit: (MotionEvent) -> Void) {
+        guard liftOff == nil, inContact, now > leaseExpiresMicros else { return }
+        if safety.state == .scanning {
+            safety.endScan()
+            lastState = safety.state  // the lift-off reports the scan's end; no drives change
+            emit(.transition(from: .scanning, to: safety.state, micros: now))
+        }
+        startLiftOff(.leaseExpired, now: now, emit)
+    }
+
+    /// Backs the probe off along its axis by `liftOffMM` from where it is commanded now (the
+    /// contact controller's offset included), at the retraction's gentle limits, and holds.
+    private mutating func startLiftOff(_ reason: LiftOffReason, now: UInt64, _ emit: (MotionEvent) -> Void) {
+        var from = trajectory?.pose(at: Double(now &- trajectoryStartMicros) * 1e-6) ?? holdPose
+        from.position += from.rotation.z * admittance.offsetMM
+        var target = from
+        target.position -= from.rotation.z * configuration.limits.liftOffMM
+        contactTargetN = nil
+        admittance.reset()
+        holdPose = from
+        previousDesired = from
+        trajectory = ProbeTrajectory(from: from, to: target, limits: configuration.retractLimits)
+        trajectoryStartMicros = now
+        moveAborted = false
+        liftOff = (reason, probe.position)
+        lastLiftOff = reason
+        emit(.liftOffStarted(reason, micros: now))
+    }
+
+    private mutating func runRelease(now: UInt64, _ output: some ArmCommandOutput, _ emit: (MotionEvent) -> Void) {
+        guard let phase = release else { return }
+        // Every interlock but the over-force the release is for stays active.
+        var inputs = safetyInputs
+        inputs.boardFault = false
+        if let breach = safety.worstBreach(inputs), breach.cause != .forceHardCap, breach.cause != .forceRate {
+            endRelease(.breach(breach), now: now, output, emit)
+            return
+        }
+        switch phase {
+        case .poweringOn(let since, let acks):
+            if drivesRefused {
+                endRelease(.drivesRefused, now: now, output, emit)
+            } else if drivesAcks > acks && jointMicros > since {
+                let origin = arm.probePose(q)
+                var target = origin
+                target.position -= origin.rotation.z * configuration.limits.releaseDistanceMM
+                var limits = configuration.retractLimits
+                limits.speedMMs = min(limits.speedMMs, configuration.limits.releaseSpeedMMs)
+                commanded = q
+                release = .moving(ProbeTrajectory(from: origin, to: target, limits: limits), startMicros: now,
+                                  origin: origin.position, startForceN: force.z)
+            } else if now &- since > configuration.releasePowerMicros {
+                endRelease(.drivesRefused, now: now, output, emit)
+            }
+        case .moving(let move, let start, let origin, let startForce):
+            if force.z > max(startForce, configuration.limits.contactDetectN) + configuration.limits.releaseForceRiseN {
+                endRelease(.forceRose(force.z), now: now, output, emit)
+                return
+            }
+            let t = Double(now &- start) * 1e-6
+            let tracking = arm.track(move.pose(at: t), from: commanded)
+            if tracking.positionErrorMM > configuration.trackingTolerance.positionMM {
+                endRelease(.trackingError(positionMM: tracking.positionErrorMM,
+                                          orientationRad: tracking.orientationErrorRad), now: now, output, emit)
+                return
+            }
+            do throws(SafetyStateMachine.TargetRejection) {
+                try safety.checkLimits(target: tracking.joints, tip: tracking.pose.position)
+            } catch {
+                endRelease(.rejected(error), now: now, output, emit)
+                return
+            }
+            sendJoints(tracking.joints, output, emit)
+            if t >= move.duration {
+                release = nil
+                issueStop(.category1, breach: nil, now: now, output, emit)
+                send(.setDrives(enable: false), output, emit)
+                emit(.releaseFinished(micros: now, distanceMM: (probe.position - origin).length))
+            }
+        }
+    }
+
+    /// Ends a release early: the arm stops and powers off, as the latched state had it.
+    private mutating func endRelease(_ reason: MoveAbort, now: UInt64, _ output: some ArmCommandOutput,
+                                     _ emit: (MotionEvent) -> Void) {
+        release = nil
+        issueStop(.category1, breach: nil, now: now, output, emit)
+        send(.setDrives(enable: false), output, emit)
+        emit(.releaseAborted(reason))
     }
 
     private mutating func runMotion(_ out: SafetyOutput, now: UInt64, dt: Double,
@@ -279,7 +506,12 @@ public struct MotionCore: Sendable {
             if t >= move.duration {
                 holdPose = move.target
                 trajectory = nil
-                emit(.moveFinished(micros: now))
+                if let lift = liftOff {
+                    liftOff = nil
+                    emit(.liftOffFinished(micros: now, distanceMM: (probe.position - lift.origin).length))
+                } else {
+                    emit(.moveFinished(micros: now))
+                }
             }
         }
         if out.forceLimited {
@@ -316,7 +548,12 @@ public struct MotionCore: Sendable {
         holdPose = arm.probePose(commanded)
         previousDesired = holdPose
         admittance.reset()
-        if !moveAborted { emit(.moveAborted(reason)) }
+        if liftOff != nil {
+            liftOff = nil
+            emit(.liftOffAborted(reason))
+        } else if !moveAborted {
+            emit(.moveAborted(reason))
+        }
         moveAborted = true
     }
 
@@ -338,16 +575,26 @@ public struct MotionCore: Sendable {
             let atRest = pendingStop == nil && jointMicros > since
                 && !armStatus.contains(.stopping) && !armStatus.contains(.moving)
             if atRest {
+                drivesRefused = false
+                retract = .rearming(since: now, acks: drivesAcks)
+                send(.setDrives(enable: true), output, emit)
+            } else if now &- since > configuration.holdTimeoutMicros {
+                retract = nil
+                issueStop(.category1, breach: nil, now: now, output, emit)
+                emit(.retractAborted(.holdTimeout))
+            }
+        case .rearming(let since, let acks):
+            if drivesAcks > acks {
                 let origin = arm.probePose(q)
                 var target = origin
                 target.position -= origin.rotation.z * configuration.retractDistanceMM
                 commanded = q
                 retract = .moving(ProbeTrajectory(from: origin, to: target, limits: configuration.retractLimits),
                                   startMicros: now, origin: origin.position)
-            } else if now &- since > configuration.holdTimeoutMicros {
+            } else if drivesRefused || now &- since > configuration.releasePowerMicros {
                 retract = nil
                 issueStop(.category1, breach: nil, now: now, output, emit)
-                emit(.retractAborted(.holdTimeout))
+                emit(.retractAborted(.drivesRefused))
             }
         case .moving(let move, let start, let origin):
             let t = Double(now &- start) * 1e-6
@@ -382,6 +629,11 @@ public struct MotionCore: Sendable {
     private mutating func issueStop(_ kind: StopKind, breach: SafetyBreach?, now: UInt64,
                                     _ output: some ArmCommandOutput, _ emit: (MotionEvent) -> Void) {
         trajectory = nil
+        safety.noteStop(kind)
+        if liftOff != nil {
+            liftOff = nil
+            emit(.liftOffAborted(breach.map { .breach($0) } ?? .holdTimeout))
+        }
         let sent = output.send(.stop(category: kind.rawValue))
         let written: UInt64? = sent ? MonotonicClock.nowMicros() : nil
         noteDelivery(sent, .stop, emit)
@@ -433,8 +685,15 @@ public struct MotionCore: Sendable {
         emit(.transition(from: previous, to: state, micros: now))
         if state == .disabled {
             send(.setDrives(enable: false), output, emit)
-        } else if previous == .disabled && state == .ready {
+        } else if (previous == .disabled || previous == .protectiveStop) && state == .ready {
+            // From a protective stop this is the resume the board waits for before it takes
+            // joint commands again (PROTOCOL.md §3.10).
             send(.setDrives(enable: true), output, emit)
+        }
+        if previous == .scanning && state == .operatorEnabled && inContact && liftOff == nil {
+            // The scan ended (stopped, cancelled, failed) with the probe on the patient: nobody
+            // supervises the contact any more.
+            startLiftOff(.scanEnded, now: now, emit)
         }
         if state.allowsMotion && !previous.allowsMotion {
             commanded = q
@@ -447,6 +706,7 @@ public struct MotionCore: Sendable {
         if !state.allowsMotion {
             trajectory = nil
             contactTargetN = nil
+            liftOff = nil
         }
     }
 }

@@ -87,6 +87,10 @@ public enum MotionTapeCodec {
                 out.u8(4)
             case .deadMan(let held):
                 out.u8(5); out.u8(held ? 1 : 0)
+            case .renewContactLease:
+                out.u8(6)
+            case .release:
+                out.u8(7)
             }
         case .sent(let message, let delivered):
             out.u8(30); out.u8(delivered ? 1 : 0)
@@ -160,6 +164,8 @@ public enum MotionTapeCodec {
                 command = .contact(forceN: has ? force : nil)
             case 4: command = .hold
             case 5: command = .deadMan(held: try reader.u8() != 0)
+            case 6: command = .renewContactLease
+            case 7: command = .release
             case let other: throw .invalidValue("command kind \(other)")
             }
             return .command(ticket: ticket, command)

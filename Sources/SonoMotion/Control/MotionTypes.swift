@@ -26,6 +26,51 @@ public enum MotionCommand: Sendable, Equatable {
     case hold
     /// The operator's enabling (dead-man) switch.
     case deadMan(held: Bool)
+    /// Renews the contact lease for `SafetyLimits.contactLeaseMicros`: the supervising client
+    /// (the scan planner, or an operator holding contact) says it is alive and still sees the
+    /// patient. Contact without a live lease lifts the probe off.
+    case renewContactLease
+    /// The operator's patient release after a category 0/1 stop (accepted in `emergency_stop`
+    /// and `fault`): powers the drives, retracts the probe along its axis at the release speed,
+    /// force-limited and with every other interlock active, then stops and powers off again.
+    case release
+}
+
+/// Why the controller lifted the probe off the patient on its own.
+public enum LiftOffReason: String, Sendable, Equatable, CustomStringConvertible {
+    /// Contact was held without its lease being renewed in time (planner or frames silent).
+    case leaseExpired = "lease_expired"
+    /// The scan ended (stopped, cancelled, failed) with the probe in contact.
+    case scanEnded = "scan_ended"
+
+    public var description: String {
+        switch self {
+        case .leaseExpired: "the contact lease expired (its supervisor stopped renewing it)"
+        case .scanEnded: "the scan ended with the probe in contact"
+        }
+    }
+}
+
+/// Why a release cannot start.
+public enum ReleaseRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Release is for the stopped states; in others the operator moves the probe normally.
+    case notStopped(SafetyState)
+    /// The e-stop circuit is open: the drives cannot be powered.
+    case estopEngaged
+    /// A condition that makes powered motion unsafe (stale data, a lost board, …).
+    case causePresent(SafetyBreach)
+    /// A retraction or release is already under way.
+    case busy
+
+    public var description: String {
+        switch self {
+        case .notStopped(let state): "release is accepted in emergency_stop and fault, not in \(state.rawValue)"
+        case .estopEngaged: "the e-stop circuit is open: release the e-stop button first, the drives cannot be powered"
+        case .causePresent(let breach):
+            "refused: \(breach.cause.rawValue) (\(breach.value) against \(breach.limit)) makes powered motion unsafe"
+        case .busy: "a retraction or release is already under way"
+        }
+    }
 }
 
 /// Why the controller refused a command.
@@ -36,7 +81,12 @@ public enum MotionRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     case noJointState
     case notRunning
     case timedOut(millis: Int)
+    /// The command reached the loop after its deadline and was dropped without effect.
+    case expired(millis: Int)
     case queueFull
+    case release(ReleaseRefusal)
+    /// The probe is lifting off: moves and contact wait until it is clear.
+    case liftingOff
 
     public var description: String {
         switch self {
@@ -47,7 +97,11 @@ public enum MotionRefusal: Error, Sendable, Equatable, CustomStringConvertible {
         case .noJointState: "no joint state from the arm yet: cannot plan from an unknown pose"
         case .notRunning: "the motion controller is not running"
         case .timedOut(let millis): "the control loop did not answer within \(millis) ms"
+        case .expired(let millis):
+            "the control loop reached the command after its \(millis) ms deadline and dropped it without effect"
         case .queueFull: "the control loop's command queue is full"
+        case .release(let refusal): refusal.description
+        case .liftingOff: "the probe is lifting off the patient; moves and contact are refused until it is clear"
         }
     }
 }
@@ -86,6 +140,14 @@ public enum MotionEvent: Sendable, Equatable {
     case retractStarted(micros: UInt64)
     case retractFinished(micros: UInt64, distanceMM: Double)
     case retractAborted(MoveAbort)
+    /// The probe lifts off along its axis to the lift-off clearance and holds there.
+    case liftOffStarted(LiftOffReason, micros: UInt64)
+    case liftOffFinished(micros: UInt64, distanceMM: Double)
+    case liftOffAborted(MoveAbort)
+    /// The operator's release after a category 0/1 stop.
+    case releaseStarted(micros: UInt64)
+    case releaseFinished(micros: UInt64, distanceMM: Double)
+    case releaseAborted(MoveAbort)
     case boardFault(FaultReport, BoardKind)
     case boardRefused(ackedType: UInt8, reason: NackReason, BoardKind)
     case sendFailed(MessageType)
@@ -101,6 +163,10 @@ public enum MoveAbort: Sendable, Equatable, CustomStringConvertible {
     case breach(SafetyBreach)
     /// The arm did not come to rest after the stop.
     case holdTimeout
+    /// The arm board did not power its drives for a release (NACK or no answer).
+    case drivesRefused
+    /// The axial force rose during a release (N): the probe is pressing, not retracting.
+    case forceRose(Double)
 
     public var description: String {
         switch self {
@@ -109,6 +175,8 @@ public enum MoveAbort: Sendable, Equatable, CustomStringConvertible {
         case .rejected(let rejection): "target rejected: \(rejection)"
         case .breach(let breach): "\(breach.cause.rawValue) (\(breach.value) against \(breach.limit))"
         case .holdTimeout: "the arm did not come to rest after the stop"
+        case .drivesRefused: "the arm board did not power its drives for the release"
+        case .forceRose(let force): "the axial force rose to \(force) N during the release"
         }
     }
 }
@@ -127,6 +195,15 @@ public struct MotionStatus: Sendable, Equatable {
     public var forceLimited = false
     public var moving = false
     public var retracting = false
+    /// The controller is lifting the probe off (`lastLiftOff` says why).
+    public var liftingOff = false
+    public var lastLiftOff: LiftOffReason?
+    /// The operator's release is under way.
+    public var releasing = false
+    /// The probe counts as in contact (a contact force is held or the axial force is above
+    /// `contactDetectN`), and how long its lease has left, µs (0: expired or never taken).
+    public var inContact = false
+    public var leaseRemainingMicros: UInt64 = 0
     public var haveJointState = false
     /// The arm board's own status from its latest JOINT_STATE.
     public var armStatus: ArmStatus = []

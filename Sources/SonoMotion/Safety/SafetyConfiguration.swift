@@ -43,11 +43,20 @@ extension SafetyLimits {
             "force.hard_cap_n": (\.forceHardCapN, true), "force.soft_limit_n": (\.forceSoftLimitN, true),
             "force.rate_limit_n_per_s": (\.forceRateLimitNPerS, true), "speed.tip_mm_s": (\.tipSpeedLimitMMs, true),
             "speed.joint_fraction": (\.jointSpeedFraction, true),
+            "contact.detect_n": (\.contactDetectN, true), "release.speed_mm_s": (\.releaseSpeedMMs, true),
+            "release.force_rise_n": (\.releaseForceRiseN, true),
+            "standstill.speed_mm_s": (\.standstillSpeedMMs, true),
+            "standstill.displacement_mm": (\.standstillDisplacementMM, true),
+            // Farther is safer: the probe ends clear of the skin.
+            "contact.lift_off_mm": (\.liftOffMM, false), "release.distance_mm": (\.releaseDistanceMM, false),
         ]
         let deadlines: [String: WritableKeyPath<SafetyLimits, UInt64>] = [
             "watchdog.force_deadline_us": \.forceDeadlineMicros, "watchdog.joint_state_deadline_us": \.jointStateDeadlineMicros,
             "force.rate_window_us": \.forceRateWindowMicros,
+            "watchdog.contact_lease_ms": \.contactLeaseMicros, "standstill.settle_ms": \.standstillSettleMicros,
         ]
+        // Deadlines given in ms in the file, µs in the limits.
+        let millisecondKeys: Set<String> = ["watchdog.contact_lease_ms", "standstill.settle_ms"]
         for (tableName, value) in root {
             guard let table = value.table else { throw .wrongType(source: source, key: tableName, expected: "a table") }
             for (name, field) in table {
@@ -60,12 +69,13 @@ extension SafetyLimits {
                     }
                     limits[keyPath: path] = number
                 } else if let path = deadlines[key] {
+                    let scale = millisecondKeys.contains(key) ? 1_000.0 : 1.0
                     let number = try Self.number(field, key, source)
-                    let limit = Double(defaults[keyPath: path])
+                    let limit = Double(defaults[keyPath: path]) / scale
                     guard number > 0, number <= limit else {
                         throw .looserThanDefault(source: source, key: key, value: number, limit: limit)
                     }
-                    limits[keyPath: path] = UInt64(number)
+                    limits[keyPath: path] = UInt64(number * scale)
                 } else if key == "workspace.min_mm" || key == "workspace.max_mm" {
                     let corner = try Self.vector(field, key, source)
                     let isMin = key == "workspace.min_mm"

@@ -24,6 +24,25 @@ public struct SafetyLimits: Sendable, Equatable {
     public var jointStateDeadlineMicros: UInt64 = 5_000
     /// Whether motion needs the operator's dead-man switch held (manual mode).
     public var requireDeadMan = false
+    /// Contact is held only while a supervising client (the scan planner, or an operator's
+    /// explicit hold) renews its lease this often; an expired lease lifts the probe off, µs.
+    public var contactLeaseMicros: UInt64 = 300_000
+    /// Axial force above which the probe counts as in contact (the lease is needed), N.
+    public var contactDetectN = 2.0
+    /// How far a lift-off takes the probe back along its axis, mm.
+    public var liftOffMM = 15.0
+    /// The operator's release after a category 0/1 stop: speed and distance of the retraction
+    /// along the probe axis, and how much the axial force may rise above its value at the start
+    /// (the patient following the probe, or a retraction pressing in) before it is stopped.
+    public var releaseSpeedMMs = 5.0
+    public var releaseDistanceMM = 15.0
+    public var releaseForceRiseN = 2.0
+    /// Monitored standstill after a category 2 stop: once the arm has had `standstillSettleMicros`
+    /// to stop, tip speed above `standstillSpeedMMs` or a drift of more than
+    /// `standstillDisplacementMM` from where it stopped is a category 1 fault.
+    public var standstillSpeedMMs = 5.0
+    public var standstillDisplacementMM = 2.0
+    public var standstillSettleMicros: UInt64 = 500_000
 
     public init() {}
 }
@@ -57,6 +76,8 @@ public enum SafetyCause: String, Sendable, Equatable, CaseIterable {
     case nonFiniteInput = "non_finite_input"
     case sensorUntrusted = "sensor_untrusted"
     case operatorStop = "operator_stop"
+    /// The arm moved while it should stand still after a category 2 stop.
+    case standstillLost = "standstill_lost"
 
     public enum Reaction: Sendable, Equatable {
         /// Stop, hold, and resume once the cause is gone and the operator resumes.
@@ -73,7 +94,7 @@ public enum SafetyCause: String, Sendable, Equatable, CaseIterable {
         // Over-force: stop without dropping power, so the controller can back the probe off.
         case .forceHardCap: .fault(.category2)
         case .forceRate: .protectiveStop(.category2)
-        case .tipSpeed, .jointSpeed, .jointLimit, .nonFiniteInput, .boardFault: .fault(.category1)
+        case .tipSpeed, .jointSpeed, .jointLimit, .nonFiniteInput, .boardFault, .standstillLost: .fault(.category1)
         case .workspace: .protectiveStop(.category2)
         // Without fresh force or joint data the arm cannot be trusted to hold: stop and power off.
         case .staleForce, .staleJointState, .boardLost, .sensorUntrusted: .fault(.category1)

@@ -44,12 +44,15 @@ public struct SafetyInputs: Sendable, Equatable {
     /// A board reports a latched fault of its own.
     public var boardFault: Bool
     public var deadManHeld: Bool
+    /// The controller is moving the arm on purpose while stopped (the over-force retraction or
+    /// the operator's release): standstill is not monitored meanwhile.
+    public var supervisedMotion: Bool
 
     public init(nowMicros: UInt64, force: Vector3, forceMicros: UInt64, forceSampleMicros: UInt64? = nil,
                 forceTrusted: Bool = true,
                 jointPositions: JointArray<Double>, jointVelocities: JointArray<Double>, jointMicros: UInt64,
                 tipPosition: Vector3, tipSpeedMMs: Double, estopEngaged: Bool = false, boardsAlive: Bool = true,
-                boardFault: Bool = false, deadManHeld: Bool = false) {
+                boardFault: Bool = false, deadManHeld: Bool = false, supervisedMotion: Bool = false) {
         self.nowMicros = nowMicros
         self.force = force
         self.forceMicros = forceMicros
@@ -64,6 +67,7 @@ public struct SafetyInputs: Sendable, Equatable {
         self.boardsAlive = boardsAlive
         self.boardFault = boardFault
         self.deadManHeld = deadManHeld
+        self.supervisedMotion = supervisedMotion
     }
 }
 
@@ -135,7 +139,16 @@ public struct SafetyStateMachine: Sendable {
     public private(set) var state: SafetyState = .disabled
     /// The breach that latched the current fault, emergency or protective stop.
     public private(set) var latched: SafetyBreach?
+    /// The strongest stop issued since the arm last was allowed to move: a later breach whose
+    /// reaction is stronger still gets it (a category 1 cause in a category 2 fault).
+    public private(set) var strongestStop: StopKind?
     private var forceHistory = ForceHistory()
+    /// The force was above the hard cap on the previous cycle: a new over-force breach is a
+    /// rising edge, reacted to in every state that can still retract.
+    private var overForce = false
+    /// Monitored standstill after a category 2 stop: since when the arm is to stand still, and
+    /// where the tip stood once it had `standstillSettleMicros` to stop.
+    private var standstill: (since: UInt64, reference: Vector3?)?
 
     public init(limits: SafetyLimits, joints: [JointSafetyLimits]) {
         self.limits = limits
@@ -144,20 +157,62 @@ public struct SafetyStateMachine: Sendable {
 
     /// One control cycle: evaluates every check and reacts to the worst breach.
     public mutating func step(_ inputs: SafetyInputs) -> SafetyOutput {
-        let breach = worstBreach(inputs)
+        let breach = worstBreach(inputs) ?? standstillBreach(inputs)
         forceHistory.record(inputs.force.length, at: inputs.forceSampleMicros)
+        let overForceNow = breach?.cause == .forceHardCap
+        defer { overForce = overForceNow }
         var stop: StopKind?
         var backOff = false
         if let breach, shouldReact(to: breach) {
             stop = enter(breach)
             backOff = breach.cause == .forceHardCap
+        } else if overForceNow && !overForce && state == .fault && strongestStop == .category2 {
+            // A second over-force in the over-force fault (the patient pressed into the probe after
+            // the retraction): the same reaction again, stop and back off.
+            stop = .category2
+            backOff = true
         }
+        noteStandstill(inputs)
         let axial = inputs.force.z
         let overForceOnly = breach == nil || breach?.cause == .forceHardCap || breach?.cause == .forceRate
         return SafetyOutput(state: state, motionAllowed: state.allowsMotion && breach == nil, stop: stop,
                             breach: breach, backOff: backOff,
                             forceLimited: axial.isFinite ? axial > limits.forceSoftLimitN : true,
-                            retractAllowed: state == .fault && latched?.cause == .forceHardCap && overForceOnly)
+                            retractAllowed: state == .fault && latched?.cause == .forceHardCap && overForceOnly
+                                && strongestStop == .category2)
+    }
+
+    /// Whether the arm is in a stopped state that keeps power on (category 2): the one where it
+    /// could move without being commanded to.
+    private var holdsPowered: Bool {
+        (state == .protectiveStop || state == .fault) && strongestStop == .category2
+    }
+
+    /// Motion while the arm should stand still after a category 2 stop (checked once it had
+    /// `standstillSettleMicros` to come to rest, against where it then stood).
+    private func standstillBreach(_ inputs: SafetyInputs) -> SafetyBreach? {
+        guard holdsPowered, !inputs.supervisedMotion, let standstill, let reference = standstill.reference else { return nil }
+        let drift = (inputs.tipPosition - reference).length
+        if drift > limits.standstillDisplacementMM {
+            return SafetyBreach(cause: .standstillLost, value: drift, limit: limits.standstillDisplacementMM)
+        }
+        if inputs.tipSpeedMMs > limits.standstillSpeedMMs {
+            return SafetyBreach(cause: .standstillLost, value: inputs.tipSpeedMMs, limit: limits.standstillSpeedMMs)
+        }
+        return nil
+    }
+
+    private mutating func noteStandstill(_ inputs: SafetyInputs) {
+        guard holdsPowered else {
+            standstill = nil
+            return
+        }
+        if inputs.supervisedMotion || standstill == nil {
+            standstill = (inputs.nowMicros, nil)
+        } else if let since = standstill?.since, standstill?.reference == nil,
+                  inputs.nowMicros &- since >= limits.standstillSettleMicros {
+            standstill?.reference = inputs.tipPosition
+        }
     }
 
     /// Whether a breach seen now changes anything: a stopped arm is not stopped again, except
@@ -166,7 +221,10 @@ public struct SafetyStateMachine: Sendable {
         switch (state, breach.cause.reaction) {
         case (.emergencyStop, _): false
         case (_, .emergencyStop): true
-        case (.disabled, _), (.fault, _): false
+        case (.disabled, _): false
+        // A latched fault reacts again to a cause that needs a stronger stop than it got.
+        case (.fault, .fault(let kind)), (.fault, .protectiveStop(let kind)):
+            strongestStop.map { kind.rawValue < $0.rawValue } ?? true
         case (.protectiveStop, .fault): true
         case (.protectiveStop, .protectiveStop): false
         default: true
@@ -175,17 +233,28 @@ public struct SafetyStateMachine: Sendable {
 
     private mutating func enter(_ breach: SafetyBreach) -> StopKind {
         latched = breach
+        let kind: StopKind
         switch breach.cause.reaction {
         case .emergencyStop:
             state = .emergencyStop
-            return .category0
-        case .fault(let kind):
+            kind = .category0
+        case .fault(let stop):
             state = .fault
-            return kind
-        case .protectiveStop(let kind):
-            state = .protectiveStop
-            return kind
+            kind = stop
+        case .protectiveStop(let stop):
+            // A protective-stop cause in a fault adds its stop; the fault stays latched.
+            if state != .fault { state = .protectiveStop }
+            kind = stop
         }
+        noteStop(kind)
+        return kind
+    }
+
+    /// Notes a stop the controller sent on its own (a retraction's or release's end), so that
+    /// later breaches are weighed against the arm's real state.
+    mutating func noteStop(_ kind: StopKind) {
+        if let strongest = strongestStop, strongest.rawValue <= kind.rawValue { return }
+        strongestStop = kind
     }
 
     public enum Refusal: Error, Sendable, Equatable, CustomStringConvertible {
@@ -210,23 +279,35 @@ public struct SafetyStateMachine: Sendable {
             let stop = enter(SafetyBreach(cause: .emergencyStop, value: 1, limit: 0))
             return output(stop: stop, breach: latched)
         case .protectiveStop:
-            guard state.allowsMotion || state == .ready else { return nil }
-            let stop = enter(SafetyBreach(cause: .operatorStop, value: 1, limit: 0))
-            return output(stop: stop, breach: latched)
+            switch state {
+            case .disabled, .emergencyStop: return nil
+            case .protectiveStop, .fault:
+                // Already stopped: the stop is sent again (it ends a retraction under way), the
+                // state and its latch stay.
+                return output(stop: .category2, breach: latched)
+            case .ready, .operatorEnabled, .scanning:
+                let stop = enter(SafetyBreach(cause: .operatorStop, value: 1, limit: 0))
+                return output(stop: stop, breach: latched)
+            }
         case .disable:
-            guard state != .emergencyStop, state != .fault else { throw .notAllowed(command, in: state) }
+            // Drives-off is accepted in every state. In a fault or an emergency stop the latch
+            // stays (only `reset` clears it): the drives go off, the state does not change.
+            noteStop(.category1)
+            if state == .fault || state == .emergencyStop { return output(stop: .category1, breach: latched) }
             state = .disabled
             return output(stop: .category1, breach: nil)
         case .enable:
             guard state == .disabled else { throw .notAllowed(command, in: state) }
             if let breach { throw .causePresent(breach) }
+            strongestStop = nil
             state = .ready
         case .enableMotion:
             guard state == .ready else { throw .notAllowed(command, in: state) }
             if let breach { throw .causePresent(breach) }
             state = .operatorEnabled
         case .startScan:
-            guard state == .operatorEnabled || state == .ready else { throw .notAllowed(command, in: state) }
+            // From operator_enabled only: a scan starts from motion the operator has enabled.
+            guard state == .operatorEnabled else { throw .notAllowed(command, in: state) }
             if let breach { throw .causePresent(breach) }
             state = .scanning
         case .stopScan:
@@ -236,15 +317,23 @@ public struct SafetyStateMachine: Sendable {
             guard state == .protectiveStop else { throw .notAllowed(command, in: state) }
             if let breach { throw .causePresent(breach) }
             latched = nil
+            strongestStop = nil
             state = .ready
         case .reset:
             guard state == .fault || state == .emergencyStop else { throw .notAllowed(command, in: state) }
             if let breach { throw .causePresent(breach) }
             latched = nil
+            strongestStop = nil
             forceHistory = ForceHistory()
             state = .disabled
         }
         return output(stop: nil, breach: nil)
+    }
+
+    /// Ends a scan without an operator command: the controller lifted the probe off because the
+    /// contact lease expired. The state returns to operator-enabled, motion stays allowed.
+    mutating func endScan() {
+        if state == .scanning { state = .operatorEnabled }
     }
 
     private func output(stop: StopKind?, breach: SafetyBreach?) -> SafetyOutput {
