@@ -46,10 +46,15 @@ public final class VirtualScannerRig: Sendable {
         let forceFirmware = wrench.map { ForceSensorFirmware(serial: "FT-\(serialSuffix)", source: $0) } ?? scanner.forceSensor
         armBoard = try BenchBoard(firmware: scanner.arm, device: .arm(serial: "ARM-\(serialSuffix)"), bench: bench)
         forceBoard = try BenchBoard(firmware: forceFirmware, device: .forceSensor(serial: "FT-\(serialSuffix)"), bench: bench)
-        boards = ScannerBoards(arm: .path(armBoard.devnode), forceSensor: .path(forceBoard.devnode))
+        let boards = ScannerBoards(arm: .path(armBoard.devnode), forceSensor: .path(forceBoard.devnode),
+                                   armJointCount: robot.joints.count)
+        self.boards = boards
         let recorded = self.recorded
         controller = MotionController(arm: try ArmModel(robot), configuration: configuration, inputs: boards.inputs,
-                                      output: boards.armSender, onEvent: { recorded.append($0) })
+                                      output: boards.armSender, onEvent: { event in
+                                          if case .transition(_, let to, _) = event { boards.reportHostState(to) }
+                                          recorded.append(event)
+                                      })
     }
 
     /// Connects both boards, zeroes the force sensor and starts the control loop (tests leave
@@ -65,7 +70,27 @@ public final class VirtualScannerRig: Sendable {
         while !controller.status.haveJointState && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
     }
 
+    /// The rig's stand-in for the contact's supervisor (the planner, or an operator's hold):
+    /// while on, a thread renews the contact lease every 50 ms. Off: the supervisor falls silent
+    /// and the controller lifts the probe off when the lease runs out.
+    public func holdContactLease(_ hold: Bool) {
+        leaseHeld.store(hold, ordering: .relaxed)
+        guard hold, !leaseThreadRunning.exchange(true, ordering: .relaxed) else { return }
+        let thread = Thread { [self] in
+            while leaseThreadRunning.load(ordering: .relaxed) {
+                if leaseHeld.load(ordering: .relaxed) { controller.renewContactLease() }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+        thread.name = "rig-lease"
+        thread.start()
+    }
+
+    private let leaseHeld = Atomic<Bool>(false)
+    private let leaseThreadRunning = Atomic<Bool>(false)
+
     public func stop() {
+        leaseThreadRunning.store(false, ordering: .relaxed)
         controller.stop()
         boards.stop()
         armBoard.unplug()
@@ -115,6 +140,7 @@ public final class VirtualScannerRig: Sendable {
                 throw RigError.setup("move to \(view) timed out; last events: \(events.suffix(4))")
             }
         }
+        holdContactLease(true)
         try controller.perform(.contact(forceN: forceN))
         // Contact is made when the force has been within 1 N of the target for 200 ms.
         var steadySince: Date?

@@ -119,6 +119,14 @@ struct EStop: ParsableCommand {
     func run() throws { try StateCommand.run(options, "/v1/estop") }
 }
 
+struct Release: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Release the patient after an e-stop or fault: the probe retracts along its axis at reduced "
+            + "speed, then the drives go off. The e-stop button must be out. Operator group.")
+    @OptionGroup var options: SocketOptions
+    func run() throws { try StateCommand.run(options, "/v1/release") }
+}
+
 struct Resume: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Leave a protective stop once its cause is gone. Operator group.")
     @OptionGroup var options: SocketOptions

@@ -11,7 +11,9 @@ enum StatusText {
         lines.append("force    \(force)" + (s.contactTargetN.map { String(format: ", holding %.1f N", $0) } ?? "")
             + (s.forceLimited ? ", SOFT LIMIT" : ""))
         lines.append("probe    at [\(s.probe.positionMM.map { f($0) }.joined(separator: ", "))] mm"
-            + (s.moving ? ", moving" : "") + (s.retracting ? ", retracting" : ""))
+            + (s.moving ? ", moving" : "") + (s.retracting ? ", retracting" : "")
+            + (s.liftingOff ? ", LIFTING OFF" : "") + (s.releasing ? ", RELEASING" : "")
+            + (s.contact.inContact ? ", in contact (lease \(Int(s.contact.leaseRemainingMs)) ms)" : ""))
         lines.append("view     " + (s.view.map { "\($0.label) \(f($0.confidence * 100))% (stable \($0.stableFrames) frames, frame \($0.frame))" } ?? "-"))
         if !compact {
             for (name, device) in [("arm", s.devices.arm), ("force", s.devices.forceSensor), ("probe", s.devices.probe)] {

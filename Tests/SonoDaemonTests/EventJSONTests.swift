@@ -28,6 +28,12 @@ struct EventJSONTests {
         .reply(ticket: 13, .failure(.notRunning)),
         .reply(ticket: 14, .failure(.timedOut(millis: 500))),
         .reply(ticket: 15, .failure(.queueFull)),
+        .reply(ticket: 16, .failure(.expired(millis: 3))),
+        .reply(ticket: 17, .failure(.liftingOff)),
+        .reply(ticket: 18, .failure(.release(.notStopped(.ready)))),
+        .reply(ticket: 19, .failure(.release(.estopEngaged))),
+        .reply(ticket: 20, .failure(.release(.causePresent(breach)))),
+        .reply(ticket: 21, .failure(.release(.busy))),
         .transition(from: .disabled, to: .ready, micros: 1_000),
         .stop(stop),
         .stop(StopRecord(kind: .category2, breach: nil, cycle: 3, decidedMicros: 3_000, forceBoardMicros: 0,
@@ -45,6 +51,14 @@ struct EventJSONTests {
         .retractStarted(micros: 7_000_000),
         .retractFinished(micros: 7_500_000, distanceMM: 4.5),
         .retractAborted(.breach(SafetyBreach(cause: .nonFiniteInput, value: .nan, limit: 0))),
+        .liftOffStarted(.leaseExpired, micros: 8_000_000),
+        .liftOffStarted(.scanEnded, micros: 8_100_000),
+        .liftOffFinished(micros: 9_000_000, distanceMM: 15),
+        .liftOffAborted(.breach(SafetyBreach(cause: .operatorStop, value: 1, limit: 0))),
+        .releaseStarted(micros: 10_000_000),
+        .releaseFinished(micros: 13_000_000, distanceMM: 15),
+        .releaseAborted(.drivesRefused),
+        .releaseAborted(.forceRose(11.5)),
         .boardFault(FaultReport(code: .overCurrent, axis: 3, severity: 2, value: 4.5, limit: 4), .arm),
         .boardFault(FaultReport(code: FaultCode(rawValue: 99), axis: FaultReport.noAxis, severity: 1, value: 1, limit: 0),
                     .forceTorque),
@@ -121,7 +135,8 @@ struct EventJSONTests {
     @Test func everyMotionCommandIsAnObjectOfItsDocumentedType() throws {
         let pose = Pose(rotation: .identity, position: Vector3(10, -20, 150))
         let commands: [MotionCommand] = [.safety(.enableMotion), .move(to: pose, limits: nil), .move(to: pose, limits: MotionLimits()),
-                                         .contact(forceN: 5), .contact(forceN: nil), .hold, .deadMan(held: true)]
+                                         .contact(forceN: 5), .contact(forceN: nil), .hold, .deadMan(held: true),
+                                         .renewContactLease, .release]
         var types: Set<String> = []
         for command in commands {
             let object = try Self.check(MotionCommandJSON(command, cycle: 5, ticket: 3).text, against: MotionCommandJSON.catalog)

@@ -118,10 +118,26 @@ public struct StatusJSON: Codable, Sendable, Equatable {
     public var probe: PoseJSON
     public var moving: Bool
     public var retracting: Bool
+    /// The controller lifts the probe off on its own (`contact.last_lift_off` says why).
+    public var liftingOff: Bool
+    /// The operator's release is under way.
+    public var releasing: Bool
+    public var contact: ContactJSON
     @Nullable public var view: ViewJSON?
     public var loop: LoopJSON
     public var scan: ScanStatusJSON
     public var recording: RecordingStatusJSON
+}
+
+/// The contact lease as the status shows it.
+public struct ContactJSON: Codable, Sendable, Equatable {
+    /// A contact force is held or the axial force is above the contact threshold.
+    public var inContact: Bool
+    /// Time left on the lease, ms (0 when expired or out of contact).
+    public var leaseRemainingMs: Double
+    public var leaseMs: Double
+    /// Why the controller last lifted off on its own: lease_expired or scan_ended.
+    @Nullable public var lastLiftOff: String?
 }
 
 public struct StateJSON: Codable, Sendable, Equatable {

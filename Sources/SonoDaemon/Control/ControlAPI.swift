@@ -12,7 +12,7 @@ public struct ControlAPI: Sendable {
     }
 
     public enum Operation: Sendable, Equatable {
-        case status, safety(SafetyCommand), startScan, scan, stopScan, startRecording, stopRecording, sessions, limits, events
+        case status, safety(SafetyCommand), release, startScan, scan, stopScan, startRecording, stopRecording, sessions, limits, events
     }
 
     struct Route {
@@ -31,6 +31,8 @@ public struct ControlAPI: Sendable {
         Route(method: "POST", path: "/v1/reset", operation: .safety(.reset), access: .motion),
         Route(method: "POST", path: "/v1/stop", operation: .safety(.protectiveStop), access: .stop),
         Route(method: "POST", path: "/v1/estop", operation: .safety(.emergencyStop), access: .stop),
+        // Moves the arm (away from the patient), so it needs the operator's access, not a stop's.
+        Route(method: "POST", path: "/v1/release", operation: .release, access: .motion),
         Route(method: "POST", path: "/v1/scan", operation: .startScan, access: .motion),
         Route(method: "GET", path: "/v1/scan", operation: .scan, access: .read),
         Route(method: "POST", path: "/v1/scan/stop", operation: .stopScan, access: .stop),
@@ -87,6 +89,11 @@ public struct ControlAPI: Sendable {
         case .safety(let command):
             switch scanner.perform(command) {
             case .success(let state): return Self.json(200, StateJSON(state: state.rawValue))
+            case .failure(let error): return Self.error(error)
+            }
+        case .release:
+            switch scanner.release() {
+            case .success(let state): return Self.json(202, StateJSON(state: state.rawValue))
             case .failure(let error): return Self.error(error)
             }
         case .startScan:

@@ -42,7 +42,12 @@ extension Scanner {
                                  probe: probeDevice),
             forceN: VectorJSON(x: round2(motion.force.x), y: round2(motion.force.y), z: round2(motion.force.z)),
             contactTargetN: motion.contactTargetN, forceLimited: motion.forceLimited, probe: PoseJSON(motion.probe),
-            moving: motion.moving, retracting: motion.retracting, view: view,
+            moving: motion.moving, retracting: motion.retracting, liftingOff: motion.liftingOff,
+            releasing: motion.releasing,
+            contact: ContactJSON(inContact: motion.inContact, leaseRemainingMs: round2(Double(motion.leaseRemainingMicros) / 1_000),
+                                 leaseMs: Double(motionConfiguration.limits.contactLeaseMicros / 1_000),
+                                 lastLiftOff: motion.lastLiftOff?.rawValue),
+            view: view,
             loop: LoopJSON(cycles: loop.cycles, overruns: loop.overruns, periodP50Us: Double(loop.periodP50),
                            periodP99Us: Double(loop.periodP99), periodMaxUs: Double(loop.periodMax),
                            realtime: RealTimeJSON(scheduler: rt?.fifoPriority != nil ? "SCHED_FIFO" : "SCHED_OTHER",
@@ -61,7 +66,13 @@ extension Scanner {
             "workspace": ["min_mm": .init([l.workspaceMin.x, l.workspaceMin.y, l.workspaceMin.z]),
                           "max_mm": .init([l.workspaceMax.x, l.workspaceMax.y, l.workspaceMax.z])],
             "stale": ["force_ms": .init(Double(l.forceDeadlineMicros) / 1000), "joints_ms": .init(Double(l.jointStateDeadlineMicros) / 1000)],
-            "contact": ["default_n": .init(c.defaultTargetN), "min_n": .init(c.targetRange.lowerBound), "max_n": .init(c.targetRange.upperBound)],
+            "contact": ["default_n": .init(c.defaultTargetN), "min_n": .init(c.targetRange.lowerBound), "max_n": .init(c.targetRange.upperBound),
+                        "lease_ms": .init(Double(l.contactLeaseMicros) / 1000), "detect_n": .init(l.contactDetectN),
+                        "lift_off_mm": .init(l.liftOffMM)],
+            "release": ["speed_mm_s": .init(l.releaseSpeedMMs), "distance_mm": .init(l.releaseDistanceMM),
+                        "force_rise_n": .init(l.releaseForceRiseN)],
+            "standstill": ["speed_mm_s": .init(l.standstillSpeedMMs), "displacement_mm": .init(l.standstillDisplacementMM),
+                           "settle_ms": .init(Double(l.standstillSettleMicros) / 1000)],
         ]
         return APICoding.encode(body)
     }

@@ -56,6 +56,10 @@ struct MotionCommandJSON: Codable, Equatable {
         case .deadMan(let held):
             type = "dead_man"
             self.held = held
+        case .renewContactLease:
+            type = "renew_contact_lease"
+        case .release:
+            type = "release"
         }
     }
 
@@ -80,5 +84,7 @@ struct MotionCommandJSON: Codable, Equatable {
                       fields: [.optional("force_n", .number)]),
             EventType(name: "hold", title: "cancel the move and hold", fields: []),
             EventType(name: "dead_man", title: "the operator's enabling switch", fields: [.required("held", .boolean)]),
+            EventType(name: "renew_contact_lease", title: "the contact's supervisor renewed its lease", fields: []),
+            EventType(name: "release", title: "the operator's patient release after a category 0/1 stop", fields: []),
         ])
 }

@@ -127,6 +127,27 @@ struct MotionEventJSON: Codable, Equatable {
         case .retractAborted(let abort):
             self.init(type: "retract_aborted")
             add(abort)
+        case .liftOffStarted(let liftReason, let micros):
+            self.init(type: "lift_off_started")
+            tUS = micros
+            reason = liftReason.rawValue
+        case .liftOffFinished(let micros, let distance):
+            self.init(type: "lift_off_finished")
+            tUS = micros
+            distanceMM = EventCoding.finite(distance)
+        case .liftOffAborted(let abort):
+            self.init(type: "lift_off_aborted")
+            add(abort)
+        case .releaseStarted(let micros):
+            self.init(type: "release_started")
+            tUS = micros
+        case .releaseFinished(let micros, let distance):
+            self.init(type: "release_finished")
+            tUS = micros
+            distanceMM = EventCoding.finite(distance)
+        case .releaseAborted(let abort):
+            self.init(type: "release_aborted")
+            add(abort)
         case .boardFault(let report, let board):
             self.init(type: "board_fault")
             self.board = Self.name(board)
@@ -195,6 +216,11 @@ struct MotionEventJSON: Codable, Equatable {
             add(breach)
         case .holdTimeout:
             reason = "hold_timeout"
+        case .drivesRefused:
+            reason = "drives_refused"
+        case .forceRose(let force):
+            reason = "force_rose"
+            forceN = EventCoding.finite(force)
         }
     }
 
@@ -221,6 +247,18 @@ struct MotionEventJSON: Codable, Equatable {
             self.refusal = "timed_out"
             timeoutMS = millis
         case .queueFull: self.refusal = "queue_full"
+        case .expired(let millis):
+            self.refusal = "expired"
+            timeoutMS = millis
+        case .liftingOff: self.refusal = "lifting_off"
+        case .release(.notStopped(let state)):
+            self.refusal = "release_not_stopped"
+            self.state = state.rawValue
+        case .release(.estopEngaged): self.refusal = "release_estop_engaged"
+        case .release(.causePresent(let breach)):
+            self.refusal = "release_cause_present"
+            add(breach)
+        case .release(.busy): self.refusal = "release_busy"
         }
     }
 
@@ -271,8 +309,8 @@ extension MotionEventJSON {
         .optional("expected_joints", .integer), .optional("got_joints", .integer),
     ]
     private static let abortFields: [EventField] = [
-        .required("reason", .oneOf(["tracking_error", "rejected", "breach", "hold_timeout"])),
-        .optional("position_error_mm", .number), .optional("orientation_error_rad", .number),
+        .required("reason", .oneOf(["tracking_error", "rejected", "breach", "hold_timeout", "drives_refused", "force_rose"])),
+        .optional("position_error_mm", .number), .optional("orientation_error_rad", .number), .optional("force_n", .number),
     ] + breachFields + rejectionFields
 
     /// Every type of `/motion/events` (and of the controller's replies, which are not recorded).
@@ -280,7 +318,9 @@ extension MotionEventJSON {
         EventType(name: "reply", title: "the answer to a command (not recorded: implied by the commands)", fields: [
             .required("ticket", .integer), .required("accepted", .boolean),
             .optional("refusal", .oneOf(["not_allowed", "cause_present", "target_rejected", "force_out_of_range",
-                                         "no_joint_state", "not_running", "timed_out", "queue_full"])),
+                                         "no_joint_state", "not_running", "timed_out", "queue_full", "expired",
+                                         "lifting_off", "release_not_stopped", "release_estop_engaged",
+                                         "release_cause_present", "release_busy"])),
             .optional("command", .oneOf(SafetyCommand.allCases.map(\.rawValue))),
             .optional("force_n", .number), .optional("allowed_min_n", .number), .optional("allowed_max_n", .number),
             .optional("timeout_ms", .integer),
@@ -306,6 +346,16 @@ extension MotionEventJSON {
         EventType(name: "retract_finished", title: "the retraction ended",
                   fields: [.required("t_us", .integer), .optional("distance_mm", .number)]),
         EventType(name: "retract_aborted", title: "the retraction was cancelled", fields: abortFields),
+        EventType(name: "lift_off_started", title: "the controller lifts the probe off (contact without a live lease)",
+                  fields: [.required("t_us", .integer), .required("reason", .oneOf(["lease_expired", "scan_ended"]))]),
+        EventType(name: "lift_off_finished", title: "the probe is clear of the patient and holds",
+                  fields: [.required("t_us", .integer), .optional("distance_mm", .number)]),
+        EventType(name: "lift_off_aborted", title: "the lift-off was cancelled", fields: abortFields),
+        EventType(name: "release_started", title: "the operator's patient release started",
+                  fields: [.required("t_us", .integer)]),
+        EventType(name: "release_finished", title: "the release retracted the probe; drives off",
+                  fields: [.required("t_us", .integer), .optional("distance_mm", .number)]),
+        EventType(name: "release_aborted", title: "the release was stopped; drives off", fields: abortFields),
         EventType(name: "board_fault", title: "a board reported a fault", fields: [
             .required("board", .oneOf(boards)), .required("code", .string), .optional("axis", .integer),
             .required("severity", .string), .optional("value", .number), .optional("limit", .number),

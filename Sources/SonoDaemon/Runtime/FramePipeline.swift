@@ -2,6 +2,7 @@ import Foundation
 import SonoCore
 import SonoGeometry
 import SonoPlanner
+import SonoSystem
 import SonoVision
 import Synchronization
 
@@ -12,8 +13,14 @@ final class FrameQueue: @unchecked Sendable {
     private let condition = NSCondition()
     private var frames: [ViewObservation] = []
     private let capacity = 64
+    /// When the latest frame arrived (monotonic, µs; 0: none yet): the planner's contact lease
+    /// is renewed only while frames keep coming.
+    private let lastArrival = Atomic<UInt64>(0)
+
+    var lastArrivalMicros: UInt64 { lastArrival.load(ordering: .relaxed) }
 
     func push(_ observation: ViewObservation) {
+        lastArrival.store(MonotonicClock.nowMicros(), ordering: .relaxed)
         condition.lock()
         if frames.count == capacity { frames.removeFirst() }
         frames.append(observation)

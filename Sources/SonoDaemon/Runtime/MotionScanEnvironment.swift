@@ -16,9 +16,16 @@ final class MotionScanEnvironment: ScanEnvironment, Sendable {
     private let moves: MoveTracker
     private let cancelled: @Sendable () -> Bool
     private let onEvent: @Sendable (PlannerEvent) -> Void
+    /// The planner's thread renews the contact lease as it waits for moves and frames, so a
+    /// stuck planner lets it expire; so does frame silence: a renewal needs a frame this recent.
+    private let frameSilenceMicros: UInt64
+    private let lastRenewal = Atomic<UInt64>(0)
+    static let renewalIntervalMicros: UInt64 = 50_000
 
     init(labels: [String], framesPerSecond: Double, controller: MotionController, frames: FrameQueue, moves: MoveTracker,
+         frameSilenceMillis: Int = 250,
          cancelled: @escaping @Sendable () -> Bool, onEvent: @escaping @Sendable (PlannerEvent) -> Void) {
+        self.frameSilenceMicros = UInt64(max(1, frameSilenceMillis)) * 1_000
         self.labels = labels
         self.framesPerSecond = framesPerSecond
         self.controller = controller
@@ -33,9 +40,24 @@ final class MotionScanEnvironment: ScanEnvironment, Sendable {
         return (status.probe, status.force.z, Double(MonotonicClock.nowMicros()) / 1e6)
     }
 
+    /// Renews the contact lease at most every 50 ms, and only while frames arrive: this runs on
+    /// the planner's own thread, from every wait of the planner.
+    private func renewLeaseIfDue() {
+        let now = MonotonicClock.nowMicros()
+        guard now &- lastRenewal.load(ordering: .relaxed) >= Self.renewalIntervalMicros else { return }
+        let arrival = frames.lastArrivalMicros
+        guard arrival != 0, now &- arrival <= frameSilenceMicros else { return }
+        if controller.renewContactLease() { lastRenewal.store(now, ordering: .relaxed) }
+    }
+
     private func checkScanning() throws(ScanInterruption) {
         if cancelled() { throw .cancelled }
+        renewLeaseIfDue()
         let status = controller.status
+        if status.state == .operatorEnabled, status.liftingOff, status.lastLiftOff == .leaseExpired {
+            throw .stopped("the contact lease expired (no renewal from the planner with fresh frames within "
+                + "\(controller.configuration.limits.contactLeaseMicros / 1_000) ms): the probe lifted off")
+        }
         guard status.state == .scanning else {
             let cause = status.latched.map { " (\($0.cause.rawValue))" } ?? ""
             throw .stopped("the controller is \(status.state.rawValue)\(cause)")
@@ -57,8 +79,8 @@ final class MotionScanEnvironment: ScanEnvironment, Sendable {
             default: throw .stopped(error.description)
             }
         }
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
+        let deadline = MonotonicClock.nowMicros() &+ 30_000_000
+        while MonotonicClock.nowMicros() < deadline {
             if let observation = frames.next(within: 0.005) { frame(observation) }
             if let ended = moves.ended(since: before) {
                 if case .aborted(let reason) = ended { return .rejected(reason) }
@@ -75,14 +97,18 @@ final class MotionScanEnvironment: ScanEnvironment, Sendable {
     }
 
     func observe(seconds: Double, frame: (ViewObservation) -> Bool) throws(ScanInterruption) {
-        let deadline = Date().addingTimeInterval(seconds)
-        var lastFrame = Date()
-        while Date() < deadline {
+        let start = MonotonicClock.nowMicros()
+        let deadline = start &+ UInt64(max(0, seconds) * 1e6)
+        var lastFrame = start
+        while true {
+            let now = MonotonicClock.nowMicros()
+            guard now < deadline else { return }
             try checkScanning()
-            if let observation = frames.next(within: min(0.05, max(0.001, deadline.timeIntervalSinceNow))) {
-                lastFrame = Date()
+            let left = Double(deadline - now) * 1e-6
+            if let observation = frames.next(within: min(0.05, max(0.001, left))) {
+                lastFrame = MonotonicClock.nowMicros()
                 if !frame(observation) { return }
-            } else if Date().timeIntervalSince(lastFrame) > 1 {
+            } else if MonotonicClock.nowMicros() &- lastFrame > 1_000_000 {
                 throw .noFrames("none for 1 s")
             }
         }

@@ -71,7 +71,8 @@ public final class Scanner: Sendable {
 
         let simulation = mode.simulation
         boards = ScannerBoards(arm: simulation?.armPort ?? configuration.armPort,
-                               forceSensor: simulation?.forceSensorPort ?? configuration.forceSensorPort)
+                               forceSensor: simulation?.forceSensorPort ?? configuration.forceSensorPort,
+                               armJointCount: robot.joints.count)
         let motion = Self.motionConfiguration(limits: limits, simulation: simulation != nil,
                                               staleDeadlineMillis: configuration.staleDeadlineMillis)
         motionConfiguration = motion
@@ -136,7 +137,9 @@ public final class Scanner: Sendable {
         let recording = self.recording
         var onTape: MotionController.TapeHandler?
         if let recording { onTape = { entry in recording.tape(entry) } }
+        let boards = self.boards
         let onEvent: MotionController.EventHandler = { event in
+            if case .transition(_, let to, _) = event { boards.reportHostState(to) }
             sink.handle(event)
             recording?.motionEvent(event)
         }
@@ -207,7 +210,21 @@ public final class Scanner: Sendable {
             return .success(try controller.perform(.safety(command)))
         } catch {
             switch error {
-            case .notRunning, .timedOut, .queueFull: return .failure(.unavailable(error.description))
+            case .notRunning, .timedOut, .queueFull, .expired: return .failure(.unavailable(error.description))
+            default: return .failure(.conflict(error.description))
+            }
+        }
+    }
+
+    /// Starts the operator's patient release (accepted in emergency_stop and fault): the probe
+    /// retracts along its axis at the release speed, then the drives go off. Answers once the
+    /// release has started; its end arrives as a `motion` event (release_finished / _aborted).
+    public func release() -> Result<SafetyState, CommandError> {
+        do {
+            return .success(try controller.perform(.release))
+        } catch {
+            switch error {
+            case .notRunning, .timedOut, .queueFull, .expired: return .failure(.unavailable(error.description))
             default: return .failure(.conflict(error.description))
             }
         }
