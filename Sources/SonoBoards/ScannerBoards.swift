@@ -19,11 +19,15 @@ public final class ScannerBoards: Sendable {
     private let forceProgress = ForceSampleProgress()
 
     /// `readerPriority`: SCHED_FIFO priority of the link threads, below the control loop's.
-    public init(arm: SerialPortSelector, forceSensor: SerialPortSelector, readerPriority: Int32? = 70,
+    /// `armJointCount`: the joints of the arm model (hardware/arm.toml); an arm board driving
+    /// another number is refused, as is one without the host and command watchdogs.
+    public init(arm: SerialPortSelector, forceSensor: SerialPortSelector, armJointCount: Int?, readerPriority: Int32? = 70,
                 onLinkEvent: @escaping @Sendable (BoardKind, LinkEvent) -> Void = { _, _ in }) {
         let inputs = MotionInputs()
         self.inputs = inputs
         var armLink = BoardLinkConfiguration(name: "arm", port: arm, expectedKind: .arm)
+        armLink.requiredCapabilities = [.jointPositionControl, .hostWatchdog, .commandWatchdog]
+        armLink.expectedJointCount = armJointCount
         armLink.realTimePriority = readerPriority
         var forceLink = BoardLinkConfiguration(name: "force sensor", port: forceSensor, expectedKind: .forceTorque)
         forceLink.realTimePriority = readerPriority
@@ -51,6 +55,19 @@ public final class ScannerBoards: Sendable {
     public func start() {
         arm.start()
         forceSensor.start()
+    }
+
+    /// Tells both boards the interlocks' state through the host's heartbeats (PROTOCOL.md §3.2).
+    public func reportHostState(_ state: SafetyState) {
+        let board: BoardState = switch state {
+        case .disabled, .ready: .ready
+        case .operatorEnabled, .scanning: .active
+        case .protectiveStop: .stopped
+        case .emergencyStop: .emergencyStop
+        case .fault: .fault
+        }
+        arm.reportHostState(board)
+        forceSensor.reportHostState(board)
     }
 
     public func stop() {

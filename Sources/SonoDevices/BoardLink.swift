@@ -12,6 +12,13 @@ public struct BoardLinkConfiguration: Sendable {
     public var serial = SerialConfiguration()
     /// A board of another kind on this port is refused (a swapped cable must not pass).
     public var expectedKind: BoardKind?
+    /// Capabilities the host's safety relies on (the arm's watchdogs): a board whose HELLO
+    /// lacks one is refused, naming it.
+    public var requiredCapabilities: Capabilities = []
+    /// The joint count the host's arm model has (hardware/arm.toml); nil: not checked.
+    public var expectedJointCount: Int?
+    /// Heartbeat periods a board may announce (PROTOCOL.md §4.1: 10–500 ms).
+    public var allowedHeartbeatPeriodMillis: ClosedRange<Int> = 10...500
     public var hostHeartbeatPeriodMillis = 50
     /// Silence after which the board counts as lost, until its `HELLO` announces its own
     /// heartbeat period (then 3 × that period).
@@ -125,6 +132,12 @@ public final class BoardLink: Sendable {
     let sequence = Atomic<UInt16>(0)
     /// The open port's descriptor for `RealTimeSender`, published and withdrawn by the reader.
     let realTimeGate = RealTimeGate()
+    /// The host state the reader's heartbeats carry (PROTOCOL.md §3.2), set by the host's
+    /// interlocks through `reportHostState`.
+    private let hostState = Atomic<UInt8>(BoardState.ready.rawValue)
+
+    /// The state the host's heartbeats tell the board from now on.
+    public func reportHostState(_ state: BoardState) { hostState.store(state.rawValue, ordering: .relaxed) }
 
     private struct Shared: ~Copyable {
         var port: SerialPort?
@@ -331,7 +344,8 @@ public final class BoardLink: Sendable {
             if handshaking { requestHelloIfDue(now: now) }
             if now >= nextHeartbeatMicros {
                 nextHeartbeatMicros = now + UInt64(configuration.hostHeartbeatPeriodMillis) * 1_000
-                _ = try? link.send(.heartbeat(Heartbeat(state: .ready)))
+                let state = BoardState(rawValue: link.hostState.load(ordering: .relaxed))
+                _ = try? link.send(.heartbeat(Heartbeat(state: state)))
             }
 
             let result: SerialPort.ReadResult
@@ -399,9 +413,9 @@ public final class BoardLink: Sendable {
         }
 
         mutating func accept(_ info: DeviceInfo) {
-            if let expected = configuration.expectedKind, expected != info.kind {
+            if let refusal = Self.refusal(of: info, configuration) {
                 let port = link.shared.withLock { $0.port }
-                if let port { lose(port, reason: "\(port.path) has a \(info.kind) board, expected \(expected)") }
+                if let port { lose(port, reason: "\(port.path): \(refusal)") }
                 return
             }
             if info.heartbeatPeriodMs > 0 {
@@ -415,6 +429,27 @@ public final class BoardLink: Sendable {
             }
             attempt = 0
             if let path { link.onEvent(.connected(info, path: path)) }
+        }
+
+        /// Why a board's HELLO does not give the host what its safety relies on, if it does not.
+        static func refusal(of info: DeviceInfo, _ configuration: BoardLinkConfiguration) -> String? {
+            if let expected = configuration.expectedKind, expected != info.kind {
+                return "has a \(info.kind) board, expected \(expected)"
+            }
+            let missing = configuration.requiredCapabilities.subtracting(info.capabilities)
+            if !missing.isEmpty {
+                return "the \(info.kind) board lacks \(missing.names.joined(separator: ", ")), which the host's safety relies on "
+                    + "(PROTOCOL.md §4.3); refused"
+            }
+            if let joints = configuration.expectedJointCount, Int(info.jointCount) != joints {
+                return "the \(info.kind) board drives \(info.jointCount) joints, hardware/arm.toml describes \(joints); refused"
+            }
+            if !configuration.allowedHeartbeatPeriodMillis.contains(Int(info.heartbeatPeriodMs)) {
+                return "the \(info.kind) board announces a \(info.heartbeatPeriodMs) ms heartbeat, outside "
+                    + "\(configuration.allowedHeartbeatPeriodMillis.lowerBound)–\(configuration.allowedHeartbeatPeriodMillis.upperBound) ms "
+                    + "(PROTOCOL.md §4.1); refused"
+            }
+            return nil
         }
 
         func complete(_ seq: UInt16, _ outcome: PendingRequest.Outcome) {

@@ -90,6 +90,15 @@ public struct Capabilities: OptionSet, Sendable {
     public static let estopInput = Capabilities(rawValue: 1 << 4)
     public static let brakes = Capabilities(rawValue: 1 << 5)
     public static let hostWatchdog = Capabilities(rawValue: 1 << 6)
+    /// The arm board stops when the host's `JOINT_COMMAND` stream stops (PROTOCOL.md §4.3).
+    public static let commandWatchdog = Capabilities(rawValue: 1 << 7)
+
+    /// PROTOCOL.md §3.1's names of the bits set, in bit order.
+    public var names: [String] {
+        let all = ["force_torque_6axis", "tare", "joint_position_control", "current_limit", "estop_input", "brakes",
+                   "host_watchdog", "command_watchdog"]
+        return all.indices.filter { rawValue & (1 << UInt32($0)) != 0 }.map { all[$0] }
+    }
 }
 
 /// `HELLO`: who a board is (§3.1).
@@ -317,10 +326,11 @@ public struct FaultCode: RawRepresentable, Sendable, Equatable, CustomStringConv
     public static let supplyVoltage = FaultCode(rawValue: 7)
     public static let encoder = FaultCode(rawValue: 8)
     public static let `internal` = FaultCode(rawValue: 9)
+    public static let commandTimeout = FaultCode(rawValue: 10)
 
     public var description: String {
         let names = ["over_current", "following_error", "joint_limit", "over_temperature", "host_timeout",
-                     "sensor_saturated", "supply_voltage", "encoder", "internal"]
+                     "sensor_saturated", "supply_voltage", "encoder", "internal", "command_timeout"]
         return (1...names.count).contains(Int(rawValue)) ? names[Int(rawValue) - 1] : "fault_\(rawValue)"
     }
 }

@@ -16,6 +16,9 @@ public struct ArmBoardConfiguration: Sendable {
     public var responseTimeConstantS: Float = 0.015
     /// The board stops on its own when the host is silent this long (PROTOCOL.md §4.3).
     public var hostTimeoutMillis = 150
+    /// While tracking, the board stops on its own when JOINT_COMMANDs stop for this long: the
+    /// command watchdog, which watches the host's control loop rather than its link (§4.3).
+    public var commandTimeoutMillis = 20
     public var initialPositions: [Float]
 
     public init(jointCount: Int = 6) {
@@ -44,6 +47,11 @@ public final class ArmFirmware: BoardFirmware {
     public private(set) var latchedFault: FaultReport?
     /// The stop under way, if any.
     public private(set) var stopping: StopCategory?
+    /// A category 2 stop has brought the arm to rest: JOINT_COMMAND is refused until the host
+    /// resumes with SET_DRIVES 1 (PROTOCOL.md §3.10).
+    public private(set) var heldAfterStop = false
+    /// When the last JOINT_COMMAND was accepted while tracking (nil: not tracking).
+    private var trackingSinceCommandMicros: UInt64?
 
     private var targets: [Float]
     private var commandVelocity: [Float]
@@ -62,7 +70,8 @@ public final class ArmFirmware: BoardFirmware {
         precondition((1...ProtocolConstants.maxJoints).contains(configuration.jointCount), "1…8 joints")
         deviceInfo = DeviceInfo(kind: .arm, firmwareMajor: 2, firmwareMinor: 1, firmwarePatch: 0,
                                 serial: SerialNumber(serial),
-                                capabilities: [.jointPositionControl, .currentLimit, .estopInput, .brakes, .hostWatchdog],
+                                capabilities: [.jointPositionControl, .currentLimit, .estopInput, .brakes, .hostWatchdog,
+                                               .commandWatchdog],
                                 jointCount: UInt8(configuration.jointCount), sampleRateHz: sampleRateHz,
                                 heartbeatPeriodMs: heartbeatPeriodMs)
         self.configuration = configuration
@@ -104,21 +113,25 @@ public final class ArmFirmware: BoardFirmware {
                 reply(refuse(seq, .jointCommand, reason))
                 return
             }
+            trackingSinceCommandMicros = micros
             for index in 0..<configuration.jointCount {
                 targets[index] = command.joints[index].position
                 commandVelocity[index] = min(command.joints[index].maxVelocity, configuration.maxVelocity[index])
                 commandCurrent[index] = min(command.joints[index].maxCurrent, configuration.maxCurrent[index])
             }
         case .setDrives(let enable):
+            trackingSinceCommandMicros = nil
             if enable {
                 if estopEngaged { reply(refuse(seq, .setDrives, .estopEngaged)); return }
                 if latchedFault != nil { reply(refuse(seq, .setDrives, .faultActive)); return }
                 drivesEnabled = true
                 stopping = nil
+                heldAfterStop = false
                 targets = positions
             } else {
                 drivesEnabled = false
                 stopping = nil
+                heldAfterStop = false
                 for index in velocities.indices { velocities[index] = 0 }
             }
             reply(acknowledge(seq, .setDrives))
@@ -133,10 +146,27 @@ public final class ArmFirmware: BoardFirmware {
             reply(acknowledge(seq, .stop))
         case .clearFaults:
             if estopEngaged { reply(refuse(seq, .clearFaults, .estopEngaged)); return }
+            // PROTOCOL.md §3.13: cleared only when the latched fault's cause is gone.
+            if let fault = latchedFault, causePersists(fault) { reply(refuse(seq, .clearFaults, .faultActive)); return }
             latchedFault = nil
             reply(acknowledge(seq, .clearFaults))
         default:
             reply(refuse(seq, message.type, .unknownType))
+        }
+    }
+
+    /// Whether a latched fault's cause is still there. Watchdog faults end with the host's
+    /// message that asks to clear them; the others are measured again.
+    private func causePersists(_ fault: FaultReport) -> Bool {
+        let axis = fault.axis == FaultReport.noAxis ? nil : Int(fault.axis)
+        switch fault.code {
+        case .overCurrent:
+            return currents.indices.contains { abs(currents[$0]) > commandCurrent[$0] }
+        case .jointLimit:
+            let joints = axis.map { [$0] } ?? Array(positions.indices)
+            return joints.contains { positions[$0] < configuration.lowerLimits[$0] || positions[$0] > configuration.upperLimits[$0] }
+        default:
+            return false
         }
     }
 
@@ -151,11 +181,12 @@ public final class ArmFirmware: BoardFirmware {
         }
         if estopEngaged { return .estopEngaged }
         if latchedFault != nil { return .faultActive }
-        if !drivesEnabled || stopping != nil { return .wrongState }
+        if !drivesEnabled || stopping != nil || heldAfterStop { return .wrongState }
         return nil
     }
 
     private func beginStop(_ category: StopCategory) {
+        trackingSinceCommandMicros = nil
         switch category {
         case .uncontrolled:
             drivesEnabled = false
@@ -183,6 +214,11 @@ public final class ArmFirmware: BoardFirmware {
         if drivesEnabled, let last = lastHostMessageMicros,
            micros &- last > UInt64(configuration.hostTimeoutMillis) * 1_000 {
             latch(.hostTimeout, axis: nil, value: Float(micros &- last) * 1e-3, limit: Float(configuration.hostTimeoutMillis))
+            beginStop(.controlledThenPowerOff)
+        }
+        if drivesEnabled, stopping == nil, let last = trackingSinceCommandMicros,
+           micros &- last > UInt64(configuration.commandTimeoutMillis) * 1_000 {
+            latch(.commandTimeout, axis: nil, value: Float(micros &- last) * 1e-3, limit: Float(configuration.commandTimeoutMillis))
             beginStop(.controlledThenPowerOff)
         }
         if dt > 0 { integrate(dt) }
@@ -246,6 +282,7 @@ public final class ArmFirmware: BoardFirmware {
                 drivesEnabled = false
             } else {
                 targets = positions
+                heldAfterStop = true
             }
         }
     }

@@ -10,6 +10,9 @@ import Testing
         var micros: UInt64 = 1_000_000
         var seq: UInt16 = 0
         var emitted: [Message] = []
+        /// The last joint command sent: `run` streams it every millisecond while `keepAlive`,
+        /// as the host's control loop does (the board's command watchdog expects a stream).
+        var streamed: Message?
 
         init(_ configuration: ArmBoardConfiguration = .init()) { arm = ArmFirmware(configuration: configuration) }
 
@@ -18,6 +21,7 @@ import Testing
             var replies: [Message] = []
             seq &+= 1
             arm.receive(message, seq: seq, at: micros, reply: { replies.append($0) })
+            if case .jointCommand = message { streamed = message }
             return replies
         }
 
@@ -25,6 +29,7 @@ import Testing
             for _ in 0..<millis {
                 micros += 1_000
                 if keepAlive && micros % 50_000 == 0 { send(.heartbeat(Heartbeat(state: .ready))) }
+                if keepAlive, let streamed { arm.receive(streamed, seq: 0, at: micros, reply: { _ in }) }
                 arm.tick(at: micros) { emitted.append($0) }
             }
         }
@@ -105,6 +110,43 @@ import Testing
         #expect(board.send(.setDrives(enable: true)) == [refusal(board.seq, .setDrives, .estopEngaged)])
         board.arm.setEmergencyStop(false)
         #expect(board.send(.setDrives(enable: true)) == [.ack(Acknowledgement(ackedSeq: board.seq, ackedType: 0x31))])
+    }
+
+    @Test func theCommandWatchdogStopsWhenTheControlStreamStops() {
+        let board = Harness()
+        board.send(.setDrives(enable: true))
+        board.run(millis: 100, keepAlive: true)
+        #expect(board.arm.latchedFault == nil, "drives on but not tracking: no stream expected")
+        board.send(Self.command([0.2, 0, 0, 0, 0, 0]))
+        board.run(millis: 100)
+        #expect(board.arm.latchedFault == nil, "a 1 kHz stream keeps it tracking")
+        // The host's control loop stalls; its link thread still sends heartbeats.
+        board.streamed = nil
+        var stoppedAfter: Int?
+        for millis in 1...100 where stoppedAfter == nil {
+            board.run(millis: 1)
+            if board.arm.latchedFault?.code == .commandTimeout { stoppedAfter = millis }
+        }
+        #expect(stoppedAfter.map { $0 <= 21 } == true, "stopped after \(stoppedAfter ?? -1) ms of silence")
+        #expect(board.arm.stopping == .controlledThenPowerOff || !board.arm.drivesEnabled, "a category 1 stop")
+    }
+
+    @Test func afterACategory2StopCommandsWaitForTheResume() {
+        let board = Harness()
+        board.send(.setDrives(enable: true))
+        board.send(Self.command([0.5, 0, 0, 0, 0, 0], velocity: 1))
+        board.run(millis: 100)
+        board.send(.stop(category: 2))
+        board.streamed = nil
+        board.run(millis: 500)
+        #expect(board.arm.drivesEnabled && board.arm.stopping == nil, "at rest, holding, drives on")
+        let held = board.arm.positions[0]
+        #expect(board.send(Self.command([1, 0, 0, 0, 0, 0])) == [refusal(board.seq, .jointCommand, .wrongState)])
+        board.streamed = nil
+        board.run(millis: 100)
+        #expect(board.arm.positions[0] == held, "no motion without resume")
+        #expect(board.send(.setDrives(enable: true)) == [.ack(Acknowledgement(ackedSeq: board.seq, ackedType: 0x31))])
+        #expect(board.send(Self.command([1, 0, 0, 0, 0, 0])).isEmpty, "resumed")
     }
 
     @Test func hostSilenceLatchesAFaultUntilCleared() {

@@ -16,5 +16,10 @@ extension ArmBoardConfiguration {
         maxAcceleration = robot.joints.map { Float($0.maxAcceleration) }
         maxCurrent = robot.joints.map { Float($0.maxCurrent) }
         initialPositions = robot.home.map { Float($0) }
+        // The virtual patient's boards sit behind umockdev's relay thread, whose latency tail
+        // under load passes 20 ms: the simulation's command deadline matches its stale-data
+        // deadlines (40 ms, for the same reason) so that it catches a stalled
+        // loop, not relay jitter. A hardware board keeps PROTOCOL.md's 20 ms.
+        commandTimeoutMillis = 40
     }
 }
