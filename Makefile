@@ -28,7 +28,7 @@ DAEMON_TESTS     = $(subst $(eval) ,|,$(strip $(DAEMON_SUITES)))
 # test-swift runs everything the other passes do not.
 SEPARATE_TESTS   = $(EMULATED_TESTS)|$(VISION_TESTS)|$(RECORD_TESTS)|$(REPORT_TESTS)|$(USB_REPLAY_TESTS)|$(DAEMON_TESTS)
 
-.PHONY: all deps build demo test test-modules test-passes test-swift test-daemon test-emulated test-c test-vectors fuzz fuzz-smoke \
+.PHONY: all deps build demo test test-modules test-passes test-swift test-daemon test-emulated test-faults test-c test-vectors fuzz fuzz-smoke \
         bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-vision bench-record bench-replay bench-usb bench-usb-path \
         test-vision test-record test-report test-usb-emulation test-usb-replay eval-vision test-systemd test-api install install-files scan-eval demo-devlab \
         sheets clean
@@ -72,8 +72,13 @@ scan-eval: build
 	done
 	$(DEBUG_BIN)/sonoctl scan summarize $(SCAN_EVAL_DIR)/*.json
 
-test: deps test-modules test-passes test-c test-usb-emulation test-vectors test-swift test-daemon test-usb-replay test-systemd test-api test-vision test-record test-report test-emulated fuzz-smoke
+test: deps test-modules test-passes test-c test-usb-emulation test-vectors test-swift test-daemon test-usb-replay test-systemd test-api test-vision test-record test-report test-emulated test-faults fuzz-smoke
 	@echo "make test: all passed"
+
+# Fault injection on the emulated stack (issue 16): one table row per scenario, fault → safe
+# state and the contact force at the end; fails on any row that does not hold.
+test-faults: build
+	umockdev-wrapper $(DEBUG_BIN)/sono-devlab faults
 
 # Installation: sonod and sonoctl (release builds), their data, the systemd units and the system
 # integration files; README.md, "Install as a service". DESTDIR (a staging root) and PREFIX are

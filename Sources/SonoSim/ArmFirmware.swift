@@ -65,13 +65,16 @@ public final class ArmFirmware: BoardFirmware {
     /// joints from here (the probe's pose, its contact with the patient).
     public var onMotion: ((ArmFirmware, UInt64) -> Void)?
 
+    /// Every capability this board has; fault injection builds boards that lack some.
+    public static let capabilities: Capabilities = [.jointPositionControl, .currentLimit, .estopInput, .brakes,
+                                                    .hostWatchdog, .commandWatchdog]
+
     public init(serial: String = "ARM-0001", sampleRateHz: UInt16 = 1_000, heartbeatPeriodMs: UInt16 = 50,
-                configuration: ArmBoardConfiguration = .init()) {
+                capabilities: Capabilities = ArmFirmware.capabilities, configuration: ArmBoardConfiguration = .init()) {
         precondition((1...ProtocolConstants.maxJoints).contains(configuration.jointCount), "1…8 joints")
         deviceInfo = DeviceInfo(kind: .arm, firmwareMajor: 2, firmwareMinor: 1, firmwarePatch: 0,
                                 serial: SerialNumber(serial),
-                                capabilities: [.jointPositionControl, .currentLimit, .estopInput, .brakes, .hostWatchdog,
-                                               .commandWatchdog],
+                                capabilities: capabilities,
                                 jointCount: UInt8(configuration.jointCount), sampleRateHz: sampleRateHz,
                                 heartbeatPeriodMs: heartbeatPeriodMs)
         self.configuration = configuration

@@ -10,7 +10,7 @@ struct DevLab: ParsableCommand {
         abstract: "Run Sono's real serial drivers against simulated boards on emulated USB devices.",
         discussion: "Needs umockdev's preload: `umockdev-wrapper sono-devlab …` (make demo, make bench-link).",
         subcommands: [LinkDemo.self, PatientDemo.self, LinkBenchmark.self, LoopBenchmark.self, StopBenchmark.self,
-                      USBBenchmark.self, USBCapture.self]
+                      USBBenchmark.self, USBCapture.self, FaultInjection.self]
     )
 }
 

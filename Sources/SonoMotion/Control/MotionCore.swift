@@ -461,7 +461,10 @@ public struct MotionCore: Sendable {
                 endRelease(.drivesRefused, now: now, output, emit)
             }
         case .moving(let move, let start, let origin, let startForce):
-            if force.z > max(startForce, configuration.limits.contactDetectN) + configuration.limits.releaseForceRiseN {
+            // Breathing moves the chest under a slow retraction: the bound is the larger of the
+            // starting force and the soft limit, plus the allowed rise.
+            let bound = max(startForce, configuration.limits.forceSoftLimitN) + configuration.limits.releaseForceRiseN
+            if !(force.z <= bound) {
                 endRelease(.forceRose(force.z), now: now, output, emit)
                 return
             }

@@ -32,8 +32,9 @@ public struct SafetyLimits: Sendable, Equatable {
     /// How far a lift-off takes the probe back along its axis, mm.
     public var liftOffMM = 15.0
     /// The operator's release after a category 0/1 stop: speed and distance of the retraction
-    /// along the probe axis, and how much the axial force may rise above its value at the start
-    /// (the patient following the probe, or a retraction pressing in) before it is stopped.
+    /// along the probe axis, and how much the axial force may rise above the larger of its value
+    /// at the start and the soft limit (the patient following the probe, or a retraction
+    /// pressing in) before it is stopped.
     public var releaseSpeedMMs = 5.0
     public var releaseDistanceMM = 15.0
     public var releaseForceRiseN = 2.0

@@ -1,0 +1,402 @@
+import ArgumentParser
+import Foundation
+import SonoBoards
+import SonoDevices
+import SonoGeometry
+import SonoMotion
+import SonoProtocol
+import SonoSim
+import SonoSystem
+import SonoTestbed
+import Synchronization
+
+/// `sono-devlab faults` (make test-faults): fault injection on the emulated stack. Each scenario
+/// runs the real serial drivers, link layer and 1 kHz motion controller against the simulated
+/// boards on umockdev-emulated USB devices and the virtual patient, injects one failure, and
+/// prints one row: what should happen, what did, how long from the fault to the safe state, and
+/// the contact force at the end by the simulator's truth. Any row that does not hold fails the run.
+struct FaultInjection: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "faults",
+        abstract: "Inject failures on the emulated stack and check each ends in its safe state (one table row each).")
+
+    @Option(help: "Run only the scenarios whose name contains this.")
+    var only: String?
+
+    @OptionGroup var rig: RigOptions
+
+    func run() throws {
+        _ = try requireBench()
+        let scenarios = FaultScenarios(rig: rig).all.filter { only.map($0.name.contains) ?? true }
+        guard !scenarios.isEmpty else { throw ValidationError("no scenario matches '\(only ?? "")'") }
+        print("fault injection on the emulated stack (umockdev-wrapper sono-devlab faults); simulation deadlines: "
+              + "stale data \(rig.deadlineMillis) ms, arm command watchdog "
+              + "\(ArmBoardConfiguration(robot: try FaultScenarios.robot(rig)).commandTimeoutMillis) ms")
+        var rows: [FaultRow] = []
+        for scenario in scenarios {
+            let row: FaultRow
+            do { row = try scenario.run() } catch {
+                row = FaultRow(scenario: scenario.name, expected: scenario.expected, observed: "setup failed: \(error)",
+                               safeMillis: nil, forceN: nil, holds: false)
+            }
+            rows.append(row)
+            FaultRow.printHeaderOnce(rows.count == 1)
+            print(row.line)
+        }
+        let failed = rows.filter { !$0.holds }
+        print("\(rows.count - failed.count)/\(rows.count) scenarios hold")
+        if !failed.isEmpty { throw ExitCode(1) }
+    }
+}
+
+struct FaultRow {
+    var scenario: String
+    var expected: String
+    var observed: String
+    /// Fault to safe state, ms; nil when there is no such time (a refusal).
+    var safeMillis: Double?
+    /// Normal contact force at the end, by the simulator's truth, N.
+    var forceN: Double?
+    var holds: Bool
+
+    static func printHeaderOnce(_ first: Bool) {
+        guard first else { return }
+        print("| scenario | expected | observed | fault → safe | force at end | |")
+        print("|---|---|---|---|---|---|")
+    }
+
+    var line: String {
+        let safe = safeMillis.map { String(format: "%.0f ms", $0) } ?? "–"
+        let force = forceN.map { String(format: "%.1f N", $0) } ?? "–"
+        return "| \(scenario) | \(expected) | \(observed) | \(safe) | \(force) | \(holds ? "ok" : "FAILED") |"
+    }
+}
+
+struct FaultScenario {
+    var name: String
+    var expected: String
+    var run: () throws -> FaultRow
+}
+
+/// The scenarios, each on its own rig (own emulated devices), in the order the table prints.
+struct FaultScenarios {
+    let rig: RigOptions
+    private static let sequence = Atomic<Int>(0)
+
+    static func robot(_ rig: RigOptions) throws -> RobotDescription {
+        do { return try RobotDescription.load(path: rig.robot) } catch { throw ValidationError("\(rig.robot): \(error)") }
+    }
+
+    var all: [FaultScenario] {
+        [
+            FaultScenario(name: "scan stopped in contact", expected: "lift-off (scan_ended), no stop",
+                          run: scanStoppedInContact),
+            FaultScenario(name: "planner stuck in contact", expected: "lease expires, scan ends, lift-off, no stop",
+                          run: plannerStuckInContact),
+            FaultScenario(name: "control loop stopped in contact", expected: "arm board stops on its own (command watchdog)",
+                          run: loopStoppedInContact),
+            FaultScenario(name: "host killed in contact", expected: "arm board stops on host silence (heartbeat watchdog)",
+                          run: hostGoneInContact),
+            FaultScenario(name: "force sensor unplugged in contact", expected: "category 1 stop, drives off",
+                          run: forceSensorUnplugged),
+            FaultScenario(name: "second over-force in fault", expected: "stopped and backed off again",
+                          run: secondOverForce),
+            FaultScenario(name: "disable in fault", expected: "drives off, fault stays latched", run: disableInFault),
+            FaultScenario(name: "release after e-stop in contact", expected: "retract ≥ 14 mm at ≤ 5 mm/s, drives off",
+                          run: releaseAfterEStop),
+            FaultScenario(name: "motion after category 2 without resume", expected: "board refuses the command, arm still",
+                          run: motionAfterCategory2),
+            FaultScenario(name: "arm board without host_watchdog", expected: "link refuses the board, naming it",
+                          run: boardWithoutWatchdog),
+        ]
+    }
+
+    // MARK: - Helpers
+
+    private func makeRig(wrench: SettableWrench? = nil) throws -> VirtualScannerRig {
+        let suffix = "FI\(Self.sequence.add(1, ordering: .relaxed).newValue)"
+        return try VirtualScannerRig(robotPath: rig.robot, patientPath: rig.patient, configuration: rig.configuration(),
+                                     serialSuffix: suffix, wrench: wrench)
+    }
+
+    /// A rig scanning in contact with the patient at 8 N, the lease held as the planner holds it.
+    private func scanningInContact() throws -> VirtualScannerRig {
+        let scanner = try makeRig()
+        try scanner.start()
+        try scanner.makeContact(at: .plax, forceN: 8)
+        try scanner.controller.perform(.safety(.startScan))
+        return scanner
+    }
+
+    private static func millis(since start: UInt64) -> Double { Double(MonotonicClock.nowMicros() &- start) / 1_000 }
+
+    /// Waits (up to `seconds`) until the simulator says the probe is off the skin; the time, ms.
+    private static func untilOffSkin(_ scanner: VirtualScannerRig, from start: UInt64, seconds: Double = 6) -> Double? {
+        scanner.wait(seconds: seconds) { scanner.truth.contact.normalForceN < 0.5 } ? millis(since: start) : nil
+    }
+
+    private static func arm(_ scanner: VirtualScannerRig) -> (drives: Bool, fault: FaultReport?, estop: Bool) {
+        scanner.armBoard.runner.withFirmware { firmware in
+            guard let arm = firmware as? ArmFirmware else { return (false, nil, false) }
+            return (arm.drivesEnabled, arm.latchedFault, arm.estopEngaged)
+        }
+    }
+
+    private static func saw(_ scanner: VirtualScannerRig, _ matches: (MotionEvent) -> Bool) -> Bool {
+        scanner.events.contains(where: matches)
+    }
+
+    // MARK: - Scenarios
+
+    private func scanStoppedInContact() throws -> FaultRow {
+        let scanner = try scanningInContact()
+        defer { scanner.stop() }
+        // The planner ended (cancelled, timed out, threw) without lifting, and nobody holds the lease.
+        scanner.holdContactLease(false)
+        let start = MonotonicClock.nowMicros()
+        try scanner.controller.perform(.safety(.stopScan))
+        let off = Self.untilOffSkin(scanner, from: start)
+        let lifted = Self.saw(scanner) { if case .liftOffStarted(.scanEnded, _) = $0 { true } else { false } }
+        scanner.wait(seconds: 3) { !scanner.controller.status.liftingOff }
+        let stops = scanner.stops.count
+        return FaultRow(scenario: "scan stopped in contact", expected: "lift-off (scan_ended), no stop",
+                        observed: lifted ? "lifted off (scan_ended), \(stops) stops" : "no lift-off; \(stops) stops",
+                        safeMillis: off, forceN: scanner.truth.contact.normalForceN, holds: lifted && off != nil && stops == 0)
+    }
+
+    private func plannerStuckInContact() throws -> FaultRow {
+        let scanner = try scanningInContact()
+        defer { scanner.stop() }
+        let lease = Double(scanner.controller.configuration.limits.contactLeaseMicros) / 1_000
+        // The planner's thread hangs: its renewals stop (the rig renews every 50 ms, so the last
+        // renewal was at most 50 ms before this).
+        scanner.holdContactLease(false)
+        let start = MonotonicClock.nowMicros()
+        let expired = scanner.wait(seconds: 2) { scanner.controller.status.liftingOff }
+        let expiry = Self.millis(since: start)
+        let off = Self.untilOffSkin(scanner, from: start)
+        let state = scanner.controller.status.state
+        let stops = scanner.stops.count
+        let holds = expired && expiry <= lease + 60 && off != nil && state == .operatorEnabled && stops == 0
+        return FaultRow(scenario: "planner stuck in contact", expected: "lease expires, scan ends, lift-off, no stop",
+                        observed: expired ? String(format: "lift-off %.0f ms after the last renewal (lease %.0f ms), state %@, %d stops",
+                                                   expiry, lease, state.rawValue, stops) : "no lift-off within 2 s",
+                        safeMillis: off, forceN: scanner.truth.contact.normalForceN, holds: holds)
+    }
+
+    private func loopStoppedInContact() throws -> FaultRow {
+        let scanner = try scanningInContact()
+        defer { scanner.stop() }
+        let deadline = Double(ArmBoardConfiguration(robot: try Self.robot(rig)).commandTimeoutMillis)
+        // The control loop's thread stops (as a SIGSTOP of it would): the boards' link threads
+        // live on and keep sending heartbeats, so only the command watchdog can notice.
+        let lastCycle = scanner.controller.status.micros
+        scanner.controller.stop()
+        let stopped = scanner.wait(seconds: 2) { Self.arm(scanner).fault?.code == .commandTimeout }
+        let after = Double(MonotonicClock.nowMicros() &- lastCycle) / 1_000
+        scanner.wait(seconds: 1) { !Self.arm(scanner).drives }
+        let drives = Self.arm(scanner).drives
+        return FaultRow(scenario: "control loop stopped in contact", expected: "arm board stops on its own (command watchdog)",
+                        observed: stopped ? String(format: "command_timeout %.0f ms after the last cycle (deadline %.0f ms; 20 ms on hardware), drives %@",
+                                                   after, deadline, drives ? "on" : "off") : "the board kept holding",
+                        safeMillis: stopped ? after : nil, forceN: scanner.truth.contact.normalForceN,
+                        holds: stopped && after <= deadline + 15 && !drives)
+    }
+
+    private func hostGoneInContact() throws -> FaultRow {
+        let scanner = try scanningInContact()
+        defer { scanner.stop() }
+        // What SIGKILL leaves: no loop, no link threads; the kernel closes the ports.
+        let start = MonotonicClock.nowMicros()
+        scanner.controller.stop()
+        scanner.boards.stop()
+        let stopped = scanner.wait(seconds: 2) { Self.arm(scanner).fault != nil }
+        let after = Self.millis(since: start)
+        let fault = Self.arm(scanner).fault
+        scanner.wait(seconds: 1) { !Self.arm(scanner).drives }
+        let drives = Self.arm(scanner).drives
+        return FaultRow(scenario: "host killed in contact", expected: "arm board stops on host silence",
+                        observed: stopped ? "\(fault.map { "\($0.code)" } ?? "?") after \(Int(after)) ms, drives \(drives ? "on" : "off")"
+                            : "the board kept holding",
+                        safeMillis: stopped ? after : nil, forceN: scanner.truth.contact.normalForceN,
+                        holds: stopped && !drives && after <= 150 + 50)
+    }
+
+    private func forceSensorUnplugged() throws -> FaultRow {
+        let scanner = try scanningInContact()
+        defer { scanner.stop() }
+        let start = MonotonicClock.nowMicros()
+        scanner.unplugForceSensor()
+        let stopped = scanner.wait(seconds: 2) { !scanner.stops.isEmpty }
+        let stop = scanner.stops.first
+        let off = scanner.wait(seconds: 2) { !Self.arm(scanner).drives }
+        let after = Self.millis(since: start)
+        let cause = stop?.breach?.cause.rawValue ?? "none"
+        return FaultRow(scenario: "force sensor unplugged in contact", expected: "category 1 stop, drives off",
+                        observed: stopped ? "\(stop?.kind.description ?? "") stop (\(cause)), drives \(off ? "off" : "on")" : "no stop",
+                        safeMillis: off ? after : nil, forceN: scanner.truth.contact.normalForceN,
+                        holds: stop?.kind == .category1 && off)
+    }
+
+    /// A rig whose force sensor reads a settable wrench: over-force without hurting anyone.
+    private func pressedWithWrench(_ wrench: SettableWrench) throws -> VirtualScannerRig {
+        let scanner = try makeRig(wrench: wrench)
+        try scanner.start()
+        try scanner.controller.perform(.safety(.enable))
+        try scanner.controller.perform(.safety(.enableMotion))
+        wrench.set(ForceTorqueSample(fx: 0, fy: 0, fz: 8, tx: 0, ty: 0, tz: 0))
+        scanner.holdContactLease(true)
+        Thread.sleep(forTimeInterval: 0.1)
+        wrench.set(ForceTorqueSample(fx: 0, fy: 0, fz: 25, tx: 0, ty: 0, tz: 0))
+        guard scanner.wait(seconds: 2, until: { scanner.controller.status.state == .fault }) else {
+            throw FaultError("25 N did not latch the over-force fault (state \(scanner.controller.status.state))")
+        }
+        return scanner
+    }
+
+    private func secondOverForce() throws -> FaultRow {
+        let wrench = SettableWrench()
+        let scanner = try pressedWithWrench(wrench)
+        defer { scanner.stop() }
+        wrench.set(ForceTorqueSample(fx: 0, fy: 0, fz: 5, tx: 0, ty: 0, tz: 0))  // the retraction relieved it
+        scanner.wait(seconds: 4) { Self.saw(scanner) { if case .retractFinished = $0 { true } else { false } } }
+        let stopsBefore = scanner.stops.count
+        let start = MonotonicClock.nowMicros()
+        wrench.set(ForceTorqueSample(fx: 0, fy: 0, fz: 25, tx: 0, ty: 0, tz: 0))  // the patient pushes into the probe
+        let stopped = scanner.wait(seconds: 1) { scanner.stops.count > stopsBefore }
+        let after = Self.millis(since: start)
+        let retractions = { scanner.events.filter { if case .retractStarted = $0 { true } else { false } }.count }
+        let backedOff = scanner.wait(seconds: 2) { retractions() >= 2 }
+        return FaultRow(scenario: "second over-force in fault", expected: "stopped and backed off again",
+                        observed: stopped ? "\(scanner.stops.last?.kind.description ?? "") stop, \(retractions()) retractions" : "ignored",
+                        safeMillis: stopped ? after : nil, forceN: nil, holds: stopped && backedOff)
+    }
+
+    private func disableInFault() throws -> FaultRow {
+        let wrench = SettableWrench()
+        let scanner = try pressedWithWrench(wrench)
+        defer { scanner.stop() }
+        let start = MonotonicClock.nowMicros()
+        let answer: String
+        do { answer = "accepted (\(try scanner.controller.perform(.safety(.disable)).rawValue))" } catch { answer = "refused: \(error)" }
+        let off = scanner.wait(seconds: 1) { !Self.arm(scanner).drives }
+        let after = Self.millis(since: start)
+        let state = scanner.controller.status.state
+        return FaultRow(scenario: "disable in fault", expected: "drives off, fault stays latched",
+                        observed: "\(answer), drives \(off ? "off" : "on"), state \(state.rawValue)",
+                        safeMillis: off ? after : nil, forceN: nil, holds: off && state == .fault)
+    }
+
+    private func releaseAfterEStop() throws -> FaultRow {
+        let scanner = try scanningInContact()
+        defer { scanner.stop() }
+        scanner.armBoard.runner.withFirmware { ($0 as? ArmFirmware)?.setEmergencyStop(true) }
+        guard scanner.wait(seconds: 1, until: { scanner.controller.status.state == .emergencyStop }) else {
+            throw FaultError("the e-stop did not reach the controller")
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+        let clamped = scanner.truth.contact.normalForceN
+        var refusedWhileIn = false
+        do { try scanner.controller.perform(.release) } catch { refusedWhileIn = error == .release(.estopEngaged) }
+        scanner.armBoard.runner.withFirmware { ($0 as? ArmFirmware)?.setEmergencyStop(false) }
+        scanner.wait(seconds: 1) { !scanner.controller.status.armStatus.contains(.estopEngaged) }
+        let origin = scanner.controller.status.probe
+        let start = MonotonicClock.nowMicros()
+        try scanner.controller.perform(.release)
+        // The tip's speed over 100 ms windows (joint readings differ by quantisation per ms).
+        var fastest = 0.0
+        var previous = scanner.truth.probe.position
+        var finished = false
+        while !finished && Self.millis(since: start) < 8_000 {
+            Thread.sleep(forTimeInterval: 0.1)
+            let here = scanner.truth.probe.position
+            fastest = max(fastest, (here - previous).length * 10)
+            previous = here
+            finished = Self.saw(scanner) { if case .releaseFinished = $0 { true } else { false } }
+        }
+        let off = Self.untilOffSkin(scanner, from: start, seconds: 0.5)
+        let distance = -(scanner.controller.status.probe.position - origin.position).dot(origin.rotation.z)
+        scanner.wait(seconds: 1) { !Self.arm(scanner).drives }
+        let drives = Self.arm(scanner).drives
+        let limit = scanner.controller.configuration.limits.releaseSpeedMMs
+        let aborted = scanner.events.compactMap { event -> String? in
+            if case .releaseAborted(let reason) = event { "; aborted: \(reason)" } else { nil }
+        }.first ?? ""
+        return FaultRow(
+            scenario: "release after e-stop in contact", expected: "retract ≥ 14 mm at ≤ 5 mm/s, drives off",
+            observed: String(format: "clamped at %.1f N; refused while the button was in: %@; retracted %.1f mm at ≤ %.1f mm/s, drives %@",
+                             clamped, refusedWhileIn ? "yes" : "NO", distance, fastest, drives ? "on" : "off") + aborted,
+            safeMillis: off, forceN: scanner.truth.contact.normalForceN,
+            holds: refusedWhileIn && finished && distance >= 14 && fastest <= limit * 1.1 && !drives && off != nil)
+    }
+
+    private func motionAfterCategory2() throws -> FaultRow {
+        let scanner = try makeRig()
+        defer { scanner.stop() }
+        try scanner.start()
+        try scanner.controller.perform(.safety(.enable))
+        try scanner.controller.perform(.safety(.enableMotion))
+        try scanner.controller.perform(.safety(.protectiveStop))
+        scanner.wait(seconds: 1) { !scanner.controller.status.armStatus.contains(.stopping) }
+        Thread.sleep(forTimeInterval: 0.2)
+        let before = scanner.truth.probe.position
+        // A second writer (a stray process, a bug) sends a joint command without resume.
+        let status = scanner.controller.status
+        var targets = JointArray<JointTarget>(count: status.joints.count, filler: .zero)
+        for index in 0..<status.joints.count {
+            targets[index] = JointTarget(position: Float(status.joints[index] + 0.05), maxVelocity: 0.5, maxCurrent: 3)
+        }
+        let start = MonotonicClock.nowMicros()
+        for _ in 0..<50 {
+            _ = try? scanner.boards.arm.send(.jointCommand(JointCommand(joints: targets)))
+            Thread.sleep(forTimeInterval: 0.002)
+        }
+        let refused = scanner.wait(seconds: 1) {
+            Self.saw(scanner) { if case .boardRefused(MessageType.jointCommand.rawValue, .wrongState, .arm) = $0 { true } else { false } }
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+        let drift = (scanner.truth.probe.position - before).length
+        let state = scanner.controller.status.state
+        return FaultRow(scenario: "motion after category 2 without resume", expected: "board refuses the command, arm still",
+                        observed: String(format: "%@; moved %.2f mm; host state %@", refused ? "NACK wrong_state" : "accepted",
+                                         drift, state.rawValue),
+                        safeMillis: refused ? Self.millis(since: start) - 300 : nil, forceN: nil,
+                        holds: refused && drift < 0.1)
+    }
+
+    private func boardWithoutWatchdog() throws -> FaultRow {
+        let bench = try requireBench()
+        let robot = try Self.robot(rig)
+        let suffix = "FI\(Self.sequence.add(1, ordering: .relaxed).newValue)"
+        let firmware = ArmFirmware(serial: "ARM-\(suffix)", capabilities: [.jointPositionControl, .currentLimit, .estopInput, .brakes],
+                                   configuration: ArmBoardConfiguration(robot: robot))
+        let board = try BenchBoard(firmware: firmware, device: .arm(serial: "ARM-\(suffix)"), bench: bench)
+        defer { board.unplug() }
+        let events = Mutex<[LinkEvent]>([])
+        let boards = ScannerBoards(arm: .path(board.devnode), forceSensor: .path("/dev/null"), armJointCount: robot.joints.count,
+                                   onLinkEvent: { kind, event in if kind == .arm { events.withLock { $0.append(event) } } })
+        let start = MonotonicClock.nowMicros()
+        boards.arm.start()
+        defer { boards.arm.stop() }
+        var refusal: String?
+        var connected = false
+        let deadline = start + 2_000_000
+        while refusal == nil && !connected && MonotonicClock.nowMicros() < deadline {
+            Thread.sleep(forTimeInterval: 0.01)
+            for event in events.withLock({ $0 }) {
+                if case .connectFailed(_, let reason, _) = event, reason.contains("lacks") { refusal = reason }
+                if case .connected = event { connected = true }
+            }
+        }
+        let named = refusal?.contains("host_watchdog") == true && refusal?.contains("command_watchdog") == true
+        return FaultRow(scenario: "arm board without host_watchdog", expected: "link refuses the board, naming it",
+                        observed: refusal.map { "refused: \($0.split(separator: ":").last.map(String.init) ?? $0)" }
+                            ?? (connected ? "ACCEPTED" : "no answer"),
+                        safeMillis: refusal != nil ? Self.millis(since: start) : nil, forceN: nil, holds: named && !connected)
+    }
+}
+
+struct FaultError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
