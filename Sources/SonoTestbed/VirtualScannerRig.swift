@@ -64,7 +64,7 @@ public final class VirtualScannerRig: Sendable {
         if let missing = boards.waitUntilConnected(timeoutMillis: 3_000) {
             throw RigError.setup("the simulated \(missing) board did not connect")
         }
-        do { try boards.tare(timeoutMillis: 500) } catch { throw RigError.setup("\(error)") }
+        do { _ = try boards.tareIfFree(home: robot.home, timeoutMillis: 500) } catch { throw RigError.setup("\(error)") }
         controller.start(lockMemory: lockMemory)
         let deadline = Date().addingTimeInterval(2)
         while !controller.status.haveJointState && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }

@@ -46,6 +46,8 @@ public final class Scanner: Sendable {
     let prior: ScanPrior
     let limits: SafetyLimits
     let motionConfiguration: MotionControllerConfiguration
+    /// The arm's home pose (hardware/arm.toml): where the force sensor may be zeroed.
+    let home: [Double]
     /// This run's MCAP recording (nil when `recording.mcap` is off).
     let recording: SessionRecording?
     let scans: ScanControl
@@ -63,6 +65,7 @@ public final class Scanner: Sendable {
         do { robot = try RobotDescription.load(path: configuration.robotPath) } catch {
             throw .file("robot description \(configuration.robotPath): \(error)")
         }
+        home = robot.home
         do { limits = try SafetyLimits.load(path: configuration.safetyPath) } catch {
             throw .file("safety limits \(configuration.safetyPath): \(error)")
         }
@@ -192,7 +195,7 @@ public final class Scanner: Sendable {
             RecordingStage(recording: recording, sessions: sessions, events: events, controller: controller, log: log),
         ]
         if let simulation = mode.simulation { stages.append(SimulationStage(host: simulation, log: log)) }
-        stages.append(BoardLinkStage(boards: boards, simulated: mode.simulation != nil, log: log))
+        stages.append(BoardLinkStage(boards: boards, simulated: mode.simulation != nil, home: home, log: log))
         stages.append(MotionStage(scanner: self, log: log))
         if let pipeline {
             stages.append(FramePipelineStage(pipeline: pipeline, usbProbe: usbProbe, probeEvents: probeEvents, log: log))

@@ -74,6 +74,8 @@ struct SimulationStage: DaemonStage {
 struct BoardLinkStage: DaemonStage {
     let boards: ScannerBoards
     let simulated: Bool
+    /// The arm's home pose (hardware/arm.toml): the force sensor is zeroed only there.
+    let home: [Double]
     let log: Logger
     var name: String { "board links" }
 
@@ -90,9 +92,12 @@ struct BoardLinkStage: DaemonStage {
         }
         guard boards.forceSensor.waitUntilConnected(timeoutMillis: 1) != nil else { return }
         do throws(TareError) {
-            let seconds = try await offloaded { () throws(TareError) in try boards.tare(timeoutMillis: 500) }
+            let home = self.home
+            let seconds = try await offloaded { () throws(TareError) in try boards.tareIfFree(home: home, timeoutMillis: 500) }
             log.info("force sensor zeroed in \(Int(seconds * 1000)) ms")
         } catch {
+            // A restart with the probe on the patient must not zero the sensor under its load:
+            // it keeps the zero it has, the last good one.
             log.warning("force sensor: \(error)")
         }
     }
