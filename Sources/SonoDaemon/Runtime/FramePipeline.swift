@@ -10,7 +10,7 @@ import Synchronization
 /// Bounded: when the consumer lags, the oldest frames go (it wants the newest).
 final class FrameQueue: @unchecked Sendable {
     // @unchecked: `frames` is touched only with `condition` locked.
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private var frames: [ViewObservation] = []
     private let capacity = 64
     /// When the latest frame arrived (monotonic, µs; 0: none yet): the planner's contact lease
@@ -21,28 +21,24 @@ final class FrameQueue: @unchecked Sendable {
 
     func push(_ observation: ViewObservation) {
         lastArrival.store(MonotonicClock.nowMicros(), ordering: .relaxed)
-        condition.lock()
-        if frames.count == capacity { frames.removeFirst() }
-        frames.append(observation)
+        condition.withLock {
+            if frames.count == capacity { frames.removeFirst() }
+            frames.append(observation)
+        }
         condition.signal()
-        condition.unlock()
     }
 
-    /// The next frame, waiting up to `seconds`.
+    /// The next frame, waiting up to `seconds` (monotonic).
     func next(within seconds: Double) -> ViewObservation? {
-        condition.lock()
-        defer { condition.unlock() }
-        let deadline = Date().addingTimeInterval(seconds)
-        while frames.isEmpty {
-            if !condition.wait(until: deadline) { break }
+        let deadline = MonotonicClock.nowNanos() &+ UInt64(max(0, seconds) * 1e9)
+        return condition.withLock {
+            _ = condition.wait(untilNanos: deadline) { frames.isEmpty }
+            return frames.isEmpty ? nil : frames.removeFirst()
         }
-        return frames.isEmpty ? nil : frames.removeFirst()
     }
 
     func clear() {
-        condition.lock()
-        frames.removeAll()
-        condition.unlock()
+        condition.withLock { frames.removeAll() }
     }
 }
 

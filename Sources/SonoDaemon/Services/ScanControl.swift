@@ -2,6 +2,7 @@ import Foundation
 import SonoCore
 import SonoMotion
 import SonoPlanner
+import SonoSystem
 import Synchronization
 
 /// The autonomous scan: the planner on its own thread, driving the motion controller through
@@ -37,7 +38,7 @@ final class ScanControl: Sendable {
     private let limits: SafetyLimits
     private let record = Mutex(Record())
     private let cancelled = AtomicFlag()
-    private let done = NSCondition()
+    private let done = MonotonicCondition()
 
     init(configuration: DaemonConfiguration, prior: ScanPrior, limits: SafetyLimits, controller: MotionController,
          pipeline: FramePipeline?, sessions: SessionStore, events: EventBus, recording: SessionRecording?,
@@ -112,13 +113,8 @@ final class ScanControl: Sendable {
     /// Blocks until no scan is running; false when `seconds` passed first.
     @discardableResult
     func waitUntilIdle(seconds: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        done.lock()
-        defer { done.unlock() }
-        while record.withLock({ $0.running }) {
-            if !done.wait(until: deadline) { return false }
-        }
-        return true
+        let deadline = MonotonicClock.nowNanos() &+ UInt64(max(0, seconds) * 1e9)
+        return done.withLock { done.wait(untilNanos: deadline) { record.withLock { $0.running } } }
     }
 
     func note(stop: StopJSON) { record.withLock { if $0.running { $0.stops.append(stop) } } }
@@ -188,9 +184,7 @@ final class ScanControl: Sendable {
         if finished.autoRecording {
             events.publish(DaemonEvent("recording", sessions.stop()))
         }
-        done.lock()
-        done.broadcast()
-        done.unlock()
+        done.withLock { done.broadcast() }
     }
 
     private func plannerEvent(_ event: PlannerEvent, pipeline: FramePipeline) {
@@ -238,7 +232,7 @@ final class AtomicFlag: Sendable {
 /// controller's event thread), for the shutdown to wait on with a deadline.
 final class AcknowledgementLog: @unchecked Sendable {
     // @unchecked: `counts` is only touched with `condition` locked.
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private var counts = Mark(stops: 0, drives: 0)
 
     struct Mark: Sendable {
@@ -256,9 +250,7 @@ final class AcknowledgementLog: @unchecked Sendable {
 
     /// The acknowledgements so far; take it before sending the command to wait for.
     func mark() -> Mark {
-        condition.lock()
-        defer { condition.unlock() }
-        return counts
+        condition.withLock { counts }
     }
 
     /// Waits for a STOP acknowledgement after `mark`; the milliseconds it took, or nil when the
@@ -272,20 +264,16 @@ final class AcknowledgementLog: @unchecked Sendable {
     }
 
     private func update(_ change: (inout Mark) -> Void) {
-        condition.lock()
-        change(&counts)
-        condition.broadcast()
-        condition.unlock()
+        condition.withLock {
+            change(&counts)
+            condition.broadcast()
+        }
     }
 
     private func wait(_ deadlineMillis: Int, until done: (Mark) -> Bool) -> Int? {
-        let begun = Date()
-        let deadline = begun.addingTimeInterval(Double(deadlineMillis) / 1000)
-        condition.lock()
-        defer { condition.unlock() }
-        while !done(counts) {
-            if !condition.wait(until: deadline) { return done(counts) ? Int(Date().timeIntervalSince(begun) * 1000) : nil }
-        }
-        return Int(Date().timeIntervalSince(begun) * 1000)
+        let begun = MonotonicClock.nowNanos()
+        let deadline = begun &+ UInt64(max(0, deadlineMillis)) * 1_000_000
+        let arrived = condition.withLock { condition.wait(untilNanos: deadline) { !done(counts) } }
+        return arrived ? Int((MonotonicClock.nowNanos() &- begun) / 1_000_000) : nil
     }
 }
