@@ -97,6 +97,8 @@ struct FaultScenarios {
                           run: loopStoppedInContact),
             FaultScenario(name: "host killed in contact", expected: "arm board stops on host silence (heartbeat watchdog)",
                           run: hostGoneInContact),
+            FaultScenario(name: "host restarted with the probe on the patient", expected: "drives stay off, no tare under load",
+                          run: restartInContact),
             FaultScenario(name: "force sensor unplugged in contact", expected: "category 1 stop, drives off",
                           run: forceSensorUnplugged),
             FaultScenario(name: "second over-force in fault", expected: "stopped and backed off again",
@@ -122,9 +124,20 @@ struct FaultScenarios {
     /// A rig scanning in contact with the patient at 8 N, the lease held as the planner holds it.
     private func scanningInContact() throws -> VirtualScannerRig {
         let scanner = try makeRig()
-        try scanner.start()
-        try scanner.makeContact(at: .plax, forceN: 8)
-        try scanner.controller.perform(.safety(.startScan))
+        do {
+            try scanner.start()
+            try scanner.makeContact(at: .plax, forceN: 8)
+            try scanner.controller.perform(.safety(.startScan))
+        } catch {
+            // Say what stopped the set-up: a stop's cause, or the board's own fault.
+            let stops = scanner.stops.map { "\($0.kind) \($0.breach.map { "\($0.cause.rawValue) \($0.value) against \($0.limit)" } ?? "")" }
+            let faults = scanner.events.compactMap { event -> String? in
+                if case .boardFault(let report, let board) = event { "\(board) \(report.code) \(report.value) against \(report.limit)" } else { nil }
+            }
+            scanner.stop()
+            throw FaultError("set-up in contact failed (stops: \(stops); board faults: \(faults)): "
+                + "\(String(describing: error).prefix(160))")
+        }
         return scanner
     }
 
@@ -220,6 +233,34 @@ struct FaultScenarios {
                             : "the board kept holding",
                         safeMillis: stopped ? after : nil, forceN: scanner.truth.contact.normalForceN,
                         holds: stopped && !drives && after <= 150 + 50)
+    }
+
+    private func restartInContact() throws -> FaultRow {
+        let scanner = try scanningInContact()
+        defer { scanner.stop() }
+        // The host dies in contact (SIGKILL: the kernel closes its ports), the board stops.
+        scanner.controller.stop()
+        scanner.boards.stop()
+        scanner.wait(seconds: 2) { !Self.arm(scanner).drives }
+        // systemd restarts it: new links to the same boards, and the start-up's zeroing.
+        let robot = try Self.robot(rig)
+        let restarted = ScannerBoards(arm: .path(scanner.armBoard.devnode), forceSensor: .path(scanner.forceBoard.devnode),
+                                      armJointCount: robot.joints.count)
+        restarted.start()
+        defer { restarted.stop() }
+        if let missing = restarted.waitUntilConnected(timeoutMillis: 3_000) { throw FaultError("the \(missing) board did not reconnect") }
+        let start = MonotonicClock.nowMicros()
+        var refusal: String?
+        do { _ = try restarted.tareIfFree(home: robot.home, timeoutMillis: 500) } catch { refusal = "\(error)" }
+        let decided = Self.millis(since: start)
+        Thread.sleep(forTimeInterval: 0.2)
+        let drives = Self.arm(scanner).drives
+        let load = scanner.truth.contact.normalForceN
+        let namesPose = refusal?.contains("home pose") == true
+        return FaultRow(scenario: "host restarted with the probe on the patient", expected: "drives stay off, no tare under load",
+                        observed: (refusal.map { "tare refused (\($0.split(separator: "(").dropFirst().first.map { "(" + $0 } ?? $0))" }
+                                   ?? "ZEROED UNDER LOAD") + ", drives \(drives ? "on" : "off")",
+                        safeMillis: decided, forceN: load, holds: namesPose && !drives && load > 3)
     }
 
     private func forceSensorUnplugged() throws -> FaultRow {

@@ -362,6 +362,10 @@ def frame_specs():
         ("stop_category_2", "STOP", 9, 14, {"category": 2}),
         ("clear_faults", "CLEAR_FAULTS", 10, 15, {}),
         ("tare", "TARE", 11, 16, {}),
+        # An arm board with the command watchdog (capability bit 7) and its fault (code 10).
+        ("hello_arm_command_watchdog", "HELLO", 12, 17, dict(ARM_HELLO, capabilities=0xFC, heartbeat_period_ms=50)),
+        ("fault_command_timeout", "FAULT_REPORT", 13, 18,
+         {"code": 10, "axis": 255, "severity": 2, "value": 21.0, "limit": 20.0}),
     ]
 
 
