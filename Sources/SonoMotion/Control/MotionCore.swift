@@ -655,7 +655,10 @@ public struct MotionCore: Sendable {
                                      _ emit: (MotionEvent) -> Void) {
         var targets = JointArray<JointTarget>(count: arm.jointCount, filler: .zero)
         for index in 0..<arm.jointCount {
-            targets[index] = JointTarget(position: Float(joints[index]), maxVelocity: Float(arm.maxVelocity[index]),
+            // The interlock's joint speed (rated × speed.joint_fraction), not arm.toml's rating:
+            // the board must not be allowed faster than the host would accept (finding 9).
+            let velocity = arm.maxVelocity[index] * configuration.limits.jointSpeedFraction
+            targets[index] = JointTarget(position: Float(joints[index]), maxVelocity: Float(velocity),
                                          maxCurrent: Float(arm.maxCurrent[index]))
         }
         send(.jointCommand(JointCommand(joints: targets)), output, emit)
