@@ -203,6 +203,11 @@ public final class Scanner: Sendable {
                 throw .configuration("\(name) limits: \(error)")
             }
         }
+        do throws(PlanningEnvelopeError) {
+            try PlanningEnvelope(limits: motion.limits, contact: motion.contact, arm: arm).check()
+        } catch {
+            throw .configuration("safety profile \(limits.profile.path ?? "built-in"): \(error)")
+        }
         return motion
     }
 

@@ -315,7 +315,10 @@ public struct MotionCore: Sendable {
               target.rotation.z.isFinite else { return .failure(.target(.outsideWorkspace(target.position))) }
         guard safety.contains(target.position) else { return .failure(.target(.outsideWorkspace(target.position))) }
         let from = trajectory?.pose(at: Double(now &- trajectoryStartMicros) * 1e-6) ?? holdPose
-        let move = ProbeTrajectory(from: from, to: target, limits: limits)
+        // Timed to keep the planning margin below every interlock along the whole path (finding 13).
+        let move = ProbeTrajectory(from: from, to: target, limits: limits,
+                                   within: PlanningEnvelope(limits: configuration.limits, contact: configuration.contact, arm: arm),
+                                   arm: arm, joints: commanded)
         trajectory = move
         trajectoryStartMicros = now
         moveAborted = false
