@@ -154,4 +154,26 @@ import Testing
             }
         }
     }
+
+    /// The controller itself refuses a move with such limits (every command path reaches it:
+    /// the planner, the tape, in-process callers), naming the field; nothing moves.
+    @Test func theControllerRefusesAMoveWithABadLimit() throws {
+        var bench = try Bench()
+        try bench.enableMotion()
+        var target = bench.core.arm.probePose(bench.q)
+        target.position += Vector3(5, 0, 0)
+        var negative = MotionLimits()
+        negative.speedMMs = -1
+        let refused = bench.perform(.move(to: target, limits: negative))
+        #expect(refused == .failure(.invalidLimits(MotionLimitsError(field: "speed_mm_s", value: -1))))
+        var nan = MotionLimits()
+        nan.angularJerk = .nan
+        let refusedNaN = bench.perform(.move(to: target, limits: nan))
+        guard case .failure(.invalidLimits(let error)) = refusedNaN else {
+            Issue.record("a NaN limit was not refused: \(String(describing: refusedNaN))")
+            return
+        }
+        #expect(error.field == "angular_jerk_rad_s3")
+        #expect(!bench.events.contains { if case .moveStarted = $0 { true } else { false } })
+    }
 }

@@ -314,6 +314,8 @@ public struct MotionCore: Sendable {
         guard target.position.isFinite, target.rotation.x.isFinite, target.rotation.y.isFinite,
               target.rotation.z.isFinite else { return .failure(.target(.outsideWorkspace(target.position))) }
         guard safety.contains(target.position) else { return .failure(.target(.outsideWorkspace(target.position))) }
+        // A NaN or non-positive limit would time the trajectory NaN, zero or forever (finding 9).
+        do throws(MotionLimitsError) { _ = try limits.validated() } catch { return .failure(.invalidLimits(error)) }
         let from = trajectory?.pose(at: Double(now &- trajectoryStartMicros) * 1e-6) ?? holdPose
         // Timed to keep the planning margin below every interlock along the whole path (finding 13).
         let move = ProbeTrajectory(from: from, to: target, limits: limits,
