@@ -86,35 +86,23 @@ public struct PlanningEnvelope: Sendable {
         let angular = move.start.rotation * move.rotationAxis * move.rotationAngle
         let step = 1.0 / Double(Self.steps)
         var q = joints
-        var firstPeak = JointArray<Double>(count: count, filler: 0)
-        var secondPeak = firstPeak
-        var previousSlope = firstPeak
-        var sampled = 0
-        func note(_ slope: JointArray<Double>) {
-            for index in 0..<count {
-                firstPeak[index] = max(firstPeak[index], abs(slope[index]))
-                if sampled > 0 {
-                    secondPeak[index] = max(secondPeak[index], abs(slope[index] - previousSlope[index]) / (0.5 * step))
-                }
-            }
-            previousSlope = slope
-            sampled += 1
-        }
+        var peaks = Peaks(count: count, spacing: 0.5 * step)
         for sample in 0...Self.steps {
             guard let slope = Self.jointRates(arm, q, linear: linear, angular: angular) else {
                 return max(duration, Self.unsolvedDuration)
             }
-            note(slope)
+            peaks.note(slope)
             guard sample < Self.steps else { break }
             var middle = q
             for index in 0..<count { middle[index] += slope[index] * 0.5 * step }
             guard let midSlope = Self.jointRates(arm, middle, linear: linear, angular: angular) else {
                 return max(duration, Self.unsolvedDuration)
             }
-            note(midSlope)
+            peaks.note(midSlope)
             for index in 0..<count { q[index] += midSlope[index] * step }
         }
         let halfStep = 0.5 * step
+        let firstPeak = peaks.first, secondPeak = peaks.second
         for index in 0..<count {
             // Between two samples half a step apart the slope can exceed the larger of them by
             // up to half the curvature times that spacing.
@@ -127,6 +115,31 @@ public struct PlanningEnvelope: Sendable {
             }
         }
         return duration
+    }
+
+    /// The largest |q′| and |q″| per joint over samples of q′ `spacing` apart in progress.
+    struct Peaks {
+        var first: JointArray<Double>
+        var second: JointArray<Double>
+        private var previous: JointArray<Double>
+        private var sampled = false
+        let spacing: Double
+
+        init(count: Int, spacing: Double) {
+            first = JointArray(count: count, filler: 0)
+            second = first
+            previous = first
+            self.spacing = spacing
+        }
+
+        mutating func note(_ slope: JointArray<Double>) {
+            for index in 0..<slope.count {
+                first[index] = max(first[index], abs(slope[index]))
+                if sampled { second[index] = max(second[index], abs(slope[index] - previous[index]) / spacing) }
+            }
+            previous = slope
+            sampled = true
+        }
     }
 
     /// q′ = Jᵀ(J·Jᵀ + λ²I)⁻¹·ξ at `q` for the twist ξ = (linear, angular), the angular rows
