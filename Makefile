@@ -104,7 +104,7 @@ install-files:
 	install -D -m 0755 $(INSTALL_BIN)/sonod $(DESTDIR)$(BINDIR)/sonod
 	install -D -m 0755 $(INSTALL_BIN)/sonoctl $(DESTDIR)$(BINDIR)/sonoctl
 	install -d -m 0755 $(DESTDIR)$(DATADIR)/patients $(DESTDIR)$(DATADIR)/models
-	install -m 0644 hardware/arm.toml hardware/safety.toml hardware/scan-prior.toml $(DESTDIR)$(DATADIR)/
+	install -m 0644 hardware/arm.toml hardware/safety.toml hardware/safety-simulation.toml hardware/scan-prior.toml $(DESTDIR)$(DATADIR)/
 	install -m 0644 hardware/patients/*.toml $(DESTDIR)$(DATADIR)/patients/
 	install -m 0644 models/view-classifier.onnx $(DESTDIR)$(DATADIR)/models/
 	install -m 0644 $(CONFIG_EXAMPLE) $(DESTDIR)$(DATADIR)/sono.toml.example

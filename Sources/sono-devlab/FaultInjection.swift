@@ -110,6 +110,10 @@ struct FaultScenarios {
                           run: motionAfterCategory2),
             FaultScenario(name: "arm board without host_watchdog", expected: "link refuses the board, naming it",
                           run: boardWithoutWatchdog),
+            FaultScenario(name: "sono.toml loosening a deadline", expected: "sonod refuses to start: exit 78 naming the key",
+                          run: siteFileLoosensDeadline),
+            FaultScenario(name: "NaN / negative motion limits", expected: "move refused naming the field, arm still",
+                          run: badMotionLimits),
         ]
     }
 
@@ -434,6 +438,83 @@ struct FaultScenarios {
                         observed: refusal.map { "refused: \($0.split(separator: ":").last.map(String.init) ?? $0)" }
                             ?? (connected ? "ACCEPTED" : "no answer"),
                         safeMillis: refusal != nil ? Self.millis(since: start) : nil, forceN: nil, holds: named && !connected)
+    }
+}
+
+extension FaultScenarios {
+    /// Finding 9: sonod (the service binary, beside this one) on hardware with a sono.toml whose
+    /// stale-data deadline is looser than the hardware safety profile's 5 ms.
+    fileprivate func siteFileLoosensDeadline() throws -> FaultRow {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("sonod").path
+        guard FileManager.default.isExecutableFile(atPath: executable) else { throw FaultError("no sonod at \(executable)") }
+        let hardware = URL(fileURLWithPath: rig.robot).standardizedFileURL.deletingLastPathComponent().path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sono-faults-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = "\(directory)/sono.toml"
+        try """
+            [files]
+            robot = "\(hardware)/arm.toml"
+            safety = "\(hardware)/safety.toml"
+            scan_prior = "\(hardware)/scan-prior.toml"
+            [devices]
+            arm = "/dev/sono-faults-no-arm"
+            force_sensor = "/dev/sono-faults-no-force"
+            probe = "none"
+            [recording]
+            directory = "\(directory)/sessions"
+            mcap = false
+            [control]
+            socket = "\(directory)/control.sock"
+            [realtime]
+            stale_deadline_ms = 10
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["--config", config, "--no-recording"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        let start = MonotonicClock.nowMicros()
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let named = text.contains("realtime.stale_deadline_ms = 10") && text.contains("looser than the safety profile")
+        let status = process.terminationStatus
+        return FaultRow(scenario: "sono.toml loosening a deadline", expected: "sonod refuses to start: exit 78 naming the key",
+                        observed: "exit \(status)" + (named ? ", names realtime.stale_deadline_ms against profile 'hardware'" : ", key NOT named"),
+                        safeMillis: status == 78 ? Self.millis(since: start) : nil, forceN: nil, holds: status == 78 && named)
+    }
+
+    /// Finding 9: moves with a NaN and a negative limit, as a faulty planner or caller would send.
+    fileprivate func badMotionLimits() throws -> FaultRow {
+        let scanner = try makeRig()
+        defer { scanner.stop() }
+        try scanner.start()
+        try scanner.controller.perform(.safety(.enable))
+        try scanner.controller.perform(.safety(.enableMotion))
+        Thread.sleep(forTimeInterval: 0.2)
+        let before = scanner.truth.probe.position
+        var target = scanner.controller.status.probe
+        target.position += target.rotation.x * 10
+        var nan = MotionLimits()
+        nan.speedMMs = .nan
+        var negative = MotionLimits()
+        negative.accelerationMMs2 = -200
+        var refused: [String] = []
+        for limits in [nan, negative] {
+            do { _ = try scanner.controller.perform(.move(to: target, limits: limits)) } catch {
+                if case .invalidLimits(let bad) = error { refused.append(bad.field) }
+            }
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+        let drift = (scanner.truth.probe.position - before).length
+        let started = Self.saw(scanner) { if case .moveStarted = $0 { true } else { false } }
+        return FaultRow(scenario: "NaN / negative motion limits", expected: "move refused naming the field, arm still",
+                        observed: String(format: "refused %@; moved %.2f mm", refused.joined(separator: ", "), drift),
+                        safeMillis: nil, forceN: nil,
+                        holds: refused == ["speed_mm_s", "acceleration_mm_s2"] && !started && drift < 0.1)
     }
 }
 

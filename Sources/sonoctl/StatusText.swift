@@ -25,6 +25,8 @@ enum StatusText {
                 + (s.loop.realtime.priority > 0 ? " \(s.loop.realtime.priority)" : "")
                 + (s.loop.realtime.memoryLocked ? ", memory locked" : "") + (s.loop.realtime.note.map { " (\($0))" } ?? ""))
             lines.append("record   " + (s.recording.active ? "\(s.recording.session ?? "") in \(s.recording.path ?? "")" : "off"))
+            lines.append("safety   profile \(s.safetyProfile.name)" + (s.safetyProfile.path.map { " (\($0))" } ?? "")
+                + (s.safetyProfile.simulation ? ", simulation only" : ""))
         }
         lines.append(render(scan: s.scan))
         return lines.joined(separator: "\n")

@@ -111,6 +111,16 @@ struct DaemonProcessTests {
         let status = try Self.curl(socket, "GET", "/v1/status")
         let decoded = try APICoding.decoder().decode(StatusJSON.self, from: Data(status.body.utf8))
         #expect(decoded.mode == "simulation" && decoded.state == "disabled", "after a (re)start the arm is disabled")
+        // The simulation runs on its own safety profile, and says so (finding 9).
+        #expect(decoded.safetyProfile.name == "simulation" && decoded.safetyProfile.simulation
+                    && decoded.safetyProfile.path?.hasSuffix("hardware/safety-simulation.toml") == true, "\(decoded.safetyProfile)")
+        let limits = try Self.curl(socket, "GET", "/v1/limits")
+        let object = try JSONSerialization.jsonObject(with: Data(limits.body.utf8)) as? [String: Any]
+        let profile = object?["safety_profile"] as? [String: Any]
+        let stale = object?["stale"] as? [String: Any]
+        #expect(profile?["name"] as? String == "simulation" && profile?["simulation"] as? Bool == true, "\(limits.body)")
+        #expect(stale?["force_ms"] as? Double == 40 && (object?["planning"] as? [String: Any])?["margin"] as? Double == 0.8,
+                "\(limits.body)")
         let (_, log) = daemon.terminate()
         #expect(log.contains("passed by systemd"), "\(log)")
     }
@@ -205,6 +215,45 @@ struct DaemonProcessTests {
         let (_, log) = daemon.terminate()
         #expect(status == 78, "EX_CONFIG")
         #expect(log.contains("planner.contact_force_n") && log.contains("outside"), "\(log)")
+    }
+
+    /// Finding 9: a site file may only tighten the safety profile. Each of these stops the
+    /// daemon at start, exit 78 (EX_CONFIG), naming the key or the file: sono.toml's stale-data
+    /// deadline looser than the hardware profile, the simulation profile named as the hardware's,
+    /// and a deadline looser even than the simulation profile's.
+    @Test func refusesASiteFileThatLoosensTheSafetyProfile() throws {
+        let devices = """
+            [devices]
+            arm = "/dev/sono-test-no-arm"
+            force_sensor = "/dev/sono-test-no-force"
+            probe = "none"
+            """
+        let cases: [(executable: String, extra: String, expected: [String])] = [
+            (Self.sonod, devices + "\n[realtime]\nstale_deadline_ms = 10\n",
+             ["realtime.stale_deadline_ms = 10", "looser than the safety profile 'hardware'"]),
+            (Self.sonodSim, "[realtime]\nstale_deadline_ms = 50\n",
+             ["realtime.stale_deadline_ms = 50", "looser than the safety profile 'simulation'"]),
+        ]
+        for (index, entry) in cases.enumerated() {
+            let config = try Self.configuration(socket: Self.temporary("loosen\(index).sock"), extra: entry.extra)
+            let daemon = try Daemon(entry.executable, ["--config", config, "--no-recording"])
+            let status = daemon.exitStatus(seconds: 30)
+            let (_, log) = daemon.terminate()
+            #expect(status == 78, "EX_CONFIG: \(log)")
+            for text in entry.expected { #expect(log.contains(text), "\(text)\n\(log)") }
+            #expect(!log.contains("ready ("), "\(log)")
+        }
+        // The simulation's profile where the hardware's belongs.
+        let path = Self.temporary("sim-as-hardware.toml")
+        let text = try String(contentsOfFile: Self.configuration(socket: Self.temporary("loosen-sim.sock"), extra: devices),
+                              encoding: .utf8)
+            .replacingOccurrences(of: "hardware/safety.toml", with: "hardware/safety-simulation.toml")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let daemon = try Daemon(Self.sonod, ["--config", path, "--no-recording"])
+        let status = daemon.exitStatus(seconds: 30)
+        let (_, log) = daemon.terminate()
+        #expect(status == 78, "EX_CONFIG: \(log)")
+        #expect(log.contains("safety-simulation.toml is the simulation safety profile") && log.contains("[files] safety"), "\(log)")
     }
 
     @Test func stopsTheArmBeforeExitingOnSIGTERM() throws {

@@ -30,6 +30,7 @@ struct EventJSONTests {
         .reply(ticket: 15, .failure(.queueFull)),
         .reply(ticket: 16, .failure(.expired(millis: 3))),
         .reply(ticket: 17, .failure(.liftingOff)),
+        .reply(ticket: 18, .failure(.invalidLimits(MotionLimitsError(field: "speed_mm_s", value: -1)))),
         .reply(ticket: 18, .failure(.release(.notStopped(.ready)))),
         .reply(ticket: 19, .failure(.release(.estopEngaged))),
         .reply(ticket: 20, .failure(.release(.causePresent(breach)))),

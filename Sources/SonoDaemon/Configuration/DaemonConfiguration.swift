@@ -1,6 +1,7 @@
 import Foundation
 public import SonoCore
 public import SonoDevices
+import SonoMotion
 public import SonoPlanner
 import TOMLKit
 
@@ -21,7 +22,11 @@ public struct DaemonConfiguration: Sendable {
     /// How the USB probe is opened and imaged (`[probe]`); its IDs come from `devices.probe`.
     public var usbProbe = USBProbeConfiguration()
     public var robotPath = "/usr/share/sono/arm.toml"
+    /// The hardware safety profile (hardware/safety.toml): the interlock limits sonod enforces.
     public var safetyPath = "/usr/share/sono/safety.toml"
+    /// The simulation's safety profile (`[files] simulation_safety`); nil: safety-simulation.toml
+    /// beside `safetyPath`. Only sonod-sim loads it; it is refused on hardware.
+    public var simulationSafetyPath: String?
     public var priorPath = "/usr/share/sono/scan-prior.toml"
     public var modelPath = "/usr/share/sono/models/view-classifier.onnx"
     public var sessionsDirectory = "/var/lib/sono/sessions"
@@ -43,10 +48,20 @@ public struct DaemonConfiguration: Sendable {
     /// Whether sonod refuses to run when SCHED_FIFO or mlockall (when `lockMemory`) is refused;
     /// nil: on for hardware, off in simulation (`requiresRealTime(simulated:)`).
     public var requireRealTime: Bool?
-    /// Stale-data deadlines override (ms); nil keeps safety.toml's.
+    /// Stale-data deadlines (ms) tighter than the safety profile's; nil keeps the profile's.
+    /// A value looser than the active profile is refused at start (Scanner.motionConfiguration):
+    /// a site file may only tighten what the safety profile allows.
     public var staleDeadlineMillis: Int?
 
     public init() {}
+
+    /// The safety profile this run loads: the simulation's in simulation, else `safetyPath`.
+    public func safetyProfilePath(simulated: Bool) -> String {
+        guard simulated else { return safetyPath }
+        if let simulationSafetyPath { return simulationSafetyPath }
+        let directory = (safetyPath as NSString).deletingLastPathComponent
+        return directory.isEmpty ? "safety-simulation.toml" : "\(directory)/safety-simulation.toml"
+    }
 
     /// `[realtime] require` as it applies to a run on hardware or in simulation.
     public func requiresRealTime(simulated: Bool) -> Bool { requireRealTime ?? !simulated }
@@ -111,9 +126,10 @@ public struct DaemonConfiguration: Sendable {
             c.usbProbe.vendorID = vendor
             c.usbProbe.productID = product
         }
-        try reader.section("files", keys: ["robot", "safety", "scan_prior", "model"]) { r throws(ConfigurationError) in
+        try reader.section("files", keys: ["robot", "safety", "simulation_safety", "scan_prior", "model"]) { r throws(ConfigurationError) in
             c.robotPath = try r.string("robot") ?? c.robotPath
             c.safetyPath = try r.string("safety") ?? c.safetyPath
+            c.simulationSafetyPath = try r.string("simulation_safety")
             c.priorPath = try r.string("scan_prior") ?? c.priorPath
             c.modelPath = try r.string("model") ?? c.modelPath
         }
@@ -153,6 +169,9 @@ public struct DaemonConfiguration: Sendable {
             if let hold = try r.double("hold_s", 0.3...10) { c.planner.holdSeconds = hold }
             if let clip = try r.double("clip_s", 0...30) { c.planner.clipSeconds = clip }
             if let radius = try r.double("search_radius_mm", 5...80) { c.planner.searchRadiusMM = radius }
+        }
+        do throws(MotionLimitsError) { _ = try c.planner.validatedMotionLimits() } catch {
+            throw .invalid(path: path, key: error.field, reason: error.description)
         }
         try reader.finish()
         for (key, value) in [("control.socket", c.socketPath), ("recording.directory", c.sessionsDirectory),
@@ -280,5 +299,26 @@ struct TableReader {
 
     func finish() throws(ConfigurationError) {
         for key in table.keys where !known.contains(key) { throw .unknownKey(path: path, key: key) }
+    }
+}
+
+extension PlannerSettings {
+    /// The planner's move speeds as the motion limits they become (MotionScanEnvironment),
+    /// each checked: a NaN, zero or negative speed would give the trajectory a NaN or infinite
+    /// duration. Called where settings come from input: sono.toml's `[planner]` and a
+    /// recording's planner calls (replay).
+    /// - Throws: `MotionLimitsError` naming the setting (`planner.travel_speed_mm_s`, …).
+    func validatedMotionLimits() throws(MotionLimitsError) -> (slide: MotionLimits, travel: MotionLimits) {
+        for (name, value) in [("planner.slide_speed_mm_s", slideSpeedMMs), ("planner.travel_speed_mm_s", travelSpeedMMs),
+                              ("planner.turn_speed_rad_s", turnSpeedRadS)]
+            where !(value.isFinite && value > 0) {
+            throw MotionLimitsError(field: name, value: value)
+        }
+        var slide = MotionLimits(), travel = MotionLimits()
+        slide.speedMMs = slideSpeedMMs
+        slide.angularSpeed = turnSpeedRadS
+        travel.speedMMs = travelSpeedMMs
+        travel.angularSpeed = turnSpeedRadS
+        return (try slide.validated(), try travel.validated())
     }
 }

@@ -127,6 +127,16 @@ public struct StatusJSON: Codable, Sendable, Equatable {
     public var loop: LoopJSON
     public var scan: ScanStatusJSON
     public var recording: RecordingStatusJSON
+    /// The safety profile whose limits the interlocks enforce.
+    public var safetyProfile: SafetyProfileJSON
+}
+
+/// Which safety profile is in force: hardware/safety.toml (or a site's copy) on hardware,
+/// hardware/safety-simulation.toml in simulation.
+public struct SafetyProfileJSON: Codable, Sendable, Equatable {
+    public var name: String
+    @Nullable public var path: String?
+    public var simulation: Bool
 }
 
 /// The contact lease as the status shows it.

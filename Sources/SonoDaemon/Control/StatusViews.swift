@@ -53,16 +53,27 @@ extension Scanner {
                            realtime: RealTimeJSON(scheduler: rt?.fifoPriority != nil ? "SCHED_FIFO" : "SCHED_OTHER",
                                                   priority: Int(rt?.fifoPriority ?? 0), memoryLocked: rt?.memoryLocked ?? false,
                                                   note: rt.flatMap { [$0.fifoError, $0.lockError].compactMap { $0 }.first })),
-            scan: scanStatus(), recording: sessions.status)
+            scan: scanStatus(), recording: sessions.status, safetyProfile: safetyProfileJSON)
+    }
+
+    var safetyProfileJSON: SafetyProfileJSON {
+        let profile = motionConfiguration.limits.profile
+        return SafetyProfileJSON(name: profile.name, path: profile.path, simulation: profile.simulation)
     }
 
     public func limitsJSON() -> Data {
         let l = motionConfiguration.limits
         let c = motionConfiguration.contact
+        let profile = safetyProfileJSON
+        // The joint speeds the interlocks and the arm board enforce: rated × speed.joint_fraction.
+        let jointSpeeds = arm.maxVelocity.map { $0 * l.jointSpeedFraction }
         let body: [String: [String: AnyEncodable]] = [
+            "safety_profile": ["name": .init(profile.name), "path": .init(profile.path), "simulation": .init(profile.simulation)],
+            "planning": ["margin": .init(l.planningMargin)],
             "force": ["soft_limit_n": .init(l.forceSoftLimitN), "hard_limit_n": .init(l.forceHardCapN),
                       "max_rate_n_per_s": .init(l.forceRateLimitNPerS), "rate_window_us": .init(Double(l.forceRateWindowMicros))],
-            "speed": ["tip_mm_s": .init(l.tipSpeedLimitMMs), "joint_speed_fraction": .init(l.jointSpeedFraction)],
+            "speed": ["tip_mm_s": .init(l.tipSpeedLimitMMs), "joint_speed_fraction": .init(l.jointSpeedFraction),
+                      "joint_rad_s": .init(Array(jointSpeeds))],
             "workspace": ["min_mm": .init([l.workspaceMin.x, l.workspaceMin.y, l.workspaceMin.z]),
                           "max_mm": .init([l.workspaceMax.x, l.workspaceMax.y, l.workspaceMax.z])],
             "stale": ["force_ms": .init(Double(l.forceDeadlineMicros) / 1000), "joints_ms": .init(Double(l.jointStateDeadlineMicros) / 1000)],
@@ -83,5 +94,13 @@ struct AnyEncodable: Encodable {
     private let encodeValue: (any Encoder) throws -> Void
     init(_ value: Double) { encodeValue = { try value.encode(to: $0) } }
     init(_ value: [Double]) { encodeValue = { try value.encode(to: $0) } }
+    init(_ value: Bool) { encodeValue = { try value.encode(to: $0) } }
+    /// A string, or null.
+    init(_ value: String?) {
+        encodeValue = { encoder in
+            var container = encoder.singleValueContainer()
+            if let value { try container.encode(value) } else { try container.encodeNil() }
+        }
+    }
     func encode(to encoder: any Encoder) throws { try encodeValue(encoder) }
 }

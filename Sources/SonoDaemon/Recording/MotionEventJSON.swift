@@ -251,6 +251,9 @@ struct MotionEventJSON: Codable, Equatable {
             self.refusal = "expired"
             timeoutMS = millis
         case .liftingOff: self.refusal = "lifting_off"
+        case .invalidLimits(let error):
+            self.refusal = "invalid_limits"
+            reason = error.description
         case .release(.notStopped(let state)):
             self.refusal = "release_not_stopped"
             self.state = state.rawValue
@@ -320,10 +323,10 @@ extension MotionEventJSON {
             .optional("refusal", .oneOf(["not_allowed", "cause_present", "target_rejected", "force_out_of_range",
                                          "no_joint_state", "not_running", "timed_out", "queue_full", "expired",
                                          "lifting_off", "release_not_stopped", "release_estop_engaged",
-                                         "release_cause_present", "release_busy"])),
+                                         "release_cause_present", "release_busy", "invalid_limits"])),
             .optional("command", .oneOf(SafetyCommand.allCases.map(\.rawValue))),
             .optional("force_n", .number), .optional("allowed_min_n", .number), .optional("allowed_max_n", .number),
-            .optional("timeout_ms", .integer),
+            .optional("timeout_ms", .integer), .optional("reason", .string),
         ] + breachFields + rejectionFields),
         EventType(name: "transition", title: "the safety state changed", fields: [
             .required("from", .oneOf(safetyStates)), .required("to", .oneOf(safetyStates)), .required("t_us", .integer),

@@ -247,6 +247,16 @@ public enum SessionReplay {
     }
 
     /// Each recorded scan, replayed with a fresh planner against the recorded answers.
+    /// Why recorded planner settings cannot be replayed (a NaN or non-positive speed), if so.
+    static func invalidMotion(_ settings: PlannerSettings) -> MotionLimitsError? {
+        do throws(MotionLimitsError) {
+            _ = try settings.validatedMotionLimits()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
     static func replayPlanner(_ calls: [PlannerCall], setup: Setup,
                               classifications: [UInt64: ObservationRecord]) -> StreamComparison {
         var compared = 0
@@ -264,7 +274,9 @@ public enum SessionReplay {
             let environment = ReplayScanEnvironment(labels: setup.labels, framesPerSecond: setup.framesPerSecond,
                                                     calls: calls[(index + 1)..<end],
                                                     recordedToTheEnd: finished) { classifications[$0] }
-            if let scan = try? ScanProtocol(names: views, known: Set(views.compactMap { StandardView(name: $0) })) {
+            if let invalid = Self.invalidMotion(settings) {
+                divergences.append("scan \(views.joined(separator: ",")): the recorded planner settings are invalid: \(invalid)")
+            } else if let scan = try? ScanProtocol(names: views, known: Set(views.compactMap { StandardView(name: $0) })) {
                 _ = ScanPlanner(prior: setup.prior, settings: settings, environment: environment).run(scan)
             }
             compared += environment.compared
@@ -298,9 +310,12 @@ public enum SessionReplay {
             do {
                 let robot = try RobotDescription.load(path: try attachment("arm.toml"))
                 arm = try ArmModel(robot)
-                let limits = try SafetyLimits.load(path: try attachment("safety.toml"))
-                motion = Scanner.motionConfiguration(limits: limits, simulation: metadata["mode"] == "simulation",
-                                                            staleDeadlineMillis: metadata["stale_deadline_ms"].flatMap { Int($0) })
+                // The profile the run had (a simulation recording carries the simulation's).
+                let limits = try SafetyLimits.load(path: try attachment("safety.toml"),
+                                                   simulation: metadata["mode"] == "simulation")
+                motion = try Scanner.motionConfiguration(limits: limits,
+                                                         staleDeadlineMillis: metadata["stale_deadline_ms"].flatMap { Int($0) },
+                                                         arm: arm)
                 prior = try ScanPrior.load(path: try attachment("scan-prior.toml"))
             } catch let error as ReplayError {
                 throw error

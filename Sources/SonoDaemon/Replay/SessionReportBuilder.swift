@@ -114,7 +114,10 @@ public enum SessionReportBuilder {
                 probePath.append(TimedPoint(t: sample.t, x: p.x, y: p.y, z: p.z))
             }
         }
-        if let safetyFile = files.path("safety.toml"), let limits = try? SafetyLimits.load(path: safetyFile) {
+        // The report only shows the run's limits (nothing moves): a simulation recording's profile
+        // is read as the simulation it came from.
+        if let safetyFile = files.path("safety.toml"),
+           let limits = try? SafetyLimits.load(path: safetyFile, simulation: metadata()["mode"] == "simulation") {
             softLimit = limits.forceSoftLimitN
             hardCap = limits.forceHardCapN
         }

@@ -67,9 +67,15 @@ final class MotionScanEnvironment: ScanEnvironment, Sendable {
     func move(to target: ProbeTarget, frame: (ViewObservation) -> Void) throws(ScanInterruption) -> MoveOutcome {
         try checkScanning()
         let before = moves.count
-        var limits = MotionLimits()
-        limits.speedMMs = target.speedMMs
-        limits.angularSpeed = target.angularSpeedRadS
+        var proposed = MotionLimits()
+        proposed.speedMMs = target.speedMMs
+        proposed.angularSpeed = target.angularSpeedRadS
+        // The planner's speeds are input to the controller: a NaN or non-positive one would time
+        // the trajectory NaN or forever. That is a planner bug, not a target to try elsewhere.
+        let limits: MotionLimits
+        do throws(MotionLimitsError) { limits = try proposed.validated() } catch {
+            throw .stopped("the planner proposed an invalid move: \(error)")
+        }
         do {
             _ = try controller.perform(.move(to: target.pose, limits: limits))
         } catch {

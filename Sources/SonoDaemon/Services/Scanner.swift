@@ -48,6 +48,8 @@ public final class Scanner: Sendable {
     let motionConfiguration: MotionControllerConfiguration
     /// The arm's home pose (hardware/arm.toml): where the force sensor may be zeroed.
     let home: [Double]
+    /// The arm's kinematics and ratings (arm.toml).
+    let arm: ArmModel
     /// This run's MCAP recording (nil when `recording.mcap` is off).
     let recording: SessionRecording?
     let scans: ScanControl
@@ -66,21 +68,26 @@ public final class Scanner: Sendable {
             throw .file("robot description \(configuration.robotPath): \(error)")
         }
         home = robot.home
-        do { limits = try SafetyLimits.load(path: configuration.safetyPath) } catch {
-            throw .file("safety limits \(configuration.safetyPath): \(error)")
+        let simulation = mode.simulation
+        // The simulation's own profile in simulation (its wider stale-data deadlines are for the
+        // emulated serial path); the hardware profile otherwise, which refuses a simulation
+        // profile named in its place.
+        let safetyPath = configuration.safetyProfilePath(simulated: simulation != nil)
+        do { limits = try SafetyLimits.load(path: safetyPath, simulation: simulation != nil) } catch {
+            throw .file("safety limits \(safetyPath): \(error)")
         }
         do { prior = try ScanPrior.load(path: configuration.priorPath) } catch { throw .file("\(error)") }
+        let armModel: ArmModel
+        do { armModel = try ArmModel(robot) } catch { throw .file("robot description \(configuration.robotPath): \(error)") }
+        let motion = try Self.motionConfiguration(limits: limits, staleDeadlineMillis: configuration.staleDeadlineMillis,
+                                                  arm: armModel)
+        motionConfiguration = motion
+        arm = armModel
         sessions = try SessionStore(directory: configuration.sessionsDirectory)
 
-        let simulation = mode.simulation
         boards = ScannerBoards(arm: simulation?.armPort ?? configuration.armPort,
                                forceSensor: simulation?.forceSensorPort ?? configuration.forceSensorPort,
                                armJointCount: robot.joints.count)
-        let motion = Self.motionConfiguration(limits: limits, simulation: simulation != nil,
-                                              staleDeadlineMillis: configuration.staleDeadlineMillis)
-        motionConfiguration = motion
-        let armModel: ArmModel
-        do { armModel = try ArmModel(robot) } catch { throw .file("robot description \(configuration.robotPath): \(error)") }
 
         // The probe: the simulation's, else the USB probe if configured (its driver starts with
         // the frame pipeline; the probe need not be plugged in yet: the driver opens it when it
@@ -120,7 +127,8 @@ public final class Scanner: Sendable {
         // opened (its writer thread runs until the recording stage finishes it).
         // The recording is opened before the control loop's first cycle: it holds the whole tape.
         if configuration.recordSessions {
-            var attachments = [("arm.toml", configuration.robotPath), ("safety.toml", configuration.safetyPath),
+            // The active profile, under the name replay looks for.
+            var attachments = [("arm.toml", configuration.robotPath), ("safety.toml", safetyPath),
                                ("scan-prior.toml", configuration.priorPath)]
             if let path = configuration.sourcePath { attachments.append(("sono.toml", path)) }
             if let simulation { attachments.append(("patient.toml", simulation.patientPath)) }
@@ -128,6 +136,7 @@ public final class Scanner: Sendable {
                             "model": configuration.modelPath, "labels": labels.joined(separator: ","),
                             "started": rfc3339(Date())]
             if let millis = configuration.staleDeadlineMillis { metadata["stale_deadline_ms"] = "\(millis)" }
+            metadata["safety_profile"] = limits.profile.name
             if let simulation { metadata["patient"] = simulation.patientPath }
             if let source { metadata["frames_per_second"] = "\(source.format.framesPerSecond)" }
             recording = try SessionRecording(directory: configuration.recordingsDirectory, mode: mode.name, labels: labels,
@@ -168,21 +177,39 @@ public final class Scanner: Sendable {
         probeEvents.attach(publish: { event in events.publish(DaemonEvent("probe", ProbeEventJSON(event))) })
     }
 
-    /// The motion controller's settings for these limits. The simulation gives the stale-data
-    /// deadlines headroom: umockdev relays every byte through one ordinary thread whose latency
-    /// tail (p99.9 ≈ 6 ms on a 2-vCPU VM) would trip the 5 ms deadlines (as the emulated-link tests
-    /// do). Hardware keeps safety.toml's. A replay derives the same settings from the recording.
-    static func motionConfiguration(limits: SafetyLimits, simulation: Bool,
-                                    staleDeadlineMillis: Int?) -> MotionControllerConfiguration {
+    /// The motion controller's settings for the active safety profile's limits. The stale-data
+    /// deadlines are the profile's: the simulation's wider ones come from its own profile
+    /// (hardware/safety-simulation.toml: umockdev relays every byte through one ordinary thread
+    /// whose latency tail would trip the 5 ms hardware deadlines), never from here.
+    /// `[realtime] stale_deadline_ms` may only tighten them. A replay derives the same settings
+    /// from the recording.
+    /// - Throws: `StartupError.configuration` naming the key that would loosen a limit, or a
+    ///   motion limit that is not a finite positive number.
+    static func motionConfiguration(limits: SafetyLimits, staleDeadlineMillis: Int?,
+                                    arm: ArmModel) throws(StartupError) -> MotionControllerConfiguration {
         var motion = MotionControllerConfiguration()
         motion.limits = limits
-        if simulation {
-            motion.limits.forceDeadlineMicros = max(motion.limits.forceDeadlineMicros, 40_000)
-            motion.limits.jointStateDeadlineMicros = max(motion.limits.jointStateDeadlineMicros, 40_000)
-        }
         if let millis = staleDeadlineMillis {
-            motion.limits.forceDeadlineMicros = UInt64(millis) * 1_000
-            motion.limits.jointStateDeadlineMicros = UInt64(millis) * 1_000
+            let micros = UInt64(max(0, millis)) * 1_000
+            let allowed = min(limits.forceDeadlineMicros, limits.jointStateDeadlineMicros)
+            guard millis > 0, micros <= allowed else {
+                throw .configuration("realtime.stale_deadline_ms = \(millis) is looser than the safety profile "
+                    + "'\(limits.profile.name)' (\(limits.profile.path ?? "built-in")) allows: its stale-data deadlines are "
+                    + "\(Double(limits.forceDeadlineMicros) / 1000) ms (force) and \(Double(limits.jointStateDeadlineMicros) / 1000) ms "
+                    + "(joint state); sono.toml may only tighten them (remove the key or set at most \(Double(allowed) / 1000))")
+            }
+            motion.limits.forceDeadlineMicros = micros
+            motion.limits.jointStateDeadlineMicros = micros
+        }
+        for (name, value) in [("motion", motion.motion), ("retract", motion.retractLimits)] {
+            do throws(MotionLimitsError) { _ = try value.validated() } catch {
+                throw .configuration("\(name) limits: \(error)")
+            }
+        }
+        do throws(PlanningEnvelopeError) {
+            try PlanningEnvelope(limits: motion.limits, contact: motion.contact, arm: arm).check()
+        } catch {
+            throw .configuration("safety profile \(limits.profile.path ?? "built-in"): \(error)")
         }
         return motion
     }

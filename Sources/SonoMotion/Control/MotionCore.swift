@@ -314,8 +314,13 @@ public struct MotionCore: Sendable {
         guard target.position.isFinite, target.rotation.x.isFinite, target.rotation.y.isFinite,
               target.rotation.z.isFinite else { return .failure(.target(.outsideWorkspace(target.position))) }
         guard safety.contains(target.position) else { return .failure(.target(.outsideWorkspace(target.position))) }
+        // A NaN or non-positive limit would time the trajectory NaN, zero or forever (finding 9).
+        do throws(MotionLimitsError) { _ = try limits.validated() } catch { return .failure(.invalidLimits(error)) }
         let from = trajectory?.pose(at: Double(now &- trajectoryStartMicros) * 1e-6) ?? holdPose
-        let move = ProbeTrajectory(from: from, to: target, limits: limits)
+        // Timed to keep the planning margin below every interlock along the whole path (finding 13).
+        let move = ProbeTrajectory(from: from, to: target, limits: limits,
+                                   within: PlanningEnvelope(limits: configuration.limits, contact: configuration.contact, arm: arm),
+                                   arm: arm, joints: commanded)
         trajectory = move
         trajectoryStartMicros = now
         moveAborted = false
@@ -655,7 +660,10 @@ public struct MotionCore: Sendable {
                                      _ emit: (MotionEvent) -> Void) {
         var targets = JointArray<JointTarget>(count: arm.jointCount, filler: .zero)
         for index in 0..<arm.jointCount {
-            targets[index] = JointTarget(position: Float(joints[index]), maxVelocity: Float(arm.maxVelocity[index]),
+            // The interlock's joint speed (rated × speed.joint_fraction), not arm.toml's rating:
+            // the board must not be allowed faster than the host would accept (finding 9).
+            let velocity = arm.maxVelocity[index] * configuration.limits.jointSpeedFraction
+            targets[index] = JointTarget(position: Float(joints[index]), maxVelocity: Float(velocity),
                                          maxCurrent: Float(arm.maxCurrent[index]))
         }
         send(.jointCommand(JointCommand(joints: targets)), output, emit)

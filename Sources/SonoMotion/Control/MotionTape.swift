@@ -152,9 +152,16 @@ public enum MotionTapeCodec {
             case 2:
                 let pose = try reader.pose()
                 if try reader.u8() != 0 {
-                    command = .move(to: pose, limits: MotionLimits(
+                    // A recording is input: a damaged or forged tape must not hand the trajectory a
+                    // NaN or zero limit.
+                    let limits = MotionLimits(
                         speedMMs: try reader.f64(), accelerationMMs2: try reader.f64(), jerkMMs3: try reader.f64(),
-                        angularSpeed: try reader.f64(), angularAcceleration: try reader.f64(), angularJerk: try reader.f64()))
+                        angularSpeed: try reader.f64(), angularAcceleration: try reader.f64(), angularJerk: try reader.f64())
+                    do throws(MotionLimitsError) {
+                        command = .move(to: pose, limits: try limits.validated())
+                    } catch {
+                        throw .invalidValue("move: \(error)")
+                    }
                 } else {
                     command = .move(to: pose, limits: nil)
                 }

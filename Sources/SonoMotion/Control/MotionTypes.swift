@@ -87,6 +87,8 @@ public enum MotionRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     case release(ReleaseRefusal)
     /// The probe is lifting off: moves and contact wait until it is clear.
     case liftingOff
+    /// A move's limits are not finite positive numbers (the field named).
+    case invalidLimits(MotionLimitsError)
 
     public var description: String {
         switch self {
@@ -102,6 +104,7 @@ public enum MotionRefusal: Error, Sendable, Equatable, CustomStringConvertible {
         case .queueFull: "the control loop's command queue is full"
         case .release(let refusal): refusal.description
         case .liftingOff: "the probe is lifting off the patient; moves and contact are refused until it is clear"
+        case .invalidLimits(let error): "move refused: \(error)"
         }
     }
 }

@@ -9,6 +9,10 @@ public enum SafetyConfigurationError: Error, Equatable, CustomStringConvertible 
     case wrongType(source: String, key: String, expected: String)
     /// A limit looser than its default: the file may only tighten.
     case looserThanDefault(source: String, key: String, value: Double, limit: Double)
+    /// A value outside what the key can mean at all (e.g. a planning margin of 0 or 1.2).
+    case outOfRange(source: String, key: String, value: Double, allowed: String)
+    /// The simulation-only profile (`[profile] simulation = true`) loaded where the arm is real.
+    case simulationProfileRefused(source: String)
 
     public var description: String {
         switch self {
@@ -18,26 +22,61 @@ public enum SafetyConfigurationError: Error, Equatable, CustomStringConvertible 
         case .wrongType(let source, let key, let expected): "\(source): \(key) must be \(expected)"
         case .looserThanDefault(let source, let key, let value, let limit):
             "\(source): \(key) = \(value) is looser than the built-in limit \(limit); a site may only tighten limits"
+        case .outOfRange(let source, let key, let value, let allowed): "\(source): \(key) = \(value) must be \(allowed)"
+        case .simulationProfileRefused(let source):
+            "\(source) is the simulation safety profile ([profile] simulation = true), whose stale-data deadlines "
+                + "are wider than the hardware's; it is refused outside the simulation: set [files] safety to the "
+                + "hardware profile (safety.toml)"
         }
     }
 }
 
 extension SafetyLimits {
-    public static func load(path: String) throws(SafetyConfigurationError) -> SafetyLimits {
+    /// - Parameter simulation: whether the arm is simulated; only then is the simulation
+    ///   profile (hardware/safety-simulation.toml) accepted.
+    public static func load(path: String, simulation: Bool = false) throws(SafetyConfigurationError) -> SafetyLimits {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw .unreadable(path: path, reason: error.localizedDescription)
         }
-        return try parse(toml: text, source: path)
+        return try parse(toml: text, source: path, simulation: simulation)
     }
 
     /// Reads hardware/safety.toml's format. Every key is optional (the default applies); each
-    /// may only tighten its default.
-    public static func parse(toml: String, source: String) throws(SafetyConfigurationError) -> SafetyLimits {
+    /// may only tighten its default. The one exception is the simulation profile
+    /// (`[profile] simulation = true`, accepted only when `simulation` is true): its
+    /// `watchdog.*` deadlines may be wider, up to `simulationDeadlineCeilingMicros`, because
+    /// the emulated serial path's latency is not the hardware's (Scanner.motionConfiguration).
+    public static func parse(toml: String, source: String, simulation: Bool = false) throws(SafetyConfigurationError) -> SafetyLimits {
         let root: TOMLTable
         do { root = try TOMLTable(string: toml) } catch { throw .syntax(source: source, message: "\(error)") }
         let defaults = SafetyLimits()
         var limits = defaults
+        // The profile first: it decides what the other keys may be.
+        var isSimulationProfile = false
+        var profileName: String?
+        if let value = root["profile"] {
+            guard let table = value.table else { throw .wrongType(source: source, key: "profile", expected: "a table") }
+            for (name, field) in table {
+                switch name {
+                case "name":
+                    guard let text = field.string, !text.isEmpty else {
+                        throw .wrongType(source: source, key: "profile.name", expected: "a non-empty string")
+                    }
+                    profileName = text
+                case "simulation":
+                    guard let flag = field.bool else {
+                        throw .wrongType(source: source, key: "profile.simulation", expected: "true or false")
+                    }
+                    isSimulationProfile = flag
+                default:
+                    throw .unknownKey(source: source, key: "profile.\(name)")
+                }
+            }
+        }
+        if isSimulationProfile && !simulation { throw .simulationProfileRefused(source: source) }
+        limits.profile = SafetyProfile(name: profileName ?? (isSimulationProfile ? "simulation" : "hardware"),
+                                       path: source, simulation: isSimulationProfile)
         // key → (read, whether a larger value is looser)
         let scalars: [String: (WritableKeyPath<SafetyLimits, Double>, Bool)] = [
             "force.hard_cap_n": (\.forceHardCapN, true), "force.soft_limit_n": (\.forceSoftLimitN, true),
@@ -57,7 +96,10 @@ extension SafetyLimits {
         ]
         // Deadlines given in ms in the file, µs in the limits.
         let millisecondKeys: Set<String> = ["watchdog.contact_lease_ms", "standstill.settle_ms"]
-        for (tableName, value) in root {
+        // The stale-data deadlines, the only keys a simulation profile may widen (not the
+        // contact lease, which is no latency allowance).
+        let staleDataKeys: Set<String> = ["watchdog.force_deadline_us", "watchdog.joint_state_deadline_us"]
+        for (tableName, value) in root where tableName != "profile" {
             guard let table = value.table else { throw .wrongType(source: source, key: tableName, expected: "a table") }
             for (name, field) in table {
                 let key = "\(tableName).\(name)"
@@ -71,7 +113,8 @@ extension SafetyLimits {
                 } else if let path = deadlines[key] {
                     let scale = millisecondKeys.contains(key) ? 1_000.0 : 1.0
                     let number = try Self.number(field, key, source)
-                    let limit = Double(defaults[keyPath: path]) / scale
+                    let widened = isSimulationProfile && staleDataKeys.contains(key)
+                    let limit = Double(widened ? simulationDeadlineCeilingMicros : defaults[keyPath: path]) / scale
                     guard number > 0, number <= limit else {
                         throw .looserThanDefault(source: source, key: key, value: number, limit: limit)
                     }
@@ -85,6 +128,16 @@ extension SafetyLimits {
                         throw .looserThanDefault(source: source, key: key, value: value, limit: limit)
                     }
                     if isMin { limits.workspaceMin = corner } else { limits.workspaceMax = corner }
+                } else if key == "planning.margin" {
+                    let margin = try Self.number(field, key, source)
+                    guard margin > 0, margin < 1 else {
+                        throw .outOfRange(source: source, key: key, value: margin,
+                                          allowed: "above 0 and below 1 (a fraction of each interlock limit)")
+                    }
+                    guard margin <= defaults.planningMargin else {
+                        throw .looserThanDefault(source: source, key: key, value: margin, limit: defaults.planningMargin)
+                    }
+                    limits.planningMargin = margin
                 } else if key == "operator.require_dead_man" {
                     guard let flag = field.bool else { throw .wrongType(source: source, key: key, expected: "true or false") }
                     // Requiring the dead-man is tighter; dropping it is allowed only where it is off by default.

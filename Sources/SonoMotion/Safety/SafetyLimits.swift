@@ -44,8 +44,41 @@ public struct SafetyLimits: Sendable, Equatable {
     public var standstillSpeedMMs = 5.0
     public var standstillDisplacementMM = 2.0
     public var standstillSettleMicros: UInt64 = 500_000
+    /// Fraction of every interlock limit (tip speed, joint speed, joint acceleration) a planned
+    /// move may use (`[planning] margin`). Moves timed at the limit itself trip it on tracking
+    /// error or the arm's configuration (issue 16, finding 13: 100.15 mm/s against 100); the
+    /// rest is headroom for what the plan does not see. 0 < margin < 1; a site may lower it.
+    public var planningMargin = 0.8
+    /// The file these limits came from (status and `GET /v1/limits` show it).
+    public var profile = SafetyProfile.builtIn
+
+    /// The widest stale-data deadline a simulation profile may set, µs: the simulated boards
+    /// reach the host through umockdev's relay thread, whose latency tail the 5 ms hardware
+    /// deadlines do not allow for; beyond 100 ms the simulation would no longer exercise them.
+    public static let simulationDeadlineCeilingMicros: UInt64 = 100_000
 
     public init() {}
+}
+
+/// Which safety profile is in force: hardware/safety.toml (or a site's tightened copy), or the
+/// simulation-only hardware/safety-simulation.toml, which alone may widen the stale-data
+/// deadlines and which sonod refuses on hardware.
+public struct SafetyProfile: Sendable, Equatable {
+    /// `[profile] name` ("hardware", "simulation", or a site's own).
+    public var name: String
+    /// The file it was read from; nil for the built-in defaults.
+    public var path: String?
+    /// `[profile] simulation = true`: the simulation's profile.
+    public var simulation: Bool
+
+    public init(name: String, path: String?, simulation: Bool) {
+        self.name = name
+        self.path = path
+        self.simulation = simulation
+    }
+
+    /// SafetyLimits' own defaults, with no file.
+    public static let builtIn = SafetyProfile(name: "built-in", path: nil, simulation: false)
 }
 
 /// IEC 60204-1 stop categories, as the interlocks request them.

@@ -22,6 +22,50 @@ public struct MotionLimits: Sendable, Equatable {
         self.angularAcceleration = angularAcceleration
         self.angularJerk = angularJerk
     }
+
+    /// The fields by the names configuration files, the API and the recording use.
+    var namedFields: KeyValuePairs<String, Double> {
+        ["speed_mm_s": speedMMs, "acceleration_mm_s2": accelerationMMs2, "jerk_mm_s3": jerkMMs3,
+         "angular_speed_rad_s": angularSpeed, "angular_acceleration_rad_s2": angularAcceleration,
+         "angular_jerk_rad_s3": angularJerk]
+    }
+
+    /// These limits if every field is a finite positive number. The trajectory divides by each
+    /// of them: a zero gives an infinite duration, a NaN a NaN one (the loop would then sample
+    /// NaN poses), a negative one a negative duration. So every edge where limits come from
+    /// input (configuration, the planner, a recording, the API) calls this first.
+    /// - Throws: `MotionLimitsError` naming the first bad field.
+    public func validated() throws(MotionLimitsError) -> MotionLimits {
+        for (name, value) in namedFields {
+            guard value.isFinite, value > 0 else { throw MotionLimitsError(field: name, value: value) }
+        }
+        return self
+    }
+
+    /// Limits from input values, checked as `validated()` does.
+    public init(validating speedMMs: Double, accelerationMMs2: Double, jerkMMs3: Double, angularSpeed: Double,
+                angularAcceleration: Double, angularJerk: Double) throws(MotionLimitsError) {
+        self = try MotionLimits(speedMMs: speedMMs, accelerationMMs2: accelerationMMs2, jerkMMs3: jerkMMs3,
+                                angularSpeed: angularSpeed, angularAcceleration: angularAcceleration,
+                                angularJerk: angularJerk).validated()
+    }
+}
+
+/// A motion limit that is not a finite positive number.
+public struct MotionLimitsError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The field's name (`speed_mm_s`, `angular_jerk_rad_s3`, …).
+    public var field: String
+    public var value: Double
+
+    public init(field: String, value: Double) {
+        self.field = field
+        self.value = value
+    }
+
+    public var description: String {
+        let what = value.isNaN ? "NaN" : value.isInfinite ? "infinite" : "\(value)"
+        return "motion limit \(field) is \(what); it must be a finite number above 0"
+    }
 }
 
 /// A smooth, time-parameterised probe move: the tip travels a straight line while the
@@ -35,15 +79,17 @@ public struct ProbeTrajectory: Sendable, Equatable {
     public let start: Pose
     public let target: Pose
     public let duration: Double
-    private let translation: Vector3
-    private let rotationAxis: Vector3
-    private let rotationAngle: Double
+    let translation: Vector3
+    let rotationAxis: Vector3
+    let rotationAngle: Double
 
     static let peakSpeed = 1.875
     static let peakAcceleration = 5.773_502_691_896_258  // 10/√3
     static let peakJerk = 60.0
 
-    public init(from start: Pose, to target: Pose, limits: MotionLimits) {
+    /// - Parameter minimumDuration: a floor on the duration, s (`PlanningEnvelope` sets it so
+    ///   that the move keeps its margin below the interlocks).
+    public init(from start: Pose, to target: Pose, limits: MotionLimits, minimumDuration floor: Double = 0) {
         self.start = start
         self.target = target
         translation = target.position - start.position
@@ -52,6 +98,7 @@ public struct ProbeTrajectory: Sendable, Equatable {
         rotationAxis = rotationAngle > 0 ? twist / rotationAngle : .unitZ
         let distance = translation.length
         duration = max(
+            floor.isFinite ? floor : 0,
             Self.minimumDuration(distance, speed: limits.speedMMs, acceleration: limits.accelerationMMs2,
                                  jerk: limits.jerkMMs3),
             Self.minimumDuration(rotationAngle, speed: limits.angularSpeed, acceleration: limits.angularAcceleration,
@@ -73,8 +120,11 @@ public struct ProbeTrajectory: Sendable, Equatable {
     }
 
     /// The probe pose at `t` seconds after the start.
-    public func pose(at t: Double) -> Pose {
-        let s = progress(at: t)
+    public func pose(at t: Double) -> Pose { pose(progress: progress(at: t)) }
+
+    /// The probe pose at progress `s` (0…1) along the path.
+    @inline(__always)
+    func pose(progress s: Double) -> Pose {
         let turn = rotationAngle > 0 ? Rotation(axis: rotationAxis, angle: rotationAngle * s) : .identity
         return Pose(rotation: start.rotation * turn, position: start.position + translation * s)
     }
