@@ -135,7 +135,12 @@ public final class VirtualScannerRig: Sendable {
         var above = hover
         above.position.z = max(hover.position.z, controller.status.probe.position.z) + 30
         for pose in [above, hover] {
-            try controller.perform(.move(to: pose, limits: nil))
+            do { try controller.perform(.move(to: pose, limits: nil)) } catch {
+                let status = controller.status
+                throw RigError.setup("move to \(view) refused: \(error); state \(status.state.rawValue), latched "
+                    + "\(status.latched.map { "\($0.cause.rawValue) \($0.value) against \($0.limit)" } ?? "nothing"); "
+                    + "last events: \(events.suffix(4))")
+            }
             guard wait(seconds: 15, until: { !controller.status.moving }) else {
                 throw RigError.setup("move to \(view) timed out; last events: \(events.suffix(4))")
             }

@@ -143,8 +143,9 @@ public struct SafetyStateMachine: Sendable {
     /// reaction is stronger still gets it (a category 1 cause in a category 2 fault).
     public private(set) var strongestStop: StopKind?
     private var forceHistory = ForceHistory()
-    /// The force was above the hard cap on the previous cycle: a new over-force breach is a
-    /// rising edge, reacted to in every state that can still retract.
+    /// An over-force is under way (above the cap, and not yet back under the soft limit): a new
+    /// over-force breach is a rising edge, reacted to in every state that can still retract,
+    /// unless the retraction (the reaction itself) is running.
     private var overForce = false
     /// Monitored standstill after a category 2 stop: since when the arm is to stand still, and
     /// where the tip stood once it had `standstillSettleMicros` to stop.
@@ -160,13 +161,15 @@ public struct SafetyStateMachine: Sendable {
         let breach = worstBreach(inputs) ?? standstillBreach(inputs)
         forceHistory.record(inputs.force.length, at: inputs.forceSampleMicros)
         let overForceNow = breach?.cause == .forceHardCap
-        defer { overForce = overForceNow }
+        // Hysteresis: an over-force ends only once the force is back under the soft limit, so
+        // noise around the cap is one over-force, not a train of them.
+        defer { overForce = overForceNow || (overForce && !(inputs.force.length < limits.forceSoftLimitN)) }
         var stop: StopKind?
         var backOff = false
         if let breach, shouldReact(to: breach) {
             stop = enter(breach)
             backOff = breach.cause == .forceHardCap
-        } else if overForceNow && !overForce && state == .fault && strongestStop == .category2 {
+        } else if overForceNow && !overForce && state == .fault && strongestStop == .category2 && !inputs.supervisedMotion {
             // A second over-force in the over-force fault (the patient pressed into the probe after
             // the retraction): the same reaction again, stop and back off.
             stop = .category2
