@@ -26,10 +26,13 @@ public final class MonotonicCondition: @unchecked Sendable {
         mutex.deallocate()
     }
 
+    public func lock() { pthread_mutex_lock(mutex) }
+    public func unlock() { pthread_mutex_unlock(mutex) }
+
     /// Runs `body` with the mutex held.
     public func withLock<R>(_ body: () throws -> R) rethrows -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        lock()
+        defer { unlock() }
         return try body()
     }
 
@@ -37,11 +40,26 @@ public final class MonotonicCondition: @unchecked Sendable {
     public func signal() { pthread_cond_signal(condition) }
     public func broadcast() { pthread_cond_broadcast(condition) }
 
+    /// With the lock held: waits until signalled or `nanoseconds` have passed (nil: no limit;
+    /// at most an hour). A spurious wake-up returns early: callers re-check their condition.
+    public func wait(nanoseconds: UInt64?) {
+        guard let nanoseconds else {
+            pthread_cond_wait(condition, mutex)
+            return
+        }
+        var deadline = Self.timespec(MonotonicClock.nowNanos() &+ min(nanoseconds, 3_600_000_000_000))
+        pthread_cond_timedwait(condition, mutex, &deadline)
+    }
+
+    private static func timespec(_ nanos: UInt64) -> Glibc.timespec {
+        Glibc.timespec(tv_sec: Int(nanos / 1_000_000_000), tv_nsec: Int(nanos % 1_000_000_000))
+    }
+
     /// With the lock held (inside `withLock`): waits until `ready()` holds or the monotonic
     /// deadline (`MonotonicClock.nowNanos()` scale) passes; returns `ready()` at the end.
     /// Spurious wake-ups and EINTR are absorbed here.
     public func wait(untilNanos deadline: UInt64, while notReady: () -> Bool) -> Bool {
-        var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        var time = Self.timespec(deadline)
         while notReady() {
             if MonotonicClock.nowNanos() >= deadline { return false }
             let result = pthread_cond_timedwait(condition, mutex, &time)

@@ -146,8 +146,9 @@ public struct ArmModel: Sendable {
                         orientationErrorRad: (target.rotation * pose.rotation.transposed).rotationVector.length)
     }
 
-    /// Δq = Jᵀ (J Jᵀ + λ² I)⁻¹ e with the angular rows of J scaled by `weight`.
-    private func dampedLeastSquares(_ j: ProbeJacobian, error: InlineArray<6, Double>, weight: Double,
+    /// Δq = Jᵀ (J Jᵀ + λ² I)⁻¹ e with the angular rows of J scaled by `weight` (the loop's IK
+    /// step, and the planning envelope's joint rates for a twist).
+    func dampedLeastSquares(_ j: ProbeJacobian, error: InlineArray<6, Double>, weight: Double,
                                     lambda: Double) -> JointArray<Double>? {
         @inline(__always) func entry(_ row: Int, _ column: Int) -> Double {
             row < 3 ? j.linear[column][row] : j.angular[column][row - 3] * weight

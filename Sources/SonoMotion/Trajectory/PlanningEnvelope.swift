@@ -148,28 +148,10 @@ public struct PlanningEnvelope: Sendable {
     static func jointRates(_ arm: ArmModel, _ q: JointArray<Double>, linear: Vector3, angular: Vector3) -> JointArray<Double>? {
         let weight = 100.0, lambda = 0.1
         let (_, j) = arm.probePoseAndJacobian(q)
-        @inline(__always) func entry(_ row: Int, _ column: Int) -> Double {
-            row < 3 ? j.linear[column][row] : j.angular[column][row - 3] * weight
-        }
-        var a = InlineArray<36, Double>(repeating: 0)
-        for row in 0..<6 {
-            for column in row..<6 {
-                var sum = 0.0
-                for k in 0..<arm.jointCount { sum += entry(row, k) * entry(column, k) }
-                a[row * 6 + column] = sum + (row == column ? lambda * lambda : 0)
-                a[column * 6 + row] = a[row * 6 + column]
-            }
-        }
         let twist: InlineArray<6, Double> = [linear.x, linear.y, linear.z,
                                              angular.x * weight, angular.y * weight, angular.z * weight]
-        guard let y = LinearSystem6.solve(a, twist) else { return nil }
-        var rates = JointArray<Double>(count: arm.jointCount, filler: 0)
-        for k in 0..<arm.jointCount {
-            var sum = 0.0
-            for row in 0..<6 { sum += entry(row, k) * y[row] }
-            rates[k] = sum
-            guard sum.isFinite else { return nil }
-        }
+        guard let rates = arm.dampedLeastSquares(j, error: twist, weight: weight, lambda: lambda) else { return nil }
+        for k in 0..<arm.jointCount where !rates[k].isFinite { return nil }
         return rates
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SonoSystem
 
 /// Records a session into one MCAP file from any number of producer threads; one writer thread
 /// owns the `MCAPWriter` and is the only one that touches the disk.
@@ -58,7 +59,7 @@ public final class SessionRecorder: @unchecked Sendable {
         var framePool: [[UInt8]] = []
     }
 
-    private let lock = ConditionLock()
+    private let lock = MonotonicCondition()
     private var shared = Shared()
     /// Only the writer thread touches these after `init`.
     private let writer: MCAPWriter
