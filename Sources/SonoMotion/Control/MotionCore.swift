@@ -198,6 +198,20 @@ public struct MotionCore: Sendable {
                      supervisedMotion: release != nil || retract != nil)
     }
 
+    /// The worst breach of the host's own checks: the board's latched fault left out, the one
+    /// cause its CLEAR_FAULTS (for a reset) or SET_DRIVES answer (for a release) decides.
+    private var hostBreach: SafetyBreach? {
+        var inputs = safetyInputs
+        inputs.boardFault = false
+        return safety.worstBreach(inputs)
+    }
+
+    /// What makes a release unsafe: any host breach but the over-force a release is for.
+    private var releaseBlocker: SafetyBreach? {
+        guard let breach = hostBreach, breach.cause != .forceHardCap, breach.cause != .forceRate else { return nil }
+        return breach
+    }
+
     /// The probe is on the patient as far as the lease is concerned: a contact force is being
     /// held, or the axial force says the probe presses on something.
     private var inContact: Bool {
@@ -221,9 +235,7 @@ public struct MotionCore: Sendable {
             }
             // The host's own causes first: the board's latch is cleared only when the host
             // would reset too. A board fault is the one cause CLEAR_FAULTS itself may clear.
-            var inputs = safetyInputs
-            inputs.boardFault = false
-            if let breach = safety.worstBreach(inputs) {
+            if let breach = hostBreach {
                 result = .failure(.safety(.causePresent(breach)))
                 break
             }
@@ -335,13 +347,7 @@ public struct MotionCore: Sendable {
         guard !estop else { return .failure(.release(.estopEngaged)) }
         guard haveJoints else { return .failure(.noJointState) }
         guard retract == nil, release == nil else { return .failure(.release(.busy)) }
-        // Over-force is what a release is for, and the board's own latch answers SET_DRIVES;
-        // anything else that makes powered motion unsafe refuses it.
-        var inputs = safetyInputs
-        inputs.boardFault = false
-        if let breach = safety.worstBreach(inputs), breach.cause != .forceHardCap, breach.cause != .forceRate {
-            return .failure(.release(.causePresent(breach)))
-        }
+        if let breach = releaseBlocker { return .failure(.release(.causePresent(breach))) }
         drivesRefused = false
         send(.setDrives(enable: true), output, emit)
         release = .poweringOn(since: now, acks: drivesAcks)
@@ -443,9 +449,7 @@ public struct MotionCore: Sendable {
     private mutating func runRelease(now: UInt64, _ output: some ArmCommandOutput, _ emit: (MotionEvent) -> Void) {
         guard let phase = release else { return }
         // Every interlock but the over-force the release is for stays active.
-        var inputs = safetyInputs
-        inputs.boardFault = false
-        if let breach = safety.worstBreach(inputs), breach.cause != .forceHardCap, breach.cause != .forceRate {
+        if let breach = releaseBlocker {
             endRelease(.breach(breach), now: now, output, emit)
             return
         }
