@@ -125,7 +125,7 @@ public final class VirtualScannerRig: Sendable {
     }
 
     /// Enables motion and brings the probe to `view`'s window, in contact at `forceN`.
-    public func makeContact(at view: StandardView, forceN: Double, hoverMM: Double = 40) throws {
+    public func makeContact(at view: StandardView, forceN: Double, hoverMM: Double = 25) throws {
         guard let canonical = geometry.canonical[view] else { throw RigError.setup("no canonical pose for \(view)") }
         try controller.perform(.safety(.enable))
         try controller.perform(.safety(.enableMotion))
