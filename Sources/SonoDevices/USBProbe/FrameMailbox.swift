@@ -43,6 +43,9 @@ final class FrameMailbox: @unchecked Sendable {
     func publish(pixels: UnsafeRawBufferPointer, info: ProbeFrameInfo, arrivalMicros: UInt64) {
         condition.lock()
         defer { condition.unlock() }
+        // A transfer libusb completes after the link went down is from a probe that is gone:
+        // a lost or faulted link delivers nothing more.
+        guard link == .streaming else { return }
         guard pixels.count == slotBytes else {
             geometryMismatches += 1
             return

@@ -342,13 +342,15 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
                 intake.start(maxFrameBytes: link.info.maxFrameBytes)
                 // Transfers wait before the stream starts, so the first frame finds one (§4.1).
                 try link.submitAll()
+                // Streaming before START_STREAMING: the first frame must find the mailbox open
+                // (a failure below sets the link back to disconnected).
+                mailbox.setLink(.streaming)
                 try link.startStreaming()
             } catch {
                 teardown(link, deviceGone: error.isDisconnect)
                 throw error
             }
             connectedInfo.withLock { $0 = (link.info, link.address) }
-            mailbox.setLink(.streaming)
             updateStatistics { $0.connects += 1 }
             emit(.connected(serial: link.info.serial, firmware: link.info.firmwareVersion, address: link.address))
             emit(.streaming(configuration.imaging))
@@ -411,6 +413,7 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
             while true {
                 intake.restartStream()
                 do throws(USBError) {
+                    mailbox.setLink(.streaming)  // open before the first frame can arrive
                     try link.startStreaming()
                     break
                 } catch .requestRejected(_, let reason) {
