@@ -11,17 +11,6 @@ import Testing
 /// inverse kinematics; every sample's probe-face speed, joint speed and joint acceleration is
 /// compared with the interlock's limit.
 @Suite struct PlanningMarginTests {
-    /// A seeded generator, so a failure names a reproducible pair.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     static func arm() throws -> ArmModel { try ArmModel(RobotDescription.load(path: Repository.path("hardware/arm.toml"))) }
     static func limits() throws -> SafetyLimits { try SafetyLimits.load(path: Repository.path("hardware/safety.toml")) }
@@ -39,7 +28,7 @@ import Testing
 
     /// A reachable pose: joints near home within their limits, the probe face inside the
     /// interlocks' workspace and pointing into the chest (down), as the planner's targets do.
-    static func reachable(_ arm: ArmModel, _ limits: SafetyLimits, _ random: inout SplitMix) -> JointArray<Double>? {
+    static func reachable(_ arm: ArmModel, _ limits: SafetyLimits, _ random: inout TestRandom) -> JointArray<Double>? {
         var q = JointArray(arm.robot.home, filler: 0)
         for index in 0..<arm.jointCount {
             q[index] += Double.random(in: -0.45...0.45, using: &random)
@@ -63,7 +52,7 @@ import Testing
         let envelope = PlanningEnvelope(limits: limits, contact: contact, arm: arm)
         let margin = limits.planningMargin
         #expect(margin == 0.8, "the shipped margin")
-        var random = SplitMix(state: 16_013)
+        var random = TestRandom(seed: 16_013)
         var tip = Peak(), leverTip = Peak(), joint = Peak(), acceleration = Peak()
         var planned = 0, untracked = 0, stretched = 0, attempts = 0
         // Every 2 ms (the loop runs at 1 ms; the IK follows a 2 ms step as closely).

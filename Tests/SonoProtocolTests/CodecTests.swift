@@ -1,4 +1,5 @@
 import SonoProtocol
+import SonoTestSupport
 import Testing
 
 @Suite struct CRCAndCOBSTests {
@@ -61,7 +62,7 @@ import Testing
     }
 
     @Test func cobsRoundTripsRandomBuffers() {
-        var rng = SplitMix64(seed: 7)
+        var rng = TestRandom(seed: 7)
         for _ in 0..<2_000 {
             let plain = (0..<Int(rng.next() % 600)).map { _ in UInt8(truncatingIfNeeded: rng.next() % 3 == 0 ? 0 : rng.next()) }
             let encoded = cobsEncode(plain)
@@ -145,7 +146,7 @@ import Testing
 @Suite struct StreamDecoderTests {
     @Test func resynchronisesAfterGarbage() throws {
         let wire = try FrameCodec.encode(FrameCodecTests.sample)
-        var rng = SplitMix64(seed: 99)
+        var rng = TestRandom(seed: 99)
         for _ in 0..<500 {
             let garbage = (0..<Int(rng.next() % 400)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             // A sender that restarts mid-stream prefixes a delimiter, so the valid frame stands alone.
@@ -158,7 +159,7 @@ import Testing
     }
 
     @Test func neverCrashesOnRandomBytesAndCountsEveryDrop() {
-        var rng = SplitMix64(seed: 3)
+        var rng = TestRandom(seed: 3)
         var decoder = StreamDecoder()
         var failures: UInt64 = 0
         var successes: UInt64 = 0
@@ -220,15 +221,3 @@ func cobsDecode(_ encoded: [UInt8]) -> [UInt8]? {
     return count.map { Array(out.prefix($0)) }
 }
 
-/// Deterministic PRNG for reproducible randomized tests.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
