@@ -83,6 +83,8 @@ public enum LinkError: Error, Sendable, Equatable, CustomStringConvertible {
     case encode(EncodeError)
     case rejected(MessageType, reason: NackReason, link: String)
     case timedOut(MessageType, attempts: Int, millisEach: Int, link: String)
+    /// The port's outbox is full: neither the control loop nor the link could write for a while.
+    case outboxFull(MessageType, pendingBytes: Int, link: String)
 
     public var description: String {
         switch self {
@@ -92,6 +94,8 @@ public enum LinkError: Error, Sendable, Equatable, CustomStringConvertible {
         case .rejected(let type, let reason, let link): "\(link) board rejected \(type): \(reason)"
         case .timedOut(let type, let attempts, let millis, let link):
             "\(link) board did not answer \(type) (\(attempts) attempts, \(millis) ms each)"
+        case .outboxFull(let type, let pending, let link):
+            "\(link) port cannot take \(type): \(pending) bytes already wait to be written (the board is not reading)"
         }
     }
 }
@@ -128,10 +132,9 @@ public final class BoardLink: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     /// The reader thread, which answers requests: a request from it would wait for itself.
     private let readerThread = ThreadOwner("the link's reader")
-    /// Sequence numbers of outgoing frames, shared by the locked and the real-time send paths.
-    let sequence = Atomic<UInt16>(0)
-    /// The open port's descriptor for `RealTimeSender`, published and withdrawn by the reader.
-    let realTimeGate = RealTimeGate()
+    /// The port's one writer: the link's frames go through its outbox, the control loop's
+    /// (`RealTimeSender`) straight through it; the reader publishes and withdraws the descriptor.
+    let portWriter = PortWriter()
     /// The host state the reader's heartbeats carry (PROTOCOL.md §3.2), set by the host's
     /// interlocks through `reportHostState`.
     private let hostState = Atomic<UInt8>(BoardState.ready.rawValue)
@@ -144,7 +147,8 @@ public final class BoardLink: Sendable {
         var state: LinkState = .stopped
         var running = false
         var statistics = LinkStatistics()
-        var pending: [UInt16: PendingRequest] = [:]
+        /// Outstanding requests by the ticket their frame got from the port's writer.
+        var pending: [UInt64: PendingRequest] = [:]
     }
 
     public init(_ configuration: BoardLinkConfiguration,
@@ -160,6 +164,9 @@ public final class BoardLink: Sendable {
 
     public var state: LinkState { shared.withLock { $0.state } }
     public var statistics: LinkStatistics { shared.withLock { $0.statistics } }
+    /// Writes the kernel took only in part, each finished by the port's writer before any
+    /// other frame (PortWriter).
+    public var cutWrites: UInt64 { portWriter.partialWriteCount }
 
     public var deviceInfo: DeviceInfo? {
         if case .connected(let info, _) = state { return info }
@@ -204,11 +211,14 @@ public final class BoardLink: Sendable {
         return deviceInfo
     }
 
-    /// Sends one message and returns the sequence number it went out with.
-    @discardableResult
-    public func send(_ message: Message) throws(LinkError) -> UInt16 {
-        try shared.withLock { (state) throws(LinkError) -> UInt16 in
-            try write(message, state: &state, name: configuration.name)
+    /// Sends one message: it goes out in order with every other frame on the port, within a
+    /// control period while the control loop writes the port.
+    /// - Throws: `.notConnected` without a port; `.outboxFull` when the port has not taken
+    ///   earlier frames; `.serial` when the write fails or times out; `.encode` for a message
+    ///   that cannot be encoded.
+    public func send(_ message: Message) throws(LinkError) {
+        try shared.withLock { (state) throws(LinkError) in
+            _ = try write(message, state: &state, name: configuration.name)
         }
     }
 
@@ -221,14 +231,14 @@ public final class BoardLink: Sendable {
         let attempts = max(1, configuration.requestAttempts)
         for _ in 0..<attempts {
             let slot = PendingRequest()
-            let seq = try shared.withLock { (state) throws(LinkError) -> UInt16 in
-                let seq = try write(message, state: &state, name: configuration.name)
-                state.pending[seq] = slot
-                return seq
+            let ticket = try shared.withLock { (state) throws(LinkError) -> UInt64 in
+                let ticket = try write(message, state: &state, name: configuration.name)
+                state.pending[ticket] = slot
+                return ticket
             }
             let answered = slot.wait(millis: configuration.requestTimeoutMillis)
             let outcome = shared.withLock { state in
-                state.pending[seq] = nil
+                state.pending[ticket] = nil
                 if !answered { state.statistics.requestTimeouts += 1 }
                 return slot.outcome
             }
@@ -242,27 +252,35 @@ public final class BoardLink: Sendable {
                         link: configuration.name)
     }
 
-    private func write(_ message: Message, state: inout Shared, name: String) throws(LinkError) -> UInt16 {
+    /// Queues `message` on the port's writer and gets it written; returns its ticket (the
+    /// writer numbers it as it goes out).
+    private func write(_ message: Message, state: inout Shared, name: String) throws(LinkError) -> UInt64 {
         guard let port = state.port else { throw .notConnected(link: name) }
-        let seq = sequence.wrappingAdd(1, ordering: .relaxed).oldValue
-        let frame = Frame(seq: seq, timestampMicros: MonotonicClock.nowMicros(), message: message)
-        let result = withUnsafeTemporaryAllocation(byteCount: ProtocolConstants.maxEncodedFrame, alignment: 8) { buffer in
-            Result { () throws(LinkError) in
-                let count: Int
-                do throws(EncodeError) { count = try FrameCodec.encode(frame, into: buffer) } catch {
-                    throw .encode(error)
-                }
-                do throws(SerialError) {
-                    try port.write(UnsafeRawBufferPointer(rebasing: buffer[0..<count]), timeoutMillis: 20)
-                } catch {
-                    throw .serial(error)
-                }
-            }
+        let ticket: UInt64?
+        do throws(EncodeError) {
+            ticket = try portWriter.enqueue(message, timestampMicros: MonotonicClock.nowMicros())
+        } catch {
+            throw .encode(error)
         }
-        try result.get()
+        guard let ticket else { throw .outboxFull(message.type, pendingBytes: portWriter.pendingBytes, link: name) }
+        try flush(port: port)
         state.statistics.framesSent += 1
-        return seq
+        return ticket
     }
+
+    /// Gets the outbox onto the wire (or leaves it to the control loop while that sends).
+    private func flush(port: SerialPort) throws(LinkError) {
+        switch portWriter.flushFromLink(timeoutMillis: Self.writeTimeoutMillis) {
+        case .written, .handedToLoop: return
+        case .notConnected: throw .notConnected(link: configuration.name)
+        case .timedOut(let millis):
+            throw .serial(.timedOut(operation: "write", path: port.path, milliseconds: millis))
+        case .failed(let error): throw .serial(.transfer("write", port.path, errno: error.rawValue))
+        }
+    }
+
+    /// Longest a link write waits for the port to take its bytes.
+    static let writeTimeoutMillis: Int32 = 20
 
     // MARK: - Reader side (runs on the link's thread)
 
@@ -297,7 +315,7 @@ public final class BoardLink: Sendable {
                 }
                 service(port, decoder: &decoder)
             }
-            link.realTimeGate.withdraw()
+            link.portWriter.withdraw()
             link.shared.withLock { state in
                 state.port?.close()
                 state.port = nil
@@ -311,7 +329,7 @@ public final class BoardLink: Sendable {
         mutating func connect() -> Bool {
             attempt += 1
             link.shared.withLock { $0.state = .connecting(attempt: attempt) }
-            do {
+            do throws(SerialError) {
                 let path = try configuration.port.resolve()
                 let port = try SerialPort(path: path, configuration: configuration.serial)
                 tracker.restart()
@@ -320,13 +338,18 @@ public final class BoardLink: Sendable {
                 nextHeartbeatMicros = now
                 helloRequests = 0
                 helloRequestedMicros = 0
+                guard link.portWriter.publish(port.fileDescriptor) else {
+                    let error = Errno.current
+                    port.close()
+                    throw SerialError.system(operation: "duplicate the port's descriptor for its writer", path: path, errno: error)
+                }
                 link.shared.withLock { state in
                     state.port = port
                     state.state = .handshaking(path: path)
                 }
-                link.realTimeGate.publish(port.fileDescriptor)
                 // A lone delimiter ends whatever half frame the board may hold from before.
-                try? [UInt8(0)].withUnsafeBytes { try port.write($0, timeoutMillis: 20) }
+                _ = [UInt8(0)].withUnsafeBytes { link.portWriter.enqueueRaw($0) }
+                _ = link.portWriter.flushFromLink(timeoutMillis: BoardLink.writeTimeoutMillis)
                 return true
             } catch {
                 let delay = min(configuration.reconnectMaxDelayMillis,
@@ -346,6 +369,12 @@ public final class BoardLink: Sendable {
                 nextHeartbeatMicros = now + UInt64(configuration.hostHeartbeatPeriodMillis) * 1_000
                 let state = BoardState(rawValue: link.hostState.load(ordering: .relaxed))
                 _ = try? link.send(.heartbeat(Heartbeat(state: state)))
+            }
+
+            // Link frames the loop was to write but did not (it went quiet right after they
+            // were queued) go out from here.
+            if link.portWriter.pendingBytes > 0 {
+                _ = link.portWriter.flushFromLink(timeoutMillis: 0)
             }
 
             let result: SerialPort.ReadResult
@@ -453,7 +482,8 @@ public final class BoardLink: Sendable {
         }
 
         func complete(_ seq: UInt16, _ outcome: PendingRequest.Outcome) {
-            let slot = link.shared.withLock { $0.pending[seq] }
+            guard let ticket = link.portWriter.ticket(sentAs: seq) else { return }
+            let slot = link.shared.withLock { $0.pending[ticket] }
             slot?.finish(outcome)
         }
 
@@ -466,7 +496,7 @@ public final class BoardLink: Sendable {
                 if connected { state.statistics.losses += 1 }
                 return connected
             }
-            link.realTimeGate.withdraw()
+            link.portWriter.withdraw()
             port.close()
             if wasConnected {
                 link.onEvent(.lost(reason: reason, silentForMillis: silentMillis))

@@ -5,53 +5,23 @@ import Synchronization
 import Glibc
 #endif
 
-/// Hands a link's open descriptor to its real-time sender without a lock on the sender's side.
-/// The sender announces itself (`writers` + 1), then reads the descriptor; the reader thread
-/// withdraws the descriptor, then waits for announced writers to finish before it closes the
-/// port. Both sides use sequentially consistent operations, so a sender either sees −1 or is
-/// seen by the closer: a closed (and possibly reused) descriptor is never written.
-final class RealTimeGate: Sendable {
-    private let descriptor = Atomic<Int32>(-1)
-    private let writers = Atomic<Int>(0)
-
-    func publish(_ fd: Int32) {
-        // libserialport opens ports non-blocking; make sure, since a real-time write must not wait.
-        let flags = fcntl(fd, F_GETFL)
-        if flags >= 0 && flags & O_NONBLOCK == 0 { _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
-        descriptor.store(fd, ordering: .sequentiallyConsistent)
-    }
-
-    /// Withdraws the descriptor and waits (off the real-time path) until no sender uses it.
-    func withdraw() {
-        descriptor.store(-1, ordering: .sequentiallyConsistent)
-        while writers.load(ordering: .sequentiallyConsistent) != 0 { sched_yield() }
-    }
-
-    @inline(__always)
-    func withDescriptor<R>(_ body: (Int32) -> R) -> R {
-        writers.add(1, ordering: .sequentiallyConsistent)
-        defer { writers.subtract(1, ordering: .sequentiallyConsistent) }
-        return body(descriptor.load(ordering: .sequentiallyConsistent))
-    }
-}
-
 /// What became of one real-time send.
 public enum RealTimeSendResult: Sendable, Equatable {
     case sent
     /// The port is not open (the board is reconnecting).
     case notConnected
-    /// The kernel's transmit buffer is full; nothing or only part of the frame went out (a
-    /// partial frame ends at the next delimiter and the board drops it).
+    /// The kernel's transmit buffer is full (or the link is mid-write as the loop takes the
+    /// port back): nothing of the frame went out.
     case wouldBlock
     case failed(errno: Errno)
     case encodeFailed
 }
 
-/// The control loop's path to a board: encodes into a buffer allocated once and writes the
-/// frame with one non-blocking write(2) on the link's descriptor. No lock, no allocation, no
-/// waiting; sequence numbers come from the same atomic counter as the link's own sends, and
-/// the kernel's tty write lock keeps whole frames from interleaving with the link's heartbeats
-/// (frames are far below the tty's 2 KiB write chunk).
+/// The control loop's path to a board: encodes into a buffer allocated once and hands the
+/// frame to the link's `PortWriter`, which, while the loop sends, makes the loop the port's
+/// only writer (the link's own frames wait in its outbox and go out first). No lock, no
+/// allocation, no waiting; the writer numbers the frame in one sequence with the link's own
+/// frames, in the order they go out.
 ///
 /// Exactly one thread may call `send` (the control loop); counters may be read from any.
 public final class RealTimeSender: @unchecked Sendable {
@@ -65,7 +35,7 @@ public final class RealTimeSender: @unchecked Sendable {
 
     public init(link: BoardLink) {
         self.link = link
-        scratch = .allocate(byteCount: ProtocolConstants.maxEncodedFrame, alignment: 8)
+        scratch = .allocate(byteCount: ProtocolConstants.maxDecodedFrame, alignment: 8)
     }
 
     deinit { scratch.deallocate() }
@@ -76,17 +46,13 @@ public final class RealTimeSender: @unchecked Sendable {
 
     public func send(_ message: Message) -> RealTimeSendResult {
         assert(sender.isOwnedByCurrentThread(), "RealTimeSender.send: only \(sender.role)'s thread may send")
-        let result = link.realTimeGate.withDescriptor { fd -> RealTimeSendResult in
-            guard fd >= 0 else { return .notConnected }
-            let seq = link.sequence.wrappingAdd(1, ordering: .relaxed).oldValue
-            let frame = Frame(seq: seq, timestampMicros: MonotonicClock.nowMicros(), message: message)
-            let count: Int
-            do throws(EncodeError) { count = try FrameCodec.encode(frame, into: scratch) } catch { return .encodeFailed }
-            let written = write(fd, scratch.baseAddress, count)
-            if written == count { return .sent }
-            let error = Errno.current
-            if written >= 0 || error.isWouldBlock { return .wouldBlock }
-            return .failed(errno: error)
+        let result: RealTimeSendResult
+        do throws(EncodeError) {
+            // Numbered by the port's writer as it goes on the wire (one sequence with the link's frames).
+            let count = try FrameCodec.encodeBody(message, seq: 0, timestampMicros: MonotonicClock.nowMicros(), into: scratch)
+            result = link.portWriter.sendRealTime(body: UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
+        } catch {
+            result = .encodeFailed
         }
         if result == .sent { sentFrames.add(1, ordering: .relaxed) } else { failedFrames.add(1, ordering: .relaxed) }
         return result

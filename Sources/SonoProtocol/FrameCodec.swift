@@ -3,26 +3,63 @@ public enum FrameCodec {
     /// Encodes `frame` as it goes on the wire (COBS bytes and the trailing 0x00) into
     /// `buffer`; returns the byte count. Allocation-free: the unencoded frame is built on the stack.
     public static func encode(_ frame: Frame, into buffer: UnsafeMutableRawBufferPointer) throws(EncodeError) -> Int {
-        try PayloadCodec.validate(frame.message)
-        let payloadSize = PayloadCodec.payloadSize(of: frame.message)
-        let rawSize = ProtocolConstants.headerSize + payloadSize + ProtocolConstants.crcSize
-        let needed = COBS.maxEncodedCount(rawSize) + 1
+        let needed = wireSize(of: frame.message)
         guard buffer.count >= needed else { throw .bufferTooSmall(needed: needed, available: buffer.count) }
+        return try withUnsafeTemporaryAllocation(byteCount: ProtocolConstants.maxDecodedFrame, alignment: 8) {
+            raw throws(EncodeError) -> Int in
+            let count = try encodeBody(frame.message, seq: frame.seq, timestampMicros: frame.timestampMicros, into: raw)
+            // The size check above guarantees the sealed frame fits.
+            return seal(UnsafeRawBufferPointer(rebasing: raw[0..<count]), seq: frame.seq, into: buffer) ?? 0
+        }
+    }
 
-        return withUnsafeTemporaryAllocation(byteCount: ProtocolConstants.maxDecodedFrame, alignment: 8) { raw in
+    /// The wire size of a frame carrying `message` (COBS worst case and the delimiter).
+    public static func wireSize(of message: Message) -> Int {
+        let rawSize = ProtocolConstants.headerSize + PayloadCodec.payloadSize(of: message) + ProtocolConstants.crcSize
+        return COBS.maxEncodedCount(rawSize) + 1
+    }
+
+    /// The first half of `encode`: header and payload, without CRC and COBS, into `body`
+    /// (at least `maxDecodedFrame` bytes); returns the byte count. A writer that numbers frames
+    /// only as they go on the wire (one sequence, in wire order) stores these and `seal`s them then.
+    public static func encodeBody(_ message: Message, seq: UInt16, timestampMicros: UInt64,
+                                  into body: UnsafeMutableRawBufferPointer) throws(EncodeError) -> Int {
+        try PayloadCodec.validate(message)
+        let payloadSize = PayloadCodec.payloadSize(of: message)
+        let needed = ProtocolConstants.headerSize + payloadSize
+        guard body.count >= needed + ProtocolConstants.crcSize else {
+            throw .bufferTooSmall(needed: needed + ProtocolConstants.crcSize, available: body.count)
+        }
+        var writer = ByteWriter(body)
+        writer.u8(ProtocolConstants.version)
+        writer.u8(message.type.rawValue)
+        writer.u16(seq)
+        writer.u64(timestampMicros)
+        writer.u16(UInt16(payloadSize))
+        PayloadCodec.encode(message, into: &writer)
+        return writer.offset
+    }
+
+    /// The second half of `encode`: `body` (from `encodeBody`) numbered `seq`, with its CRC,
+    /// COBS-encoded and delimited into `wire`; the byte count, or nil when `body` is not a frame
+    /// body or `wire` is too small. Allocation-free.
+    public static func seal(_ body: UnsafeRawBufferPointer, seq: UInt16, into wire: UnsafeMutableRawBufferPointer) -> Int? {
+        let rawSize = body.count + ProtocolConstants.crcSize
+        guard body.count >= ProtocolConstants.headerSize, rawSize <= ProtocolConstants.maxDecodedFrame,
+              wire.count >= COBS.maxEncodedCount(rawSize) + 1 else { return nil }
+        return withUnsafeTemporaryAllocation(byteCount: ProtocolConstants.maxDecodedFrame, alignment: 8) { raw -> Int? in
+            UnsafeMutableRawBufferPointer(rebasing: raw[0..<body.count]).copyMemory(from: body)
             var writer = ByteWriter(raw)
-            writer.u8(ProtocolConstants.version)
-            writer.u8(frame.message.type.rawValue)
-            writer.u16(frame.seq)
-            writer.u64(frame.timestampMicros)
-            writer.u16(UInt16(payloadSize))
-            PayloadCodec.encode(frame.message, into: &writer)
-            let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<writer.offset]))
+            writer.offset = 2
+            writer.u16(seq)
+            writer.offset = body.count
+            let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[0..<body.count]))
             writer.u32(crc)
-            // The size check above guarantees the encoding fits, delimiter included.
-            let encoded = COBS.encode(UnsafeRawBufferPointer(rebasing: raw[0..<rawSize]),
-                                      into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<(needed - 1)])) ?? 0
-            buffer[encoded] = 0
+            guard let encoded = COBS.encode(UnsafeRawBufferPointer(rebasing: raw[0..<rawSize]),
+                                            into: UnsafeMutableRawBufferPointer(rebasing: wire[0..<(wire.count - 1)])) else {
+                return nil
+            }
+            wire[encoded] = 0
             return encoded + 1
         }
     }

@@ -108,7 +108,9 @@ public final class EmulatedSerialBench: @unchecked Sendable {
     /// Plugs a board in; returns the plugged device, whose PTY master the board's firmware drives.
     public func plug(_ device: EmulatedUSBSerialDevice) throws(BenchError) -> PluggedSerialDevice {
         // The shared testbed's lock first (the USB probe takes only that one), then the bench's.
-        try testbedOwner.locked { _ throws(BenchError) in try plugLocked(device) }
+        let plugged = try testbedOwner.locked { _ throws(BenchError) in try plugLocked(device) }
+        ProcessTestbed.promoteRelayThread()
+        return plugged
     }
 
     private func plugLocked(_ device: EmulatedUSBSerialDevice) throws(BenchError) -> PluggedSerialDevice {

@@ -1,6 +1,9 @@
 internal import CUMockdev
 import Foundation
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The process's one umockdev testbed. umockdev keeps a testbed in process state
 /// (`UMOCKDEV_DIR`, one uevent sender), so the serial bench and the emulated USB probe share
@@ -32,6 +35,25 @@ final class ProcessTestbed: @unchecked Sendable {
 
     private init(pointer: UnsafeMutablePointer<UMockdevTestbed>) {
         self.pointer = pointer
+    }
+
+    /// umockdev answers every read, write and ioctl on an opened emulated node with a round
+    /// trip to its relay thread (GLib's worker, "gmain"), under a per-node lock. At normal
+    /// priority that thread waits behind whatever else the machine runs, and so do the
+    /// real-time link readers waiting on it: beside a parallel build, whole scans ended in
+    /// stale-data stops (issue 16, finding 15). Hardware has no such thread; here it gets
+    /// SCHED_FIFO just above the link readers (70) and below the simulated boards (75) and the
+    /// control loop (80). Without permission it stays as it is. Idempotent; called after each plug,
+    /// since GLib starts the thread on first use.
+    static func promoteRelayThread(priority: Int32 = 72) {
+        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return }
+        for task in tasks {
+            guard let tid = Int32(task),
+                  let name = try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8),
+                  name.trimmingCharacters(in: .whitespacesAndNewlines) == "gmain" else { continue }
+            var parameters = sched_param(sched_priority: priority)
+            _ = sched_setscheduler(tid, Int32(SCHED_FIFO), &parameters)
+        }
     }
 
     /// Runs `body` with the testbed, excluding every other change to it.

@@ -108,6 +108,8 @@ struct FaultScenarios {
                           run: releaseAfterEStop),
             FaultScenario(name: "motion after category 2 without resume", expected: "board refuses the command, arm still",
                           run: motionAfterCategory2),
+            FaultScenario(name: "interleaved writers", expected: "0 damaged frames at the board, none lost",
+                          run: interleavedWriters),
             FaultScenario(name: "arm board without host_watchdog", expected: "link refuses the board, naming it",
                           run: boardWithoutWatchdog),
             FaultScenario(name: "sono.toml loosening a deadline", expected: "sonod refuses to start: exit 78 naming the key",
@@ -407,6 +409,51 @@ struct FaultScenarios {
                                          drift, state.rawValue),
                         safeMillis: refused ? Self.millis(since: start) - 300 : nil, forceN: nil,
                         holds: refused && drift < 0.1)
+    }
+
+    /// Finding 8: the control loop streams joint commands at 1 kHz while two more threads send
+    /// link frames (heartbeats) on the same port as fast as they can: one writer per port
+    /// (PortWriter) means the board decodes every frame whole. A frame refused whole (the port
+    /// full, or taken at a handover) shows at the board as a sequence gap, not as damage; every
+    /// gap must be such a refusal. (PortWriterTests fills the tty until the kernel cuts writes,
+    /// which this live run rarely does.)
+    private func interleavedWriters() throws -> FaultRow {
+        let scanner = try scanningInContact()
+        defer { scanner.stop() }
+        let link = scanner.boards.arm
+        let sender = scanner.boards.armSender
+        let before = (board: scanner.armBoard.runner.statistics, loopSent: sender.sent, loopRefused: sender.failed)
+        let running = Atomic<Bool>(true)
+        let extra = Atomic<UInt64>(0)
+        let extraRefused = Atomic<UInt64>(0)
+        let group = DispatchGroup()
+        for _ in 0..<2 {
+            DispatchQueue.global().async(group: group) {
+                while running.load(ordering: .relaxed) {
+                    if (try? link.send(.heartbeat(Heartbeat(state: .active)))) != nil {
+                        extra.add(1, ordering: .relaxed)
+                    } else {
+                        extraRefused.add(1, ordering: .relaxed)
+                    }
+                    usleep(500)
+                }
+            }
+        }
+        Thread.sleep(forTimeInterval: 2)
+        running.store(false, ordering: .relaxed)
+        group.wait()
+        Thread.sleep(forTimeInterval: 0.1)
+        let after = scanner.armBoard.runner.statistics
+        let damaged = after.receive.droppedFrames - before.board.receive.droppedFrames
+        let gaps = after.hostLostFrames - before.board.hostLostFrames
+        let refused = (sender.failed - before.loopRefused) + extraRefused.load(ordering: .relaxed)
+        let received = after.receive.frames - before.board.receive.frames
+        let stops = scanner.stops.count
+        return FaultRow(scenario: "interleaved writers", expected: "0 damaged frames at the board, none lost",
+                        observed: "\(sender.sent - before.loopSent) loop + \(extra.load(ordering: .relaxed)) extra link frames "
+                            + "in 2 s; board decoded \(received), \(damaged) damaged, \(gaps) missing (\(refused) refused whole "
+                            + "by the writer); \(link.cutWrites) cut writes finished; \(stops) stops",
+                        safeMillis: nil, forceN: nil, holds: damaged == 0 && gaps <= refused && stops == 0)
     }
 
     private func boardWithoutWatchdog() throws -> FaultRow {
