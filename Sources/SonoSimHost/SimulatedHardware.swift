@@ -31,11 +31,16 @@ public final class SimulatedHardware: SimulationHost, @unchecked Sendable {
     private let forceDevice = EmulatedUSBSerialDevice.forceSensor(serial: "FT-SIM-1")
     /// The boards while they are plugged in.
     private let boards = Mutex<(arm: BenchBoard, force: BenchBoard)?>(nil)
+    /// A probe fault to inject once the probe is on the patient (`--inject-probe-fault`).
+    private let probeFault: (fault: ProbeFault, afterContactSeconds: Double)?
+    private let faultState = ProbeFaultState()
 
     /// Loads the patient and readies the emulated-device bench; plugs nothing in yet.
     /// - Throws: `StartupError.simulation` when umockdev is not preloaded or the patient file
     ///   is unreadable or invalid (the message names the file and what is wrong).
-    public init(patientPath: String, robotPath: String) throws(StartupError) {
+    public init(patientPath: String, robotPath: String,
+                probeFault: (fault: ProbeFault, afterContactSeconds: Double)? = nil) throws(StartupError) {
+        self.probeFault = probeFault
         do { bench = try EmulatedSerialBench.shared() } catch {
             throw .simulation("\(error) (sonod-sim re-executes itself under umockdev-wrapper; is umockdev installed?)")
         }
@@ -57,10 +62,21 @@ public final class SimulatedHardware: SimulationHost, @unchecked Sendable {
     /// Frames at 30 fps on the monotonic clock, rendered at the pose the arm really has (the
     /// simulator's truth, as a real probe would image).
     public func makeProbe() -> any ProbeFrameSource {
-        SimulatedProbe(patient: patient, settings: ImagingSettings(), state: scanner.state,
-                       clock: { MonotonicClock.nowMicros() },
-                       sleep: { micros in usleep(useconds_t(min(micros, 1_000_000))) })
+        let probe = SimulatedProbe(patient: patient, settings: ImagingSettings(), state: scanner.state,
+                                   clock: { MonotonicClock.nowMicros() },
+                                   sleep: { micros in usleep(useconds_t(min(micros, 1_000_000))) })
+        guard let probeFault else { return probe }
+        let state = scanner.state
+        watchForRelease(faultState, contactForceN: { state.current.contact.normalForceN })
+        return FaultInjectingProbe(base: probe, fault: probeFault.fault, afterContactSeconds: probeFault.afterContactSeconds,
+                                   contactForceN: { state.current.contact.normalForceN }, shared: faultState)
     }
+
+    /// The simulator's truth now: the probe's normal contact force on the skin, N.
+    public var contactForceN: Double { scanner.state.current.contact.normalForceN }
+
+    /// When the injected probe fault struck and when the probe was next off the skin.
+    public var probeFaultReport: ProbeFaultReport { faultState.report.withLock { $0 } }
 
     public func plugIn() throws(StartupError) {
         do {

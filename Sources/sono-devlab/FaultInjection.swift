@@ -99,6 +99,10 @@ struct FaultScenarios {
                           run: hostGoneInContact),
             FaultScenario(name: "host restarted with the probe on the patient", expected: "drives stay off, no tare under load",
                           run: restartInContact),
+            FaultScenario(name: "probe unplugged in contact", expected: "lease expires, scan ends, lift-off, no stop",
+                          run: { try probeFaultInDaemon(.unplug) }),
+            FaultScenario(name: "frame pipeline stalled in contact", expected: "stale frames unused, lease expires, lift-off, no stop",
+                          run: { try probeFaultInDaemon(.stall) }),
             FaultScenario(name: "force sensor unplugged in contact", expected: "category 1 stop, drives off",
                           run: forceSensorUnplugged),
             FaultScenario(name: "second over-force in fault", expected: "stopped and backed off again",
@@ -489,6 +493,55 @@ struct FaultScenarios {
 }
 
 extension FaultScenarios {
+    /// Finding 2, through the whole daemon: `sonod-sim` scans the rig's patient and, once the
+    /// probe has pressed on it for 1.5 s, the simulated probe is unplugged (`unplug`) or every
+    /// frame reaches the pipeline 400 ms old (`stall`). No fresh frame reaches the planner, so
+    /// nothing renews the contact lease: the scan ends and the probe lifts off, with no stop.
+    fileprivate func probeFaultInDaemon(_ fault: DaemonProbeFault) throws -> FaultRow {
+        let name = fault == .unplug ? "probe unplugged in contact" : "frame pipeline stalled in contact"
+        let expected = fault == .unplug ? "lease expires, scan ends, lift-off, no stop"
+            : "stale frames unused, lease expires, lift-off, no stop"
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("sonod-sim").path
+        guard FileManager.default.isExecutableFile(atPath: executable) else { throw FaultError("no sonod-sim at \(executable)") }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sono-faults-\(getpid())-\(fault)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let summaryPath = "\(directory)/summary.json"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = [rig.patient, "--scan", "PLAX", "--exit-when-done", "--summary", summaryPath, "--no-recording",
+                             "--socket", "\(directory)/control.sock", "--inject-probe-fault", fault.rawValue]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard let data = FileManager.default.contents(atPath: summaryPath),
+              let summary = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw FaultError("sonod-sim exited \(process.terminationStatus) without a summary: \(text.suffix(300))")
+        }
+        let interruption = summary["interruption"] as? String ?? ""
+        let stops = (summary["stops"] as? [Any])?.count ?? -1
+        let faults = (summary["faults"] as? [Any])?.count ?? -1
+        let line = text.split(separator: "\n").first { $0.hasPrefix("probe fault:") }.map(String.init) ?? ""
+        let injected = line.contains("injected yes")
+        let safe = line.range(of: #"off the skin (\d+) ms"#, options: .regularExpression).flatMap {
+            Double(line[$0].split(separator: " ")[3])
+        }
+        let force = line.range(of: #"at exit [0-9.]+"#, options: .regularExpression).flatMap {
+            Double(line[$0].split(separator: " ")[2])
+        }
+        let leaseExpired = interruption.contains("contact lease expired")
+        let setUp = injected ? "" : " (the fault never struck: \(interruption.isEmpty ? "no contact" : interruption))"
+        return FaultRow(scenario: name, expected: expected,
+                        observed: (leaseExpired ? "scan ended: lease expired, lifted off" : "scan ended: \(interruption.prefix(80))")
+                            + ", \(stops) stops, \(faults) faults" + setUp,
+                        safeMillis: safe, forceN: force,
+                        holds: injected && leaseExpired && stops == 0 && faults == 0 && safe != nil && (force ?? 99) < 0.5)
+    }
+
     /// Finding 9: sonod (the service binary, beside this one) on hardware with a sono.toml whose
     /// stale-data deadline is looser than the hardware safety profile's 5 ms.
     fileprivate func siteFileLoosensDeadline() throws -> FaultRow {
@@ -563,6 +616,11 @@ extension FaultScenarios {
                         safeMillis: nil, forceN: nil,
                         holds: refused == ["speed_mm_s", "acceleration_mm_s2"] && !started && drift < 0.1)
     }
+}
+
+/// `sonod-sim --inject-probe-fault` (SonoSimHost.ProbeFault): the daemon-level rows.
+enum DaemonProbeFault: String {
+    case unplug, stall
 }
 
 struct FaultError: Error, CustomStringConvertible {

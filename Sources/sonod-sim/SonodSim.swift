@@ -35,6 +35,11 @@ struct SonodSim: AsyncParsableCommand {
     @Option(help: "With --scan: write the scan's summary (JSON) here.")
     var summary: String?
 
+    @Option(help: ArgumentHelp("Fault injection: once the probe has pressed on the patient for 1.5 s, unplug the simulated "
+                               + "probe (unplug) or make every frame arrive 400 ms late (stall). Prints what the simulator saw at exit.",
+                               valueName: "unplug|stall"))
+    var injectProbeFault: String?
+
     /// sonod hands `sonod --simulate [PATIENT] …` over as it is: `--simulate` names the patient.
     static func main() async {
         await main(arguments: handedOver(Array(CommandLine.arguments.dropFirst())))
@@ -75,6 +80,10 @@ struct SonodSim: AsyncParsableCommand {
 
     func validate() throws {
         if (exitWhenDone || summary != nil) && scan == nil { throw ValidationError("--exit-when-done and --summary need --scan") }
+        if let injectProbeFault, ProbeFault(rawValue: injectProbeFault) == nil {
+            throw ValidationError("--inject-probe-fault: '\(injectProbeFault)' is not one of "
+                + ProbeFault.allCases.map(\.rawValue).joined(separator: ", "))
+        }
     }
 
     func run() async throws {
@@ -98,7 +107,10 @@ struct SonodSim: AsyncParsableCommand {
             throw ValidationError("cannot read patient file \(patientPath)")
         }
         let hardware: SimulatedHardware
-        do { hardware = try SimulatedHardware(patientPath: patientPath, robotPath: configuration.robotPath) } catch {
+        let probeFault = injectProbeFault.flatMap(ProbeFault.init(rawValue:)).map { (fault: $0, afterContactSeconds: 1.5) }
+        do {
+            hardware = try SimulatedHardware(patientPath: patientPath, robotPath: configuration.robotPath, probeFault: probeFault)
+        } catch {
             logger.critical("cannot start: \(error)")
             throw ExitCode(ExitStatus.configuration.rawValue)
         }
@@ -110,6 +122,17 @@ struct SonodSim: AsyncParsableCommand {
                                              logger: logger)
         } catch {
             throw ExitCode(error.status.rawValue)
+        }
+        if probeFault != nil {
+            // One line for the fault-injection row that ran this (sono-devlab faults).
+            let report = hardware.probeFaultReport
+            var line = "probe fault: injected " + (report.injectedMicros != nil ? "yes" : "no") + "; off the skin "
+            if let injected = report.injectedMicros, let off = report.offSkinMicros {
+                line += String(format: "%.0f ms after it", Double(off) / 1_000 - Double(injected) / 1_000)
+            } else {
+                line += "never"
+            }
+            print(line + String(format: "; contact force at exit %.2f N", hardware.contactForceN))
         }
         guard let result else { return }
         if let summary {

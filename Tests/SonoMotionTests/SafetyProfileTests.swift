@@ -64,6 +64,12 @@ import Testing
                                                                    value: 1_000, limit: 300)) {
             try SafetyLimits.parse(toml: simulationProfile + "[watchdog]\ncontact_lease_ms = 1000\n", source: "x", simulation: true)
         }
+        // Nor the frame age limit (issue 16, finding 2); a tighter one is taken.
+        #expect(throws: SafetyConfigurationError.looserThanDefault(source: "x", key: "watchdog.frame_age_ms",
+                                                                   value: 500, limit: 200)) {
+            try SafetyLimits.parse(toml: simulationProfile + "[watchdog]\nframe_age_ms = 500\n", source: "x", simulation: true)
+        }
+        #expect(try SafetyLimits.parse(toml: "[watchdog]\nframe_age_ms = 120\n", source: "x").frameAgeMicros == 120_000)
         #expect(throws: SafetyConfigurationError.unknownKey(source: "x", key: "profile.kind")) {
             try SafetyLimits.parse(toml: "[profile]\nkind = \"x\"\n", source: "x")
         }

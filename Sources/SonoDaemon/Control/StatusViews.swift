@@ -22,7 +22,8 @@ extension Scanner {
                                          detail: ProbeStatisticsText(statistics).description)
             } else {
                 probeDevice = DeviceJSON(connected: frames.failure == nil && frames.frames > 0, source: "simulated",
-                                         detail: frames.failure ?? "\(frames.frames) frames, \(frames.dropped) dropped")
+                                         detail: frames.failure ?? "\(frames.frames) frames, \(frames.dropped) dropped, "
+                                             + "\(frames.stale) too old for the planner (last \(frames.ageMicros / 1_000) ms old)")
             }
         }
         func device(_ link: BoardLink, _ selector: String) -> DeviceJSON {
@@ -76,7 +77,8 @@ extension Scanner {
                       "joint_rad_s": .init(Array(jointSpeeds))],
             "workspace": ["min_mm": .init([l.workspaceMin.x, l.workspaceMin.y, l.workspaceMin.z]),
                           "max_mm": .init([l.workspaceMax.x, l.workspaceMax.y, l.workspaceMax.z])],
-            "stale": ["force_ms": .init(Double(l.forceDeadlineMicros) / 1000), "joints_ms": .init(Double(l.jointStateDeadlineMicros) / 1000)],
+            "stale": ["force_ms": .init(Double(l.forceDeadlineMicros) / 1000), "joints_ms": .init(Double(l.jointStateDeadlineMicros) / 1000),
+                      "frame_age_ms": .init(Double(l.frameAgeMicros) / 1000)],
             "contact": ["default_n": .init(c.defaultTargetN), "min_n": .init(c.targetRange.lowerBound), "max_n": .init(c.targetRange.upperBound),
                         "lease_ms": .init(Double(l.contactLeaseMicros) / 1000), "detect_n": .init(l.contactDetectN),
                         "lift_off_mm": .init(l.liftOffMM)],

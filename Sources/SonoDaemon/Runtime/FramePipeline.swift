@@ -1,6 +1,7 @@
 import Foundation
 import SonoCore
 import SonoGeometry
+import SonoMotion
 import SonoPlanner
 import SonoSystem
 import SonoVision
@@ -13,14 +14,15 @@ final class FrameQueue: @unchecked Sendable {
     private let condition = MonotonicCondition()
     private var frames: [ViewObservation] = []
     private let capacity = 64
-    /// When the latest frame arrived (monotonic, µs; 0: none yet): the planner's contact lease
-    /// is renewed only while frames keep coming.
-    private let lastArrival = Atomic<UInt64>(0)
+    /// When the newest frame handed to the planner was acquired (monotonic, µs; 0: none yet):
+    /// the planner's contact lease is renewed only while fresh frames keep coming.
+    private let lastAcquired = Atomic<UInt64>(0)
 
-    var lastArrivalMicros: UInt64 { lastArrival.load(ordering: .relaxed) }
+    var lastAcquiredMicros: UInt64 { lastAcquired.load(ordering: .relaxed) }
 
-    func push(_ observation: ViewObservation) {
-        lastArrival.store(MonotonicClock.nowMicros(), ordering: .relaxed)
+    /// `acquiredMicros`: when the probe took the image (monotonic).
+    func push(_ observation: ViewObservation, acquiredMicros: UInt64) {
+        lastAcquired.store(acquiredMicros, ordering: .relaxed)
         condition.withLock {
             if frames.count == capacity { frames.removeFirst() }
             frames.append(observation)
@@ -43,8 +45,11 @@ final class FrameQueue: @unchecked Sendable {
 }
 
 /// The probe's frames through the view classifier: every frame is classified and smoothed
-/// over a cardiac cycle; the result (with the probe pose and force at that moment) goes to the
-/// planner's queue and to the status. Runs on its own thread, off the control loop.
+/// over a cardiac cycle; the result, tagged with the probe pose and force at the moment the
+/// image was acquired (the controller's `ProbeHistory`), goes to the planner's queue and to the
+/// status. A frame older than the age limit when it is classified (the pipeline or the probe
+/// fell behind) is recorded but not handed to the planner: the planner must not steer by, nor
+/// hold contact on, what the probe saw a while ago. Runs on its own thread, off the control loop.
 final class FramePipeline: @unchecked Sendable {
     // @unchecked: its stored properties are immutable or thread-safe (`latest` a Mutex, `running` an atomic, `queue` locked); `source` is read only by the pipeline thread.
     struct Latest: Sendable {
@@ -52,6 +57,13 @@ final class FramePipeline: @unchecked Sendable {
         var frameNumber: UInt64 = 0
         var frames: UInt64 = 0
         var dropped: UInt64 = 0
+        /// Frames older than the age limit once classified (not handed to the planner).
+        var stale: UInt64 = 0
+        /// Frames tagged with the pose at classification because the history had none for
+        /// their acquisition (the control loop not running).
+        var untagged: UInt64 = 0
+        /// The latest frame's age when classified (acquisition to hand-over), µs.
+        var ageMicros: UInt64 = 0
         var failure: String?
         var pixels: [UInt8] = []
         var width = 0
@@ -62,6 +74,10 @@ final class FramePipeline: @unchecked Sendable {
     let classifier: ViewClassifier
     let queue = FrameQueue()
     private let measured: @Sendable () -> (probe: Pose, forceN: Double)
+    /// The controller's pose history, read by the pipeline thread alone.
+    private let history: ProbeHistory?
+    /// Frames older than this when classified are not handed to the planner, µs.
+    let frameAgeLimitMicros: UInt64
     /// Receives every classified frame (the session recording).
     private let recorder: (any FrameRecorder)?
     /// Told when the smoothed view changes (the `view` event).
@@ -70,9 +86,14 @@ final class FramePipeline: @unchecked Sendable {
     private let running = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
 
+    /// `history`: where the probe was at each control cycle (the frame's pose is looked up at its
+    /// acquisition time); `measured`: the pose now, for frames the history does not cover.
     init(source: any ProbeFrameSource, classifier: ViewClassifier, recorder: (any FrameRecorder)?,
+         history: ProbeHistory?, frameAgeLimitMicros: UInt64,
          measured: @escaping @Sendable () -> (probe: Pose, forceN: Double),
          onViewChange: @escaping @Sendable (ViewObservation) -> Void) {
+        self.history = history
+        self.frameAgeLimitMicros = frameAgeLimitMicros
         self.source = source
         self.classifier = classifier
         self.recorder = recorder
@@ -84,7 +105,11 @@ final class FramePipeline: @unchecked Sendable {
 
     func start() {
         guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        let thread = Thread { [self] in run(); finished.signal() }
+        let thread = Thread { [self] in
+            run()
+            history?.releaseConsumer()
+            finished.signal()
+        }
         thread.name = "sono-frames"
         thread.qualityOfService = .userInitiated
         thread.start()
@@ -113,7 +138,8 @@ final class FramePipeline: @unchecked Sendable {
                 continue
             }
             guard let info else { continue }
-            let pose = measured()
+            let acquired = history?.sample(at: info.timestampMicros)
+            let pose = acquired.map { (probe: $0.probe, forceN: $0.forceN) } ?? measured()
             let observation: ViewObservation
             do {
                 observation = try pixels.withUnsafeBufferPointer { buffer throws(ModelError) in
@@ -127,17 +153,23 @@ final class FramePipeline: @unchecked Sendable {
             recorder?.frame(pixels, width: format.width, height: format.height, info: info, observation: observation)
             let gap = lastNumber.map { info.frameNumber > $0 + 1 ? info.frameNumber - $0 - 1 : 0 } ?? 0
             lastNumber = info.frameNumber
+            let now = MonotonicClock.nowMicros()
+            let age = now > info.timestampMicros ? now - info.timestampMicros : 0
+            let fresh = age <= frameAgeLimitMicros
             latest.withLock {
                 $0.observation = observation
                 $0.frameNumber = info.frameNumber
                 $0.frames += 1
                 $0.dropped += gap
+                $0.ageMicros = age
+                if !fresh { $0.stale += 1 }
+                if acquired == nil { $0.untagged += 1 }
                 $0.failure = nil
                 $0.pixels = pixels
                 $0.width = format.width
                 $0.height = format.height
             }
-            queue.push(observation)
+            if fresh { queue.push(observation, acquiredMicros: info.timestampMicros) }
             if observation.smoothedLabel != lastLabel {
                 lastLabel = observation.smoothedLabel
                 onViewChange(observation)

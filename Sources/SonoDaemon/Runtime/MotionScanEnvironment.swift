@@ -17,15 +17,15 @@ final class MotionScanEnvironment: ScanEnvironment, Sendable {
     private let cancelled: @Sendable () -> Bool
     private let onEvent: @Sendable (PlannerEvent) -> Void
     /// The planner's thread renews the contact lease as it waits for moves and frames, so a
-    /// stuck planner lets it expire; so does frame silence: a renewal needs a frame this recent.
+    /// stuck planner lets it expire; so does frame silence: a renewal needs a frame acquired
+    /// this recently (the safety profile's frame age limit).
     private let frameSilenceMicros: UInt64
     private let lastRenewal = Atomic<UInt64>(0)
     static let renewalIntervalMicros: UInt64 = 50_000
 
     init(labels: [String], framesPerSecond: Double, controller: MotionController, frames: FrameQueue, moves: MoveTracker,
-         frameSilenceMillis: Int = 250,
          cancelled: @escaping @Sendable () -> Bool, onEvent: @escaping @Sendable (PlannerEvent) -> Void) {
-        self.frameSilenceMicros = UInt64(max(1, frameSilenceMillis)) * 1_000
+        self.frameSilenceMicros = max(1, controller.configuration.limits.frameAgeMicros)
         self.labels = labels
         self.framesPerSecond = framesPerSecond
         self.controller = controller
@@ -45,8 +45,8 @@ final class MotionScanEnvironment: ScanEnvironment, Sendable {
     private func renewLeaseIfDue() {
         let now = MonotonicClock.nowMicros()
         guard now &- lastRenewal.load(ordering: .relaxed) >= Self.renewalIntervalMicros else { return }
-        let arrival = frames.lastArrivalMicros
-        guard arrival != 0, now &- arrival <= frameSilenceMicros else { return }
+        let acquired = frames.lastAcquiredMicros
+        guard acquired != 0, now &- acquired <= frameSilenceMicros else { return }
         if controller.renewContactLease() { lastRenewal.store(now, ordering: .relaxed) }
     }
 

@@ -162,6 +162,7 @@ public final class Scanner: Sendable {
         if let source, let classifier {
             let controller = self.controller
             pipeline = FramePipeline(source: source, classifier: classifier, recorder: recording,
+                                     history: controller.probeHistory, frameAgeLimitMicros: motion.limits.frameAgeMicros,
                                      measured: { let s = controller.status; return (s.probe, s.force.z) },
                                      onViewChange: { observation in
                                          events.publish(DaemonEvent("view", ViewChangeJSON(

@@ -4,6 +4,7 @@ import ServiceLifecycle
 import SonoBoards
 import SonoDevices
 import SonoMotion
+import SonoSystem
 
 /// What the run leaves on disk: the MCAP recording (opened with the scanner, before the
 /// control loop's first cycle) and the operator sessions' event logs. Every daemon event is
@@ -119,6 +120,8 @@ struct MotionStage: DaemonStage {
 
     /// PROTOCOL.md §4.4: answered within 20 ms, resent after 50 ms up to 3 times.
     static let acknowledgementDeadlineMillis = 200
+    /// Longest the shutdown waits for a lift-off: the lease (300 ms), then 15 mm along the axis.
+    static let liftOffWaitMicros: UInt64 = 4_000_000
 
     func start() async throws(StartupError) {
         let configuration = scanner.configuration
@@ -142,6 +145,27 @@ struct MotionStage: DaemonStage {
         let acknowledgements = scanner.acknowledgements
         let deadline = acknowledgementDeadlineMillis
         var state = controller.status.state
+        // A probe on the patient comes off before the stop: stopping in contact would leave it
+        // pressing on the chest with the drives then off. Ending the scan lifts it off; contact
+        // without a scan lifts off when its lease runs out, which nobody renews any more.
+        if state.allowsMotion, controller.status.inContact || controller.status.liftingOff {
+            if state == .scanning { state = (try? controller.perform(.safety(.stopScan))) ?? controller.status.state }
+            let start = MonotonicClock.nowMicros()
+            let deadline = start + Self.liftOffWaitMicros
+            while MonotonicClock.nowMicros() < deadline {
+                let status = controller.status
+                if !status.state.allowsMotion || (!status.liftingOff && !status.inContact) { break }
+                usleep(10_000)
+            }
+            let status = controller.status
+            let waited = (MonotonicClock.nowMicros() - start) / 1_000
+            if !status.liftingOff && !status.inContact {
+                log.info("arm: probe lifted off the patient before the stop (\(waited) ms)")
+            } else {
+                log.critical("arm: probe still in contact after \(waited) ms of lift-off (state \(status.state.rawValue)); stopping anyway")
+            }
+            state = status.state
+        }
         if state.allowsMotion {
             let mark = acknowledgements.mark()
             state = (try? controller.perform(.safety(.protectiveStop))) ?? controller.status.state

@@ -62,6 +62,9 @@ public final class MotionController: Sendable {
     private let producer = Mutex<UInt64>(0)
     private let events = SPSCQueue<MotionEvent>(capacity: 8_192)
     private let published: TripleBuffer<MotionStatus>
+    /// Every cycle's probe pose and axial force, for tagging images with the pose at their
+    /// acquisition (one consumer: the frame pipeline).
+    public let probeHistory = ProbeHistory()
     private let waiters = Mutex<[UInt64: ReplySlot]>([:])
     private let onEvent: EventHandler
     private let pumpRunning = Atomic<Bool>(false)
@@ -110,6 +113,7 @@ public final class MotionController: Sendable {
         self.published = published
         let commands = self.commands
         let events = self.events
+        let history = probeHistory
         loop = ControlLoop(rateHz: configuration.rateHz) { _, _ in
             // The real-time path: drain, decide, write. No allocation, lock or log.
             // Closures passed inline stay non-escaping: their contexts live on the stack.
@@ -144,6 +148,7 @@ public final class MotionController: Sendable {
             core.forcePeakN = max(core.forcePeakN, status.force.z)
             status.forcePeakN = core.forcePeakN
             published.write(status)
+            history.record(ProbeSample(micros: now, probe: status.probe, forceN: status.force.z))
         }
     }
 

@@ -93,9 +93,10 @@ extension SafetyLimits {
             "watchdog.force_deadline_us": \.forceDeadlineMicros, "watchdog.joint_state_deadline_us": \.jointStateDeadlineMicros,
             "force.rate_window_us": \.forceRateWindowMicros,
             "watchdog.contact_lease_ms": \.contactLeaseMicros, "standstill.settle_ms": \.standstillSettleMicros,
+            "watchdog.frame_age_ms": \.frameAgeMicros,
         ]
         // Deadlines given in ms in the file, µs in the limits.
-        let millisecondKeys: Set<String> = ["watchdog.contact_lease_ms", "standstill.settle_ms"]
+        let millisecondKeys: Set<String> = ["watchdog.contact_lease_ms", "standstill.settle_ms", "watchdog.frame_age_ms"]
         // The stale-data deadlines, the only keys a simulation profile may widen (not the
         // contact lease, which is no latency allowance).
         let staleDataKeys: Set<String> = ["watchdog.force_deadline_us", "watchdog.joint_state_deadline_us"]

@@ -27,6 +27,9 @@ public struct SafetyLimits: Sendable, Equatable {
     /// Contact is held only while a supervising client (the scan planner, or an operator's
     /// explicit hold) renews its lease this often; an expired lease lifts the probe off, µs.
     public var contactLeaseMicros: UInt64 = 300_000
+    /// A probe frame older than this (acquisition to classification) is not used by the
+    /// planner and renews no lease; with no fresher frame the lease runs out, µs.
+    public var frameAgeMicros: UInt64 = 200_000
     /// Axial force above which the probe counts as in contact (the lease is needed), N.
     public var contactDetectN = 2.0
     /// How far a lift-off takes the probe back along its axis, mm.
