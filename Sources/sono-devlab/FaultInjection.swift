@@ -114,6 +114,8 @@ struct FaultScenarios {
                           run: motionAfterCategory2),
             FaultScenario(name: "interleaved writers", expected: "0 damaged frames at the board, none lost",
                           run: interleavedWriters),
+            FaultScenario(name: "USB probe announcing a 4 GiB frame", expected: "probe refused naming max_frame_bytes, no allocation",
+                          run: probeAnnouncingHugeFrames),
             FaultScenario(name: "arm board without host_watchdog", expected: "link refuses the board, naming it",
                           run: boardWithoutWatchdog),
             FaultScenario(name: "sono.toml loosening a deadline", expected: "sonod refuses to start: exit 78 naming the key",
@@ -458,6 +460,42 @@ struct FaultScenarios {
                             + "in 2 s; board decoded \(received), \(damaged) damaged, \(gaps) missing (\(refused) refused whole "
                             + "by the writer); \(link.cutWrites) cut writes finished; \(stops) stops",
                         safeMillis: nil, forceN: nil, holds: damaged == 0 && gaps <= refused && stops == 0)
+    }
+
+    /// Finding 14: a USB probe whose GET_INFO announces a 4 GiB frame, through the real libusb
+    /// driver on the emulated probe: refused before any buffer is sized from it.
+    private func probeAnnouncingHugeFrames() throws -> FaultRow {
+        let name = "USB probe announcing a 4 GiB frame"
+        let expected = "probe refused naming max_frame_bytes, no allocation"
+        let suffix = Self.sequence.add(1, ordering: .relaxed).newValue
+        let probe: EmulatedUSBProbe
+        do { probe = try EmulatedUSBProbe.plug(serial: "PRB-FI\(suffix)", announcedMaxFrameBytes: .max) } catch {
+            throw FaultError("cannot plug the emulated probe: \(error)")
+        }
+        defer { if probe.isPlugged { probe.unplug() } }
+        let before = Self.peakResidentMiB()
+        let imaging = ProbeImagingSettings(depthMM: 160, gainCentiDB: 0, rateCentiFPS: 3_000, width: 128, height: 128)
+        let source = try USBProbeSource(configuration: USBProbeConfiguration(serial: "PRB-FI\(suffix)", imaging: imaging,
+                                                                             reconnectInterval: 0.1))
+        try source.start()
+        var refusal = ""
+        // Streaming within 3 s would be the failure; the refusal is what the driver says instead.
+        do { try source.waitUntilStreaming(seconds: 3) } catch { refusal = error.description }
+        source.close()
+        let grown = Self.peakResidentMiB() - before
+        let named = refusal.contains("max_frame_bytes 4294967295")
+        return FaultRow(scenario: name, expected: expected,
+                        observed: (named ? "refused: max_frame_bytes 4294967295 is larger than the largest frame"
+                                   : (refusal.isEmpty ? "STREAMING" : "refused: \(refusal.prefix(100))"))
+                            + String(format: "; peak memory +%.0f MiB", grown),
+                        safeMillis: nil, forceN: nil, holds: named && grown < 64)
+    }
+
+    /// The process's peak resident set, MiB (getrusage).
+    private static func peakResidentMiB() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1_024
     }
 
     private func boardWithoutWatchdog() throws -> FaultRow {

@@ -1,6 +1,7 @@
 internal import CUMockdev
 import Foundation
 public import SonoDevices
+import SonoProtocol
 import Synchronization
 
 /// The Sono ultrasound probe (firmware-protocol/USB-PROBE.md) emulated on the process's
@@ -83,26 +84,31 @@ public final class EmulatedUSBProbe: @unchecked Sendable {
 
     /// Plugs a probe into the testbed: libusb enumerates it from now on. `content` fills each
     /// frame's pixels (default: the C emulator's test pattern, (x + y + n) mod 256).
+    /// `announcedMaxFrameBytes`, when given, replaces GET_INFO's `max_frame_bytes` (a faulty or
+    /// hostile device, for the host's bounds checks).
     public static func plug(serial: String = "PRB-0001", pacing: Pacing = .asFastAsPossible,
-                            content: FrameContent? = nil) throws(BenchError) -> EmulatedUSBProbe {
+                            content: FrameContent? = nil,
+                            announcedMaxFrameBytes: UInt32? = nil) throws(BenchError) -> EmulatedUSBProbe {
         if let problem = EmulatedProbeModel.problem(withSerial: serial) { throw .invalidArgument(problem) }
         let testbed = try ProcessTestbed.shared()
         let port = nextPort.withLock { next in
             defer { next += 1 }
             return next
         }
-        let probe = EmulatedUSBProbe(serial: serial, pacing: pacing, content: content, port: port, testbed: testbed)
+        var info = EmulatedProbeModel.info(serial: serial)
+        if let announcedMaxFrameBytes { LittleEndian.store(announcedMaxFrameBytes, into: &info, at: 28) }
+        let probe = EmulatedUSBProbe(serial: serial, pacing: pacing, content: content, info: info, port: port, testbed: testbed)
         try testbed.locked { bed throws(BenchError) in try probe.arrive(bed) }
         return probe
     }
 
-    private init(serial: String, pacing: Pacing, content: FrameContent?, port: Int, testbed: ProcessTestbed) {
+    private init(serial: String, pacing: Pacing, content: FrameContent?, info: [UInt8], port: Int, testbed: ProcessTestbed) {
         self.serial = serial
         self.pacing = pacing
         self.testbed = testbed
         syspath = EmulatedProbeModel.syspath(port: port)
         context = ProbeContext(serial: serial, pacing: pacing, maker: ProbeFrameMaker(content: content),
-                               info: EmulatedProbeModel.info(serial: serial))
+                               info: info)
         state = Mutex(ProbeDeviceState())
     }
 
