@@ -244,3 +244,43 @@ import Testing
         }
     }
 }
+
+/// Finding 11: FAULT_REPORT severity decides, and the force board's latched faults count.
+@Suite struct BoardFaultReportTests {
+    private static func report(_ code: FaultCode, severity: UInt8) -> FaultReport {
+        FaultReport(code: code, axis: 0xFF, severity: severity, value: 1, limit: 0)
+    }
+
+    @Test func aWarningIsReportedButStopsNothing() throws {
+        var bench = try Bench()
+        try bench.enableMotion()
+        bench.run(millis: 20)
+        bench.core.ingest(.fault(Self.report(.overTemperature, severity: 1), board: .arm)) { bench.events.append($0) }
+        bench.core.ingest(.fault(Self.report(.overTemperature, severity: 1), board: .forceTorque)) { bench.events.append($0) }
+        bench.run(millis: 20)
+        #expect(bench.core.safety.state == .operatorEnabled, "a warning latches nothing")
+        #expect(bench.stops.isEmpty)
+        #expect(bench.events.filter { if case .boardFault = $0 { true } else { false } }.count == 2, "both are reported")
+    }
+
+    @Test func aLatchedForceBoardFaultStopsTheArmAndHoldsTheResetUntilTheBoardClearsIt() throws {
+        var bench = try Bench()
+        try bench.enableMotion()
+        bench.run(millis: 20)
+        // The force board latches a fault: the host must not go on trusting its samples.
+        bench.core.ingest(.fault(Self.report(.sensorSaturated, severity: 2), board: .forceTorque)) { bench.events.append($0) }
+        bench.run(millis: 10)
+        #expect(bench.core.safety.state == .fault)
+        #expect(bench.core.safety.latched?.cause == .boardFault)
+        #expect(bench.stops.last?.kind == .category1)
+        #expect(bench.core.status.forceBoardFault)
+        // A reset while the force board's latch stands is refused, and the arm is not asked to clear.
+        _ = bench.output.take()
+        let refused = bench.perform(.safety(.reset))
+        #expect(refused == .failure(.safety(.causePresent(SafetyBreach(cause: .boardFault, value: 1, limit: 0)))))
+        // The force board acknowledges its CLEAR_FAULTS (sent by the daemon on its link): now the reset goes through.
+        bench.core.ingest(.ack(ackedType: MessageType.clearFaults.rawValue, board: .forceTorque)) { bench.events.append($0) }
+        #expect(!bench.core.status.forceBoardFault)
+        #expect(bench.perform(.safety(.reset)) == .success(.disabled))
+    }
+}

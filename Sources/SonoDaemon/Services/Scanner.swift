@@ -8,6 +8,7 @@ import SonoGeometry
 public import SonoMotion
 import SonoPlanner
 import SonoRecord
+import SonoSystem
 import SonoVision
 
 /// A command the scanner refused, as the control socket reports it.
@@ -235,8 +236,17 @@ public final class Scanner: Sendable {
 
     // MARK: commands
 
-    /// Passes an operator's command to the motion controller.
+    /// Passes an operator's command to the motion controller. A reset clears the force
+    /// board's latched fault first, through its link (the controller writes only to the arm).
     public func perform(_ command: SafetyCommand) -> Result<SafetyState, CommandError> {
+        if command == .reset, controller.status.forceBoardFault {
+            do { _ = try boards.forceSensor.request(.clearFaults) } catch {
+                return .failure(.conflict("the force sensor did not clear its fault: \(error)"))
+            }
+            // Its ACK reaches the controller through the force board's input queue.
+            let deadline = MonotonicClock.nowMicros() + 200_000
+            while controller.status.forceBoardFault, MonotonicClock.nowMicros() < deadline { usleep(2_000) }
+        }
         do {
             return .success(try controller.perform(.safety(command)))
         } catch {

@@ -51,6 +51,8 @@ public struct MotionCore: Sendable {
     private var armStatus: ArmStatus = []
     private var estop = false
     private var armFault = false
+    /// The force board's latched fault (FAULT_REPORT severity 2), until its CLEAR_FAULTS is acknowledged.
+    private var forceFault = false
     private var forceAlive = false
     private var armAlive = false
     private var deadMan = false
@@ -132,6 +134,7 @@ public struct MotionCore: Sendable {
         status.haveJointState = haveJoints
         status.armStatus = armStatus
         status.joints = q
+        status.forceBoardFault = forceFault
         return status
     }
 
@@ -159,7 +162,11 @@ public struct MotionCore: Sendable {
         case .estop(let engaged):
             estop = engaged
         case .fault(let report, let board):
-            if board == .arm { armFault = true }
+            // PROTOCOL.md §3.7: severity 1 is a warning (nothing latched, reported only); 2 a
+            // latched fault with drives off. A severity this host does not know counts as a fault.
+            if report.severity != 1 {
+                if board == .arm { armFault = true } else { forceFault = true }
+            }
             emit(.boardFault(report, board))
         case .ack(let type, let board):
             if board == .arm, type == MessageType.stop.rawValue, pendingStop != nil {
@@ -176,6 +183,7 @@ public struct MotionCore: Sendable {
                 armFault = false
                 pendingReset?.answer = .cleared
             }
+            if board == .forceTorque, type == MessageType.clearFaults.rawValue { forceFault = false }
         case .nack(let type, let reason, let board):
             if board == .arm, type == MessageType.setDrives.rawValue { drivesRefused = true }
             if board == .arm, type == MessageType.clearFaults.rawValue, pendingReset != nil {
@@ -194,7 +202,7 @@ public struct MotionCore: Sendable {
                                                                   .tareInProgress]),
                      jointPositions: q, jointVelocities: qdot, jointMicros: jointMicros,
                      tipPosition: probe.position, tipSpeedMMs: tipSpeed, estopEngaged: estop,
-                     boardsAlive: forceAlive && armAlive, boardFault: armFault, deadManHeld: deadMan,
+                     boardsAlive: forceAlive && armAlive, boardFault: armFault || forceFault, deadManHeld: deadMan,
                      supervisedMotion: release != nil || retract != nil)
     }
 
@@ -237,6 +245,12 @@ public struct MotionCore: Sendable {
             // would reset too. A board fault is the one cause CLEAR_FAULTS itself may clear.
             if let breach = hostBreach {
                 result = .failure(.safety(.causePresent(breach)))
+                break
+            }
+            // The force board's latch is cleared through its own link (the daemon sends its
+            // CLEAR_FAULTS before the reset); while it stands, the reset cannot succeed.
+            if forceFault {
+                result = .failure(.safety(.causePresent(SafetyBreach(cause: .boardFault, value: 1, limit: 0))))
                 break
             }
             send(.clearFaults, output, emit)

@@ -208,6 +208,9 @@ public struct MotionStatus: Sendable, Equatable {
     public var inContact = false
     public var leaseRemainingMicros: UInt64 = 0
     public var haveJointState = false
+    /// The force board reported a latched fault that its CLEAR_FAULTS has not cleared yet (a
+    /// reset needs that first).
+    public var forceBoardFault = false
     /// The arm board's own status from its latest JOINT_STATE.
     public var armStatus: ArmStatus = []
     /// Joint positions, rad.
