@@ -165,23 +165,27 @@ final class PortWriter: @unchecked Sendable {
     }
 
     private func copyIn(_ bytes: UnsafeRawBufferPointer, at position: Int) {
-        var offset = 0
-        while offset < bytes.count {
-            let index = (position &+ offset) % ring.count
-            let chunk = min(bytes.count - offset, ring.count - index)
-            UnsafeMutableRawBufferPointer(rebasing: ring[index..<(index + chunk)])
-                .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + chunk)]))
-            offset += chunk
+        forEachPiece(at: position, count: bytes.count) { slots, offset in
+            UnsafeMutableRawBufferPointer(rebasing: ring[slots])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + slots.count)]))
         }
     }
 
     private func copyOut(_ destination: UnsafeMutableRawBufferPointer, at position: Int) {
+        forEachPiece(at: position, count: destination.count) { slots, offset in
+            UnsafeMutableRawBufferPointer(rebasing: destination[offset..<(offset + slots.count)])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: ring[slots]))
+        }
+    }
+
+    /// The one or two contiguous pieces of the ring that `count` bytes from `position` occupy,
+    /// each with its offset into those bytes.
+    private func forEachPiece(at position: Int, count: Int, _ body: (Range<Int>, Int) -> Void) {
         var offset = 0
-        while offset < destination.count {
+        while offset < count {
             let index = (position &+ offset) % ring.count
-            let chunk = min(destination.count - offset, ring.count - index)
-            UnsafeMutableRawBufferPointer(rebasing: destination[offset..<(offset + chunk)])
-                .copyMemory(from: UnsafeRawBufferPointer(rebasing: ring[index..<(index + chunk)]))
+            let chunk = min(count - offset, ring.count - index)
+            body(index..<(index + chunk), offset)
             offset += chunk
         }
     }
