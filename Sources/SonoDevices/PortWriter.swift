@@ -119,7 +119,12 @@ final class PortWriter: @unchecked Sendable {
     /// closes the writer's duplicate.
     func withdraw() {
         let own = descriptor.exchange(-1, ordering: .sequentiallyConsistent)
-        while users.load(ordering: .sequentiallyConsistent) != 0 { sched_yield() }
+        var tries = 0
+        while users.load(ordering: .sequentiallyConsistent) != 0 {
+            // A link write in flight may be in its poll: let it run (see `acquireDraining`).
+            tries += 1
+            if tries < 64 { sched_yield() } else { usleep(100) }
+        }
         if own >= 0 { _ = Glibc.close(own) }
     }
 
@@ -366,9 +371,16 @@ final class PortWriter: @unchecked Sendable {
         draining.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
     }
 
-    /// Off the real-time path only: the loop holds the flag for one cycle's writes at most.
+    /// Off the real-time path only. The loop holds the flag for one cycle's writes at most, a
+    /// link thread across non-blocking writes or a poll: after a few tries this sleeps rather
+    /// than yields, so that a SCHED_FIFO waiter (the link's reader) never keeps a lower-priority
+    /// holder off the CPU it needs to finish.
     private func acquireDraining() {
-        while !tryDraining() { sched_yield() }
+        var tries = 0
+        while !tryDraining() {
+            tries += 1
+            if tries < 64 { sched_yield() } else { usleep(100) }
+        }
     }
 
     private func releaseDraining() { draining.store(false, ordering: .releasing) }

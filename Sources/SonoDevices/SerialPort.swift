@@ -10,8 +10,8 @@ public struct SerialConfiguration: Sendable, Equatable {
     public init(baudRate: Int = 2_000_000) { self.baudRate = baudRate }
 }
 
-/// One open serial port on libserialport. Reads and writes may run on different threads
-/// (the OS allows one reader and one writer on a tty); `close` must not race either.
+/// One open serial port on libserialport, read here; writes go through the link's `PortWriter`
+/// on the port's descriptor (one writer, one reader on a tty); `close` must not race either.
 public final class SerialPort: @unchecked Sendable {
     // @unchecked: `port` is set in init and cleared only by `close`, which the owner calls once no read or write runs; one reader and one writer may share the tty.
     public let path: String
@@ -56,7 +56,7 @@ public final class SerialPort: @unchecked Sendable {
 
     deinit { close() }
 
-    /// The open descriptor (non-blocking), for `RealTimeSender`'s direct writes.
+    /// The open descriptor (non-blocking), for the link's `PortWriter`.
     public var fileDescriptor: Int32 { descriptor }
 
     public func close() {
@@ -97,15 +97,5 @@ public final class SerialPort: @unchecked Sendable {
             return .timedOut
         }
         return .bytes(Int(count.rawValue))
-    }
-
-    /// Writes all of `bytes` within `timeoutMillis`.
-    public func write(_ bytes: UnsafeRawBufferPointer, timeoutMillis: UInt32) throws(SerialError) {
-        guard let port else { throw .closed(path) }
-        let written = sp_blocking_write(port, bytes.baseAddress, bytes.count, timeoutMillis)
-        if written.rawValue < 0 { throw .transfer("write", path, errno: sp_last_error_code()) }
-        if Int(written.rawValue) < bytes.count {
-            throw .timedOut(operation: "write of \(bytes.count) bytes", path: path, milliseconds: Int(timeoutMillis))
-        }
     }
 }
