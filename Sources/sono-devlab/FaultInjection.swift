@@ -531,6 +531,32 @@ struct FaultScenarios {
 }
 
 extension FaultScenarios {
+    /// A scratch directory for one scenario's files, removed by the caller.
+    fileprivate static func scratchDirectory(_ tag: String) throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sono-faults-\(getpid())-\(tag)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    /// Runs `name`, the build's binary beside this one, to its end; its exit status, its
+    /// stdout and stderr together, and when it started (monotonic µs).
+    fileprivate static func runSibling(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String, startMicros: UInt64) {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent(name).path
+        guard FileManager.default.isExecutableFile(atPath: executable) else { throw FaultError("no \(name) at \(executable)") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        let start = MonotonicClock.nowMicros()
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text, start)
+    }
+
     /// Finding 2, through the whole daemon: `sonod-sim` scans the rig's patient and, once the
     /// probe has pressed on it for 1.5 s, the simulated probe is unplugged (`unplug`) or every
     /// frame reaches the pipeline 400 ms old (`stall`). No fresh frame reaches the planner, so
@@ -539,26 +565,15 @@ extension FaultScenarios {
         let name = fault == .unplug ? "probe unplugged in contact" : "frame pipeline stalled in contact"
         let expected = fault == .unplug ? "lease expires, scan ends, lift-off, no stop"
             : "stale frames unused, lease expires, lift-off, no stop"
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-            .appendingPathComponent("sonod-sim").path
-        guard FileManager.default.isExecutableFile(atPath: executable) else { throw FaultError("no sonod-sim at \(executable)") }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sono-faults-\(getpid())-\(fault)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try Self.scratchDirectory("\(fault)")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let summaryPath = "\(directory)/summary.json"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = [rig.patient, "--scan", "PLAX", "--exit-when-done", "--summary", summaryPath, "--no-recording",
-                             "--socket", "\(directory)/control.sock", "--inject-probe-fault", fault.rawValue]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let (status, text, _) = try Self.runSibling("sonod-sim", [
+            rig.patient, "--scan", "PLAX", "--exit-when-done", "--summary", summaryPath, "--no-recording",
+            "--socket", "\(directory)/control.sock", "--inject-probe-fault", fault.rawValue])
         guard let data = FileManager.default.contents(atPath: summaryPath),
               let summary = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw FaultError("sonod-sim exited \(process.terminationStatus) without a summary: \(text.suffix(300))")
+            throw FaultError("sonod-sim exited \(status) without a summary: \(text.suffix(300))")
         }
         let interruption = summary["interruption"] as? String ?? ""
         let stops = (summary["stops"] as? [Any])?.count ?? -1
@@ -583,12 +598,8 @@ extension FaultScenarios {
     /// Finding 9: sonod (the service binary, beside this one) on hardware with a sono.toml whose
     /// stale-data deadline is looser than the hardware safety profile's 5 ms.
     fileprivate func siteFileLoosensDeadline() throws -> FaultRow {
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-            .appendingPathComponent("sonod").path
-        guard FileManager.default.isExecutableFile(atPath: executable) else { throw FaultError("no sonod at \(executable)") }
         let hardware = URL(fileURLWithPath: rig.robot).standardizedFileURL.deletingLastPathComponent().path
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sono-faults-\(getpid())").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try Self.scratchDirectory("site-file")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let config = "\(directory)/sono.toml"
         try """
@@ -608,18 +619,8 @@ extension FaultScenarios {
             [realtime]
             stale_deadline_ms = 10
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["--config", config, "--no-recording"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        let start = MonotonicClock.nowMicros()
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let (status, text, start) = try Self.runSibling("sonod", ["--config", config, "--no-recording"])
         let named = text.contains("realtime.stale_deadline_ms = 10") && text.contains("looser than the safety profile")
-        let status = process.terminationStatus
         return FaultRow(scenario: "sono.toml loosening a deadline", expected: "sonod refuses to start: exit 78 naming the key",
                         observed: "exit \(status)" + (named ? ", names realtime.stale_deadline_ms against profile 'hardware'" : ", key NOT named"),
                         safeMillis: status == 78 ? Self.millis(since: start) : nil, forceN: nil, holds: status == 78 && named)
