@@ -181,6 +181,7 @@ public final class BoardLink: Sendable {
         }
         guard !alreadyRunning else { return }
         let thread = Thread { [self] in
+            ThreadScheduling.nameCurrentThread("sono-link-\(configuration.name)")
             readerThread.claim()
             if let priority = configuration.realTimePriority { ThreadScheduling.useFIFO(priority: priority) }
             var reader = Reader(link: self)
@@ -188,7 +189,6 @@ public final class BoardLink: Sendable {
             readerThread.release()
             finished.signal()
         }
-        thread.name = "sono-link-\(configuration.name)"
         thread.start()
     }
 

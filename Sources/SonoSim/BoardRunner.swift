@@ -114,11 +114,11 @@ public final class BoardRunner: @unchecked Sendable {
         }
         guard !started else { return }
         let thread = Thread { [self] in
+            ThreadScheduling.nameCurrentThread("sono-sim-board")
             if let realTimePriority { ThreadScheduling.useFIFO(priority: realTimePriority) }
             run()
             finished.signal()
         }
-        thread.name = "sono-sim-board"
         thread.start()
     }
 

@@ -30,6 +30,7 @@ final class ProbeFaultState: Sendable {
 /// off the skin (below 0.5 N). Simulation only; runs for the life of the process.
 func watchForRelease(_ shared: ProbeFaultState, contactForceN: @escaping @Sendable () -> Double) {
     let thread = Thread {
+        ThreadScheduling.nameCurrentThread("sono-sim-fault-watch")
         while true {
             usleep(10_000)
             let force = contactForceN()
@@ -41,7 +42,6 @@ func watchForRelease(_ shared: ProbeFaultState, contactForceN: @escaping @Sendab
             if done { return }
         }
     }
-    thread.name = "sono-sim-fault-watch"
     thread.start()
 }
 

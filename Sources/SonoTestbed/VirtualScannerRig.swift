@@ -6,6 +6,7 @@ public import SonoGeometry
 public import SonoMotion
 import SonoProtocol
 public import SonoSim
+import SonoSystem
 import Synchronization
 
 /// The whole control path against the virtual patient, hardware-free but real from the serial
@@ -77,12 +78,12 @@ public final class VirtualScannerRig: Sendable {
         leaseHeld.store(hold, ordering: .relaxed)
         guard hold, !leaseThreadRunning.exchange(true, ordering: .relaxed) else { return }
         let thread = Thread { [self] in
+            ThreadScheduling.nameCurrentThread("rig-lease")
             while leaseThreadRunning.load(ordering: .relaxed) {
                 if leaseHeld.load(ordering: .relaxed) { controller.renewContactLease() }
                 Thread.sleep(forTimeInterval: 0.05)
             }
         }
-        thread.name = "rig-lease"
         thread.start()
     }
 

@@ -106,11 +106,11 @@ final class FramePipeline: @unchecked Sendable {
     func start() {
         guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let thread = Thread { [self] in
+            ThreadScheduling.nameCurrentThread("sono-frames")
             run()
             history?.releaseConsumer()
             finished.signal()
         }
-        thread.name = "sono-frames"
         thread.qualityOfService = .userInitiated
         thread.start()
     }

@@ -1,5 +1,6 @@
 internal import CLibUSB
 import Foundation
+import SonoSystem
 import Synchronization
 
 /// One libusb context and the thread that handles its events: every asynchronous transfer's
@@ -25,6 +26,7 @@ final class LibUSBContext: @unchecked Sendable {
         }
         self.context = context
         let thread = Thread { [self] in
+            ThreadScheduling.nameCurrentThread("sono-usb-events")
             while running.load(ordering: .acquiring) {
                 pause.lock()
                 while paused, running.load(ordering: .acquiring) { pause.wait() }
@@ -39,7 +41,6 @@ final class LibUSBContext: @unchecked Sendable {
             }
             stopped.signal()
         }
-        thread.name = "sono-usb-events"
         thread.qualityOfService = .userInitiated
         thread.start()
     }

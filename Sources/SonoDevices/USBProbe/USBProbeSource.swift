@@ -151,10 +151,10 @@ public final class USBProbeSource: ProbeFrameSource, @unchecked Sendable {
         }
         started = (context, hotplug)
         let thread = Thread { [self] in
+            ThreadScheduling.nameCurrentThread("sono-usb-probe")
             supervise(context)
             finished.signal()
         }
-        thread.name = "sono-usb-probe"
         thread.start()
     }
 

@@ -68,13 +68,13 @@ public final class ControlLoop: Sendable {
         finished.store(false, ordering: .releasing)
         let ready = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
+            ThreadScheduling.nameCurrentThread("sono-control")
             let scheduling = Self.requestRealTime(priority: priority, lockMemory: lockMemory)
             report.withLock { $0 = scheduling }
             ready.signal()
             run()
             finished.store(true, ordering: .releasing)
         }
-        thread.name = "sono-control"
         thread.stackSize = 1 << 20
         thread.start()
         ready.wait()

@@ -80,8 +80,10 @@ public final class SessionRecorder: @unchecked Sendable {
         writer = try MCAPWriter(path: path, options: options)
         shared.control.reserveCapacity(4096)
         shared.bulk.reserveCapacity(bulkCapacity)
-        let thread = Thread { [self] in writerLoop() }
-        thread.name = "sono-recorder"
+        let thread = Thread { [self] in
+            ThreadScheduling.nameCurrentThread("sono-recorder")
+            writerLoop()
+        }
         thread.start()
     }
 
