@@ -116,7 +116,7 @@ let package = Package(
         // Test bench: umockdev-emulated devices wired to simulated boards. Used by tests,
         // the link benchmark, the link demo, and sonod-sim (its virtual patient's boards, through SonoSimHost).
         .target(name: "SonoTestbed",
-                dependencies: ["SonoSim", "SonoCore", "SonoDevices", "SonoBoards", "SonoMotion", "SonoGeometry", "SonoProtocol", "CUMockdev"],
+                dependencies: ["SonoSim", "SonoCore", "SonoDevices", "SonoBoards", "SonoMotion", "SonoGeometry", "SonoProtocol", "SonoSystem", "CUMockdev"],
                 swiftSettings: strict),
 
         // The daemon's body: configuration, the scanner's parts and the ordered services that

@@ -108,9 +108,7 @@ public final class EmulatedSerialBench: @unchecked Sendable {
     /// Plugs a board in; returns the plugged device, whose PTY master the board's firmware drives.
     public func plug(_ device: EmulatedUSBSerialDevice) throws(BenchError) -> PluggedSerialDevice {
         // The shared testbed's lock first (the USB probe takes only that one), then the bench's.
-        let plugged = try testbedOwner.locked { _ throws(BenchError) in try plugLocked(device) }
-        ProcessTestbed.promoteRelayThread()
-        return plugged
+        try testbedOwner.locked { _ throws(BenchError) in try plugLocked(device) }
     }
 
     private func plugLocked(_ device: EmulatedUSBSerialDevice) throws(BenchError) -> PluggedSerialDevice {
@@ -263,6 +261,7 @@ final class ModemLines: Sendable {
 /// answered here; every other ioctl runs on the real PTY.
 private func handleIoctl(_ handler: UnsafeMutablePointer<UMockdevIoctlBase>?,
                          _ client: UnsafeMutablePointer<UMockdevIoctlClient>?, _ context: gpointer?) -> gboolean {
+    ProcessTestbed.promoteRelay()
     guard let client, let context else { return 0 }
     let modem = Unmanaged<ModemLines>.fromOpaque(context).takeUnretainedValue()
     if modem.unplugged.load(ordering: .sequentiallyConsistent) {
