@@ -109,6 +109,30 @@ import Testing
         #expect(pixels.reduce(0) { $0 + Int($1) } > 0)
     }
 
+    @Test func aLateReaderGetsTheNewestFrameNotABacklog() throws {
+        let scanner = makeScanner()
+        let clock = SimulatedClock(micros: scanner.micros)
+        let probe = SimulatedProbe(patient: scanner.patient, settings: ImagingSettings(framesPerSecond: 50),
+                                   state: scanner.state, clock: { clock.now }, sleep: { clock.advance($0) })
+        var pixels = [UInt8](repeating: 0, count: probe.format.pixelCount)
+        func next() throws -> ProbeFrameInfoLite {
+            let info = try #require(try pixels.withUnsafeMutableBufferPointer { buffer in
+                try probe.nextFrame(into: buffer, timeoutMicros: 1_000_000)
+            })
+            return ProbeFrameInfoLite(number: info.frameNumber, micros: info.timestampMicros)
+        }
+        let first = try next()
+        // The reader is busy for 130 ms (six and a half frame periods at 50 /s).
+        clock.advance(130_000)
+        let late = try next()
+        #expect(late.number == first.number + 6, "frames 1–5 were never read: skipped, not queued")
+        #expect(late.micros <= clock.now && clock.now - late.micros < 20_000, "stamped within one period of now")
+        // Back on time, the stream goes on from there, one frame per period.
+        let following = try next()
+        #expect(following.number == late.number + 1)
+        #expect(following.micros - late.micros == 20_000)
+    }
+
     struct ProbeFrameInfoLite { let number: UInt64; let micros: UInt64 }
 }
 

@@ -6,7 +6,9 @@ import SonoGeometry
 ///
 /// Frames are due every 1/fps of the scanner's clock. In real time (`clock` = monotonic) the
 /// call waits until a frame is due; in a stepped simulation the caller advances the clock and
-/// frames come as soon as they are due.
+/// frames come as soon as they are due. A caller that comes later than a frame period gets the
+/// newest due frame: the ones in between are skipped (their numbers show the gap), as a real
+/// probe's are when nobody reads them.
 public final class SimulatedProbe: ProbeFrameSource {
     public let format: ProbeFrameFormat
     private let renderer: UltrasoundRenderer
@@ -37,7 +39,16 @@ public final class SimulatedProbe: ProbeFrameSource {
         let now = clock()
         let start = startMicros ?? now
         startMicros = start
-        let due = start + UInt64((Double(frameNumber) * 1e6 / format.framesPerSecond).rounded())
+        let periodMicros = 1e6 / format.framesPerSecond
+        let missed = Double(now - min(now, start)) / periodMicros - Double(frameNumber)
+        if missed >= 1 {
+            // The probe images at its own rate whether or not the host keeps up: slots the
+            // reader came too late for were never delivered (the USB probe's mailbox keeps only
+            // the newest frame), so a late reader gets the newest slot, imaged now, never a
+            // backlog stamped in the past at today's pose. The skipped numbers count as dropped.
+            frameNumber += UInt64(missed)
+        }
+        let due = start + UInt64((Double(frameNumber) * periodMicros).rounded())
         if due > now {
             guard due - now <= timeoutMicros else {
                 sleep(timeoutMicros)
