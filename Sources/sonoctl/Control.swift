@@ -347,6 +347,14 @@ struct ScanSummarize: ParsableCommand {
         let faults = summaries.reduce(0) { $0 + $1.faults.count }
         print(String(format: "  all views: %d/%d acquired; max contact force %.2f N (hard cap %.0f N%@); %d stops, %d faults",
                      allAcquired, all, maxForce, cap, maxForce <= cap ? " never exceeded" : ": EXCEEDED", stops, faults))
+        let timings = summaries.compactMap(\.timing)
+        if let worst = timings.min(by: { $0.headroom < $1.headroom }) {
+            print(String(format: "  oldest inputs the interlocks saw: force %.1f ms, joints %.1f ms (deadlines %.0f / %.0f ms); "
+                         + "loop overruns %llu in %llu cycles",
+                         timings.map(\.forceAgeMaxMs).max() ?? 0, timings.map(\.jointAgeMaxMs).max() ?? 0,
+                         worst.forceDeadlineMs, worst.jointDeadlineMs,
+                         timings.reduce(0) { $0 + $1.loopOverruns }, timings.reduce(0) { $0 + $1.loopCycles }))
+        }
         let times = summaries.flatMap { $0.results.filter(\.acquired).map(\.seconds) }.sorted()
         if !times.isEmpty {
             print(String(format: "  median time per view %.1f s (target ≤ 30 s)", times[times.count / 2]))

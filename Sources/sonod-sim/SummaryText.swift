@@ -16,6 +16,11 @@ enum ScanSummaryText {
         }
         lines.append(String(format: "  max contact force %.2f N (soft limit %.0f N, hard cap %.0f N); %d stops, %d faults",
                             s.maxForceN, s.softLimitN, s.hardCapN, s.stops.count, s.faults.count))
+        if let t = s.timing {
+            lines.append(String(format: "  inputs at most %.1f ms (force) and %.1f ms (joints) old against %.0f / %.0f ms deadlines; "
+                                + "loop %llu overruns in %llu cycles",
+                                t.forceAgeMaxMs, t.jointAgeMaxMs, t.forceDeadlineMs, t.jointDeadlineMs, t.loopOverruns, t.loopCycles))
+        }
         for stop in s.stops { lines.append("  stop: \(stop.kind), \(stop.cause)") }
         for fault in s.faults { lines.append("  fault: \(fault.board) \(fault.code) \(fault.detail)") }
         if let interruption = s.interruption { lines.append("  interrupted: \(interruption)") }

@@ -312,3 +312,20 @@ struct Bench {
         #expect(bench.jointCommandsSent > before, "holding keeps streaming the held target")
     }
 }
+
+/// The age of the inputs the interlocks judge, as status reports it for the stale-data margin.
+@Suite struct InputAgeTests {
+    @Test func statusReportsHowOldTheJudgedInputsAreAndNothingBeforeTheFirst() throws {
+        var bench = try Bench()
+        #expect(bench.core.status.forceAgeMicros == 0 && bench.core.status.jointAgeMicros == 0,
+                "no input has arrived: no age, not the age of time zero")
+        bench.run(millis: 5)
+        // The bench's force arrives 200 µs before the cycle, its joint state 300 µs.
+        #expect(bench.core.status.forceAgeMicros == 200)
+        #expect(bench.core.status.jointAgeMicros == 300)
+        bench.deliverJoints = false
+        bench.run(millis: 12)
+        #expect(bench.core.status.jointAgeMicros == 12_300, "the last joint state ages by every cycle without one")
+        #expect(bench.core.status.forceAgeMicros == 200)
+    }
+}

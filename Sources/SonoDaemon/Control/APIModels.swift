@@ -263,5 +263,26 @@ public struct ScanSummaryJSON: Codable, Sendable {
     public var session: String?
     /// The MCAP recording of the daemon run the scan was part of.
     public var recording: String?
+    /// How close the real-time path came to its stale-data deadlines during the scan (absent
+    /// from summaries written before it existed).
+    public var timing: ScanTimingJSON?
+}
+
+/// The real-time path over one scan: the oldest force sample and joint state the interlocks
+/// judged (arrival at the host to the control cycle) against the deadlines that stop the arm
+/// when exceeded, and the control loop's overruns.
+public struct ScanTimingJSON: Codable, Sendable, Equatable {
+    public var forceAgeMaxMs: Double
+    public var jointAgeMaxMs: Double
+    public var forceDeadlineMs: Double
+    public var jointDeadlineMs: Double
+    public var loopCycles: UInt64
+    public var loopOverruns: UInt64
+
+    /// The smaller margin to a deadline, as a fraction of it (1: the inputs were always fresh;
+    /// 0 or less: a deadline was reached).
+    public var headroom: Double {
+        min(1 - forceAgeMaxMs / forceDeadlineMs, 1 - jointAgeMaxMs / jointDeadlineMs)
+    }
 }
 

@@ -23,6 +23,9 @@ final class ScanControl: Sendable {
         var finishedScans = 0
         var seconds = 0.0
         var interruption: String?
+        /// The loop's counters when the scan began, and its input-age peaks at the end.
+        var loopAtStart: ControlLoopStatistics?
+        var timing: ScanTimingJSON?
     }
 
     let moves = MoveTracker()
@@ -74,7 +77,8 @@ final class ScanControl: Sendable {
         }
         let claimed = record.withLock { s -> Bool in
             if s.running { return false }
-            s = Record(running: true, views: scanProtocol.views, started: Date(), finishedScans: s.finishedScans)
+            s = Record(running: true, views: scanProtocol.views, started: Date(), finishedScans: s.finishedScans,
+                       loopAtStart: controller.loopStatistics)
             return true
         }
         guard claimed else { return .failure(.conflict("a scan is already running")) }
@@ -90,9 +94,11 @@ final class ScanControl: Sendable {
             events.publish(DaemonEvent("recording", sessions.status))
         }
         cancelled.set(false)
-        controller.resetForcePeak()
-        let thread = Thread { [self] in run(scanProtocol, pipeline: pipeline) }
-        thread.name = "sono-planner"
+        controller.resetPeaks()
+        let thread = Thread { [self] in
+            ThreadScheduling.nameCurrentThread("sono-planner")
+            run(scanProtocol, pipeline: pipeline)
+        }
         thread.start()
         let status = status()
         events.publish(DaemonEvent("scan", status))
@@ -132,8 +138,24 @@ final class ScanControl: Sendable {
 
     private func snapshot() -> Record {
         var s = record.withLock { $0 }
-        if s.running { s.maxForceN = max(s.maxForceN, controller.status.forcePeakN) }
+        if s.running {
+            let status = controller.status
+            s.maxForceN = max(s.maxForceN, status.forcePeakN)
+            s.timing = timing(since: s.loopAtStart, status)
+        }
         return s
+    }
+
+    /// The scan's timing so far: the input-age peaks since `resetPeaks()` at its start and the
+    /// loop's cycles and overruns since `start`.
+    private func timing(since start: ControlLoopStatistics?, _ status: MotionStatus) -> ScanTimingJSON {
+        let now = controller.loopStatistics
+        return ScanTimingJSON(forceAgeMaxMs: round2(Double(status.forceAgePeakMicros) / 1_000),
+                              jointAgeMaxMs: round2(Double(status.jointAgePeakMicros) / 1_000),
+                              forceDeadlineMs: Double(limits.forceDeadlineMicros) / 1_000,
+                              jointDeadlineMs: Double(limits.jointStateDeadlineMicros) / 1_000,
+                              loopCycles: now.cycles &- (start?.cycles ?? 0),
+                              loopOverruns: now.overruns &- (start?.overruns ?? 0))
     }
 
     private func summary(of s: Record) -> ScanSummaryJSON {
@@ -141,7 +163,7 @@ final class ScanControl: Sendable {
                         results: s.results, acquired: s.results.filter(\.acquired).count, scanSeconds: round2(s.seconds),
                         maxForceN: round2(s.maxForceN), hardCapN: limits.forceHardCapN, softLimitN: limits.forceSoftLimitN,
                         stops: s.stops, faults: s.faults, interruption: s.interruption, session: sessions.activePath,
-                        recording: recording?.path)
+                        recording: recording?.path, timing: s.timing)
     }
 
     private func run(_ scanProtocol: ScanProtocol, pipeline: FramePipeline) {
@@ -168,8 +190,11 @@ final class ScanControl: Sendable {
         recording?.plannerCall(PlannerTapeCoding.encode(PlannerCall(
             call: .end, event: "\(report.outcomes.filter(\.acquired).count)/\(report.outcomes.count) views")))
         if controller.status.state == .scanning { _ = try? controller.perform(.safety(.stopScan)) }
-        let peak = controller.status.forcePeakN
+        let motion = controller.status
+        let peak = motion.forcePeakN
+        let scanTiming = timing(since: record.withLock { $0.loopAtStart }, motion)
         let finished = record.withLock { s -> Record in
+            s.timing = scanTiming
             s.running = false
             s.current = nil
             s.step = nil

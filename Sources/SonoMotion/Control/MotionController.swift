@@ -81,11 +81,12 @@ public final class MotionController: Sendable {
         // @unchecked: after `start()` only the loop thread touches the variables (checked by
         // `loopThread` in debug builds; the init writes them before the thread exists).
         var core: MotionCore
-        var forcePeakN = 0.0
-        var forcePeakEpoch: UInt64 = 0
-        /// Bumped by `resetForcePeak()` from any thread; the loop restarts the peak when it
+        /// The peaks of `MotionStatus` (force, input ages), kept across cycles.
+        var peaks = Peaks()
+        var peaksEpoch: UInt64 = 0
+        /// Bumped by `resetPeaks()` from any thread; the loop restarts the peaks when it
         /// sees a new value.
-        let requestedForcePeakEpoch = Atomic<UInt64>(0)
+        let requestedPeaksEpoch = Atomic<UInt64>(0)
         /// The loop's thread, the one that may touch `core` once the loop runs.
         let loopThread = ThreadOwner("the control loop")
         let output: any ArmCommandOutput
@@ -140,13 +141,12 @@ public final class MotionController: Sendable {
             }
             core.core.cycle(now: now, output: core.output) { events.push($0) }
             var status = core.core.status
-            let epoch = core.requestedForcePeakEpoch.load(ordering: .relaxed)
-            if epoch != core.forcePeakEpoch {
-                core.forcePeakEpoch = epoch
-                core.forcePeakN = 0
+            let epoch = core.requestedPeaksEpoch.load(ordering: .relaxed)
+            if epoch != core.peaksEpoch {
+                core.peaksEpoch = epoch
+                core.peaks = Peaks()
             }
-            core.forcePeakN = max(core.forcePeakN, status.force.z)
-            status.forcePeakN = core.forcePeakN
+            core.peaks.note(&status)
             published.write(status)
             history.record(ProbeSample(micros: now, probe: status.probe, forceN: status.force.z))
         }
@@ -159,6 +159,7 @@ public final class MotionController: Sendable {
     public func start(priority: Int32 = 80, lockMemory: Bool = true) -> RealTimeReport {
         if !pumpRunning.exchange(true, ordering: .acquiringAndReleasing) {
             let thread = Thread { [self] in
+                ThreadScheduling.nameCurrentThread("sono-motion-events")
                 while pumpRunning.load(ordering: .acquiring) {
                     drainEvents()
                     usleep(1_000)
@@ -166,7 +167,6 @@ public final class MotionController: Sendable {
                 drainEvents()
                 pumpFinished.signal()
             }
-            thread.name = "sono-motion-events"
             thread.start()
         }
         return loop.start(priority: priority, lockMemory: lockMemory)
@@ -182,8 +182,9 @@ public final class MotionController: Sendable {
 
     public var status: MotionStatus { published.read() }
 
-    /// Starts `status.forcePeakN` again from the next control cycle (a scan's own maximum).
-    public func resetForcePeak() { core.requestedForcePeakEpoch.add(1, ordering: .relaxed) }
+    /// Starts the peaks of `status` (`forcePeakN`, `forceAgePeakMicros`, `jointAgePeakMicros`)
+    /// again from the next control cycle: a scan's own maxima.
+    public func resetPeaks() { core.requestedPeaksEpoch.add(1, ordering: .relaxed) }
     public var loopStatistics: ControlLoopStatistics { loop.statistics }
     /// How the loop thread is scheduled (nil before `start`).
     public var realTime: RealTimeReport? { loop.realTime }
@@ -271,5 +272,21 @@ private struct TapingOutput: ArmCommandOutput {
         let delivered = base.send(message)
         tape.push(.sent(message, delivered: delivered))
         return delivered
+    }
+}
+
+/// The running maxima the loop adds to each cycle's status.
+private struct Peaks {
+    var forceN = 0.0
+    var forceAgeMicros: UInt64 = 0
+    var jointAgeMicros: UInt64 = 0
+
+    mutating func note(_ status: inout MotionStatus) {
+        forceN = max(forceN, status.force.z)
+        forceAgeMicros = max(forceAgeMicros, status.forceAgeMicros)
+        jointAgeMicros = max(jointAgeMicros, status.jointAgeMicros)
+        status.forcePeakN = forceN
+        status.forceAgePeakMicros = forceAgeMicros
+        status.jointAgePeakMicros = jointAgeMicros
     }
 }

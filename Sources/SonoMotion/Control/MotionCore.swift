@@ -135,7 +135,15 @@ public struct MotionCore: Sendable {
         status.armStatus = armStatus
         status.joints = q
         status.forceBoardFault = forceFault
+        status.forceAgeMicros = Self.age(of: forceReceivedMicros, at: lastCycleMicros)
+        status.jointAgeMicros = haveJoints ? Self.age(of: jointMicros, at: lastCycleMicros) : 0
         return status
+    }
+
+    /// How long before `now` an input stamped `micros` arrived; 0 before any arrived (or for
+    /// one stamped after `now`, which the interlocks judge on its own).
+    private static func age(of micros: UInt64, at now: UInt64) -> UInt64 {
+        micros == 0 || micros > now ? 0 : now - micros
     }
 
     // MARK: - Inputs

@@ -216,8 +216,17 @@ public struct MotionStatus: Sendable, Equatable {
     /// Joint positions, rad.
     public var joints = JointArray<Double>(count: 0, filler: 0)
     /// The largest contact force (z, N) since the controller started or since
-    /// `MotionController.resetForcePeak()`, over every control cycle.
+    /// `MotionController.resetPeaks()`, over every control cycle.
     public var forcePeakN = 0.0
+    /// Age of the force sample and of the joint state the interlocks judged on this cycle
+    /// (from their arrival at the host to the cycle's time), µs; 0 until the first arrived.
+    /// The stale-data interlocks trip when one exceeds its deadline.
+    public var forceAgeMicros: UInt64 = 0
+    public var jointAgeMicros: UInt64 = 0
+    /// The largest of those ages since the controller started or since
+    /// `MotionController.resetPeaks()`: how close the inputs came to their deadlines.
+    public var forceAgePeakMicros: UInt64 = 0
+    public var jointAgePeakMicros: UInt64 = 0
 
     public init() {}
 }
