@@ -30,7 +30,7 @@ SEPARATE_TESTS   = $(EMULATED_TESTS)|$(VISION_TESTS)|$(RECORD_TESTS)|$(REPORT_TE
 
 .PHONY: all deps build demo test test-modules test-passes test-swift test-daemon test-emulated test-faults test-c test-vectors fuzz fuzz-smoke \
         bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-vision bench-record bench-replay bench-usb bench-usb-path \
-        test-vision test-record test-report test-usb-emulation test-usb-replay eval-vision test-systemd test-api install install-files scan-eval demo-devlab \
+        test-vision test-record test-report test-usb-emulation test-usb-replay eval-vision test-systemd test-api install install-files scan-eval scan-soak demo-devlab \
         sheets clean
 
 all: build
@@ -71,6 +71,14 @@ scan-eval: build
 			--summary $(SCAN_EVAL_DIR)/$$n.json --socket /tmp/sono-scan-eval.sock 2>/dev/null | head -1; \
 	done
 	$(DEBUG_BIN)/sonoctl scan summarize $(SCAN_EVAL_DIR)/*.json
+
+# Whole scans back to back through the real-time daemon path, quiet and then beside a parallel
+# build of this package (issue 16, finding 15): 0 stops, faults or lease expiries, and the oldest
+# inputs the interlocks saw against their deadlines. Not in make test (about 45 min for 20 + 20).
+SOAK_SCANS ?= 20
+scan-soak: build
+	$(PYTHON) scripts/scan-soak.py --scans $(SOAK_SCANS)
+	$(PYTHON) scripts/scan-soak.py --scans $(SOAK_SCANS) --load build
 
 test: deps test-modules test-passes test-c test-usb-emulation test-vectors test-swift test-daemon test-usb-replay test-systemd test-api test-vision test-record test-report test-emulated test-faults fuzz-smoke
 	@echo "make test: all passed"
