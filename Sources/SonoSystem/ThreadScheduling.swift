@@ -14,6 +14,14 @@ public enum ThreadScheduling {
         return status == 0 ? nil : Errno(status).description
     }
 
+    /// Sets the calling thread's nice value (Linux keeps one per thread; -20…19, higher yields
+    /// to others). Returns nil on success, else why not (a negative value needs CAP_SYS_NICE or
+    /// RLIMIT_NICE).
+    @discardableResult
+    public static func setNice(_ nice: Int32) -> String? {
+        setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice) == 0 ? nil : Errno.current.description
+    }
+
     /// Names the calling thread for the kernel, so `ps -L`, `top -H`, perf and ftrace tell
     /// Sono's threads apart (a new thread otherwise shows its creator's name). The kernel keeps
     /// the first 15 bytes.

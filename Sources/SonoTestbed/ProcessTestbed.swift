@@ -52,6 +52,7 @@ final class ProcessTestbed: @unchecked Sendable {
     static func promoteRelay() {
         let thread = pthread_self()
         guard promotedRelay.exchange(thread, ordering: .relaxed) != thread else { return }
+        ThreadScheduling.nameCurrentThread("umockdev-relay")
         _ = ThreadScheduling.useFIFO(priority: relayPriority)
     }
 

@@ -73,6 +73,8 @@ final class FramePipeline: @unchecked Sendable {
     let source: any ProbeFrameSource
     let classifier: ViewClassifier
     let queue = FrameQueue()
+    /// The pipeline thread's nice value.
+    static let nice: Int32 = 5
     private let measured: @Sendable () -> (probe: Pose, forceN: Double)
     /// The controller's pose history, read by the pipeline thread alone.
     private let history: ProbeHistory?
@@ -107,6 +109,12 @@ final class FramePipeline: @unchecked Sendable {
         guard !running.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let thread = Thread { [self] in
             ThreadScheduling.nameCurrentThread("sono-frames")
+            // The classifier (and in simulation the probe's renderer) is the daemon's heaviest
+            // CPU user. Niced, it yields to what the real-time path waits on at normal priority:
+            // the kernel's delivery of serial bytes (tty flip work in kworkers) and the event
+            // pump that answers commands. oneDNN's helper threads are created from this one
+            // and inherit it.
+            ThreadScheduling.setNice(Self.nice)
             run()
             history?.releaseConsumer()
             finished.signal()
