@@ -108,6 +108,7 @@ struct FaultScenarios {
             FaultScenario(name: "second over-force in fault", expected: "stopped and backed off again",
                           run: secondOverForce),
             FaultScenario(name: "disable in fault", expected: "drives off, fault stays latched", run: disableInFault),
+            FaultScenario(name: "force sensor latches a fault", expected: Self.forceLatchExpected, run: forceSensorLatches),
             FaultScenario(name: "release after e-stop in contact", expected: "retract ≥ 14 mm at ≤ 5 mm/s, drives off",
                           run: releaseAfterEStop),
             FaultScenario(name: "motion after category 2 without resume", expected: "board refuses the command, arm still",
@@ -338,6 +339,59 @@ struct FaultScenarios {
         return FaultRow(scenario: "disable in fault", expected: "drives off, fault stays latched",
                         observed: "\(answer), drives \(off ? "off" : "on"), state \(state.rawValue)",
                         safeMillis: off ? after : nil, forceN: nil, holds: off && state == .fault)
+    }
+
+    static let forceLatchExpected = "category 1 stop, drives off; no reset until the board's CLEAR_FAULTS, refused while saturated"
+
+    /// The patient pushes the probe past the sensor's measuring range: the force board latches
+    /// `sensor_saturated` (severity 2). The host stops (category 1, drives off) and holds its own
+    /// latch of the board's fault: a reset is refused until the board acknowledges CLEAR_FAULTS,
+    /// which the board refuses while the cause persists (PROTOCOL.md §3.13).
+    private func forceSensorLatches() throws -> FaultRow {
+        let wrench = SettableWrench()
+        let scanner = try makeRig(wrench: wrench)
+        defer { scanner.stop() }
+        try scanner.start()
+        try scanner.controller.perform(.safety(.enable))
+        try scanner.controller.perform(.safety(.enableMotion))
+        wrench.set(ForceTorqueSample(fx: 0, fy: 0, fz: 8, tx: 0, ty: 0, tz: 0))
+        Thread.sleep(forTimeInterval: 0.1)
+        let start = MonotonicClock.nowMicros()
+        wrench.set(ForceTorqueSample(fx: 0, fy: 0, fz: 250, tx: 0, ty: 0, tz: 0))  // the sensor's range is 200 N
+        let stopped = scanner.wait(seconds: 1) { !scanner.stops.isEmpty }
+        let off = scanner.wait(seconds: 1) { !Self.arm(scanner).drives }
+        let after = Self.millis(since: start)
+        let latched = scanner.wait(seconds: 1) { scanner.controller.status.forceBoardFault }
+        func clearForceBoard() -> String {
+            do throws(LinkError) {
+                _ = try scanner.boards.forceSensor.request(.clearFaults)
+                return "ACK"
+            } catch {
+                if case .rejected(_, let reason, _) = error { return "NACK \(reason)" }
+                return "\(error)"
+            }
+        }
+        let whileSaturated = clearForceBoard()
+        wrench.set(ForceTorqueSample(fx: 0, fy: 0, fz: 0, tx: 0, ty: 0, tz: 0))
+        Thread.sleep(forTimeInterval: 0.05)
+        let resetBeforeClear: String
+        do { resetBeforeClear = "accepted (\(try scanner.controller.perform(.safety(.reset)).rawValue))" } catch { resetBeforeClear = "\(error)" }
+        let afterRelief = clearForceBoard()
+        let hostCleared = scanner.wait(seconds: 0.5) { !scanner.controller.status.forceBoardFault }
+        let resetAfterClear: String
+        do { resetAfterClear = "accepted (\(try scanner.controller.perform(.safety(.reset)).rawValue))" } catch { resetAfterClear = "refused: \(error)" }
+        // The jump also trips the force-rate interlock (a category 2 stop and back-off) first;
+        // the saturated, latched sensor must still end in category 1 with the drives off.
+        let stops = scanner.stops
+        let holds = stopped && stops.contains { $0.kind == .category1 } && off && latched
+            && whileSaturated == "NACK \(NackReason.faultActive)"
+            && !resetBeforeClear.hasPrefix("accepted") && resetBeforeClear.contains(SafetyCause.boardFault.rawValue)
+            && afterRelief == "ACK" && hostCleared && resetAfterClear.hasPrefix("accepted")
+        return FaultRow(scenario: "force sensor latches a fault", expected: Self.forceLatchExpected,
+                        observed: "stops: \(stops.isEmpty ? "none" : stops.map { "\($0.kind) (\($0.breach?.cause.rawValue ?? "operator"))" }.joined(separator: ", ")), "
+                            + "drives \(off ? "off" : "on"); CLEAR_FAULTS while saturated: \(whileSaturated); reset before the "
+                            + "board cleared: \(resetBeforeClear); CLEAR_FAULTS after: \(afterRelief); reset: \(resetAfterClear)",
+                        safeMillis: off ? after : nil, forceN: nil, holds: holds)
     }
 
     private func releaseAfterEStop() throws -> FaultRow {

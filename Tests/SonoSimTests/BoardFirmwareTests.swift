@@ -202,6 +202,40 @@ import Testing
         #expect(status.contains(.saturated))
     }
 
+    @Test func saturationLatchesAFaultThatClearsOnlyOnceTheWrenchIsBackInRange() {
+        let wrench = SettableWrench(ForceTorqueSample(fx: 0, fy: 0, fz: 10, tx: 0, ty: 0, tz: 0))
+        let sensor = ForceSensorFirmware(forceRange: 50, source: wrench)
+        var emitted: [Message] = []
+        func tick(_ millis: UInt64) { sensor.tick(at: millis * 1_000) { emitted.append($0) } }
+        func clear(_ seq: UInt16) -> Message? {
+            var replies: [Message] = []
+            sensor.receive(.clearFaults, seq: seq, at: 0, reply: { replies.append($0) })
+            return replies.first
+        }
+        tick(1)
+        #expect(sensor.boardState == .active && sensor.latchedFault == nil)
+        #expect(clear(1) == .ack(Acknowledgement(ackedSeq: 1, ackedType: MessageType.clearFaults.rawValue)),
+                "nothing latched: CLEAR_FAULTS succeeds")
+
+        // Beyond the range on z: one FAULT_REPORT, however long it lasts.
+        wrench.set(ForceTorqueSample(fx: 0, fy: 0, fz: -80, tx: 0, ty: 0, tz: 0))
+        emitted.removeAll()
+        tick(2)
+        tick(3)
+        let reports = emitted.compactMap { if case .faultReport(let report) = $0 { report } else { nil } }
+        #expect(reports == [FaultReport(code: .sensorSaturated, axis: 2, severity: 2, value: -80, limit: 50)])
+        #expect(sensor.boardState == .fault)
+        #expect(clear(2) == .nack(Acknowledgement(ackedSeq: 2, ackedType: MessageType.clearFaults.rawValue), reason: .faultActive),
+                "the cause is still there: the latch stays")
+
+        // Back in range, the fault stays latched until the host clears it.
+        wrench.set(ForceTorqueSample(fx: 0, fy: 0, fz: 10, tx: 0, ty: 0, tz: 0))
+        tick(4)
+        #expect(sensor.boardState == .fault && sensor.latchedFault != nil)
+        #expect(clear(3) == .ack(Acknowledgement(ackedSeq: 3, ackedType: MessageType.clearFaults.rawValue)))
+        #expect(sensor.boardState == .active && sensor.latchedFault == nil)
+    }
+
     @Test func answersGetInfoWithHello() {
         let sensor = ForceSensorFirmware(serial: "FT-0042", source: SettableWrench())
         var replies: [Message] = []
