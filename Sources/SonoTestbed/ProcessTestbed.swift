@@ -47,8 +47,9 @@ final class ProcessTestbed: @unchecked Sendable {
     ///
     /// The relay cannot be found by name (a thread inherits its creator's name, and GLib's does
     /// not reach the kernel here), so it is found by what it does: this is called from the
-    /// emulated devices' ioctl handlers, which umockdev runs on the relay, and promotes the
-    /// calling thread the first time it sees it. Without permission it stays as it is.
+    /// emulated devices' ioctl handlers (the serial nodes' and the USB probe's), which umockdev
+    /// runs on the relay, and promotes the calling thread the first time it sees it. Without
+    /// permission it stays as it is.
     static func promoteRelay() {
         let thread = pthread_self()
         guard promotedRelay.exchange(thread, ordering: .relaxed) != thread else { return }

@@ -259,6 +259,7 @@ private final class USBFSNode: Sendable {
 
 private func handleProbeIoctl(_ handler: UnsafeMutablePointer<UMockdevIoctlBase>?,
                               _ client: UnsafeMutablePointer<UMockdevIoctlClient>?, _ context: gpointer?) -> gboolean {
+    ProcessTestbed.promoteRelay()
     guard let client, let context else { return 0 }
     let node = Unmanaged<USBFSNode>.fromOpaque(context).takeUnretainedValue()
     node.probe.handle(client, link: node.link)
