@@ -12,6 +12,11 @@ public struct ViewObservation: Sendable, Equatable {
     public var smoothedLabel: String
     public var smoothedConfidence: Float
     public var stableFrames: Int
+    /// The model's predicted diagnostic quality of the frame as each label (label order; 0 for
+    /// labels it has none for, such as OTHER), and its mean over the smoother's window. Both
+    /// empty when the model has no quality output: the planner then climbs the probability.
+    public var quality: [Float] = []
+    public var smoothedQuality: [Float] = []
     /// Measured probe pose and axial contact force when the frame arrived.
     public var probe: Pose
     public var forceN: Double

@@ -19,6 +19,8 @@ public final class ViewClassifier {
     private let engine: InferenceEngine
     private var preprocessor: Preprocessor
     private let probabilityBuffer: UnsafeMutableBufferPointer<Float>
+    /// Predicted quality per label (label order, 0 for labels the model has no quality for).
+    private let qualityBuffer: UnsafeMutableBufferPointer<Float>
 
     /// Loads and checks `path`; `threads` is the number of CPU threads inference may use.
     public init(path: String, threads: Int = 1) throws(ModelError) {
@@ -32,12 +34,24 @@ public final class ViewClassifier {
         preprocessor = Preprocessor(contract: contract)
         probabilityBuffer = .allocate(capacity: contract.labels.count)
         probabilityBuffer.initialize(repeating: 0)
+        qualityBuffer = .allocate(capacity: contract.labels.count)
+        qualityBuffer.initialize(repeating: 0)
         self.path = path
         producer = graph.producer
         opset = graph.opset
     }
 
-    deinit { probabilityBuffer.deallocate() }
+    deinit {
+        probabilityBuffer.deallocate()
+        qualityBuffer.deallocate()
+    }
+
+    /// Whether the model has the optional `quality` output (models/README.md).
+    public var hasQuality: Bool { false }
+
+    /// The predicted diagnostic quality of the last `classify` as each label, in label order
+    /// (0 for labels without one, such as OTHER, and for every label when `hasQuality` is false).
+    public var quality: UnsafeBufferPointer<Float> { UnsafeBufferPointer(qualityBuffer) }
 
     public var labels: [String] { contract.labels }
 

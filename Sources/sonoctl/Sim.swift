@@ -112,11 +112,12 @@ struct SimRender: ParsableCommand {
         }
         try writePNG(pixels, width: imaging.width, height: imaging.height)
         let label = geometry.label(pose: probe, contactForceN: force, seconds: time)
-        print("wrote \(out): view \(label.view)")
+        print("wrote \(out): view \(label.view)" + String(format: " (window %.2f, coupling %.2f; diagnostic at q ≥ %.1f)",
+                                                           label.window, label.coupling, ViewQuality.diagnostic))
         for standard in StandardView.standard {
             if let d = label.distances[standard] {
-                print(String(format: "  %-5@ %7.1f mm %6.1f° beam %6.1f° plane", standard.rawValue as NSString,
-                             d.positionMM, d.beamAngleDeg, d.planeRotationDeg))
+                print(String(format: "  %-5@ q %.3f %7.1f mm %6.1f° beam %6.1f° plane", standard.rawValue as NSString,
+                             label.quality[standard] ?? 0, d.positionMM, d.beamAngleDeg, d.planeRotationDeg))
             }
         }
     }

@@ -9,7 +9,7 @@ import SonoSim
 struct SimDataset: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dataset",
-        abstract: "Write labelled frames (PNG + labels.csv) rendered from the patients in a folder.")
+        abstract: "Write labelled frames (PNG + labels.csv: view, pose, distances and true quality per view) rendered from the patients in a folder.")
 
     @Option(help: "Folder of patient files (*.toml).")
     var patients: String
@@ -43,6 +43,9 @@ struct SimDataset: ParsableCommand {
         for view in StandardView.standard {
             csv += ",\(view.rawValue.lowercased())_mm,\(view.rawValue.lowercased())_beam_deg,\(view.rawValue.lowercased())_plane_deg"
         }
+        // True quality per view (ViewQuality), then its two view-independent factors.
+        for view in StandardView.standard { csv += ",\(view.rawValue.lowercased())_q" }
+        csv += ",window,coupling"
         csv += "\n"
         var counts: [StandardView: Int] = [:]
         var rng = SplitMix64(seed: seed)
@@ -76,6 +79,8 @@ struct SimDataset: ParsableCommand {
                     let d = label.distances[view] ?? PoseDistance(positionMM: .nan, beamAngleDeg: .nan, planeRotationDeg: .nan)
                     row += String(format: ",%.2f,%.2f,%.2f", d.positionMM, d.beamAngleDeg, d.planeRotationDeg)
                 }
+                for view in StandardView.standard { row += String(format: ",%.4f", label.quality[view] ?? 0) }
+                row += String(format: ",%.4f,%.4f", label.window, label.coupling)
                 csv += row + "\n"
             }
             print("\(patientID) (\(parameters.name)): \(count) frames")

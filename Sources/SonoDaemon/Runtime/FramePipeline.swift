@@ -205,10 +205,15 @@ struct FrameClassifier {
     mutating func observe(_ pixels: UnsafeBufferPointer<UInt8>, width: Int, height: Int, info: ProbeFrameInfo,
                           probe: Pose, forceN: Double) throws(ModelError) -> ViewObservation {
         _ = try classifier.classify(pixels, width: width, height: height)
-        let prediction = smoother.add(classifier.probabilities)
-        return ViewObservation(
+        let prediction = smoother.add(classifier.probabilities, quality: classifier.hasQuality ? classifier.quality : nil)
+        var observation = ViewObservation(
             seconds: Double(info.timestampMicros) / 1e6, probabilities: Array(classifier.probabilities),
             smoothedLabel: prediction.label, smoothedConfidence: prediction.confidence,
             stableFrames: smoother.stableFrames, probe: probe, forceN: forceN, frame: info.frameNumber)
+        if classifier.hasQuality {
+            observation.quality = Array(classifier.quality)
+            observation.smoothedQuality = (0..<classifier.labels.count).map { smoother.quality(of: $0) }
+        }
+        return observation
     }
 }

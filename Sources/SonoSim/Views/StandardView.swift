@@ -34,11 +34,65 @@ public struct ViewTolerance: Sendable, Equatable {
     public init() {}
 }
 
-/// Simulator truth about a frame: the view it shows and its distance to every canonical pose.
-/// Used for training and scoring; never by the daemon's decisions.
+/// Simulator truth about a frame: the view it shows, its true diagnostic quality for every
+/// standard view and its distance to every canonical pose. Used for training and scoring;
+/// never by the daemon's decisions.
 public struct ViewLabel: Sendable, Equatable {
     public var view: StandardView
     public var distances: [StandardView: PoseDistance]
+    /// True quality q ∈ [0, 1] of the frame as each standard view (`ViewQuality`).
+    public var quality: [StandardView: Double] = [:]
+    /// How much of the image the ribs and lung leave open (`ViewQuality.window`), and the
+    /// contact factor: the two parts of q that do not depend on the view.
+    public var window = 0.0
+    public var coupling = 0.0
+}
+
+/// The simulator's true diagnostic quality of a frame as one standard view (docs/VIRTUAL-PATIENT.md,
+/// "True view quality"):
+///
+///     q = coupling(F) · window(pose, t) · 2^−e²,   e² = (d/12 mm)² + (β/12°)² + (ρ/15°)²
+///
+/// d the probe's offset across the view's beam, β the angle between the beams, ρ the rotation
+/// about the beam (depth along the beam is not an error). One error at today's tolerance
+/// (12 mm, 12°, 15°) alone gives q = 0.5; q = 1 at the canonical pose of an open window.
+public enum ViewQuality {
+    /// A frame is diagnostic for a view when its quality is at least this.
+    public static let diagnostic = 0.7
+    /// The hard label is the best view with at least this quality (else OTHER).
+    public static let present = 0.5
+    /// The contact factor rises smoothly from 0 at `couplingZeroN` to 1 at `couplingFullN`.
+    public static let couplingZeroN = 1.0
+    public static let couplingFullN = 3.0
+    /// The window factor looks along rays in the image plane within ± this of the beam: the
+    /// central part of the sector, where every standard view has its key structures.
+    public static let windowHalfAngleDeg = 10.0
+    public static let windowRays = 31
+
+    /// The pose factor 2^−e² for a distance and the reference tolerance.
+    public static func pose(_ d: PoseDistance, tolerance: ViewTolerance = .init()) -> Double {
+        let p = d.positionMM / tolerance.positionMM
+        let b = d.beamAngleDeg / tolerance.beamAngleDeg
+        let r = d.planeRotationDeg / tolerance.planeRotationDeg
+        return exp2(-(p * p + b * b + r * r))
+    }
+
+    /// The contact factor: a smoothstep in the axial force.
+    public static func coupling(forceN: Double) -> Double {
+        let x = min(1, max(0, (forceN - couplingZeroN) / (couplingFullN - couplingZeroN)))
+        return x * x * (3 - 2 * x)
+    }
+
+    /// Weight of ray `index` of `windowRays`, centre-heavy (cos² across the fan), summing to 1.
+    static let rayWeights: [Double] = {
+        let raw = (0..<windowRays).map { k -> Double in
+            let t = Double(k) / Double(windowRays - 1) * 2 - 1  // −1 … 1
+            let c = cos(t * .pi / 2 * 0.9)
+            return c * c
+        }
+        let total = raw.reduce(0, +)
+        return raw.map { $0 / total }
+    }()
 }
 
 /// The canonical probe pose of each standard view for one patient, defined from its anatomy:
@@ -103,40 +157,79 @@ public struct StandardViewGeometry: Sendable {
         return distance
     }
 
-    /// The view a probe at `pose` pressing with `contactForceN` shows at `seconds`: the nearest
-    /// canonical pose within tolerance, if the probe is coupled to the skin and its central
-    /// beam reaches the heart's blood pool without crossing bone or lung (a probe on a rib sees
-    /// a shadow, whatever its pose).
+    /// What a probe at `pose` pressing with `contactForceN` shows at `seconds`: the true quality
+    /// of the frame as each standard view (`ViewQuality`), and the view: the best one with
+    /// q ≥ `ViewQuality.present`, else OTHER.
     public func label(pose: Pose, contactForceN: Double, seconds: Double = 0) -> ViewLabel {
         var distances: [StandardView: PoseDistance] = [:]
         for view in StandardView.standard {
             distances[view] = distance(from: pose, to: view)
         }
-        guard contactForceN >= minimumContactForceN else { return ViewLabel(view: .other, distances: distances) }
-        let candidates = distances.filter { $0.value.isWithin(tolerance) }
-        guard let best = candidates.min(by: { score($0.value) < score($1.value) }),
-              centralBeamReachesBlood(from: pose, seconds: seconds) else {
-            return ViewLabel(view: .other, distances: distances)
+        var label = ViewLabel(view: .other, distances: distances)
+        label.coupling = ViewQuality.coupling(forceN: contactForceN)
+        // The window costs rays through the patient: only where some view could reach the threshold.
+        let best = distances.values.map { ViewQuality.pose($0, tolerance: tolerance) }.max() ?? 0
+        label.window = label.coupling * best >= 1e-3 ? window(from: pose, seconds: seconds) : 0
+        var top = (view: StandardView.other, q: 0.0)
+        for view in StandardView.standard {
+            let q = distances[view].map { label.coupling * label.window * ViewQuality.pose($0, tolerance: tolerance) } ?? 0
+            label.quality[view] = q
+            if q > top.q { top = (view, q) }
         }
-        return ViewLabel(view: best.key, distances: distances)
+        if top.q >= ViewQuality.present { label.view = top.view }
+        return label
     }
 
-    /// Whether the beam along the probe's axis meets blood before bone or lung, within 160 mm.
-    public func centralBeamReachesBlood(from pose: Pose, seconds: Double) -> Bool {
+    /// The true quality of the frame at `pose` as `view` (0 for OTHER).
+    public func quality(of view: StandardView, pose: Pose, contactForceN: Double, seconds: Double) -> Double {
+        guard let d = distance(from: pose, to: view) else { return 0 }
+        let partial = ViewQuality.coupling(forceN: contactForceN) * ViewQuality.pose(d, tolerance: tolerance)
+        guard partial > 0 else { return 0 }
+        return partial * window(from: pose, seconds: seconds)
+    }
+
+    /// How much of the image's centre the ribs and lung leave open: the weighted share of
+    /// `ViewQuality.windowRays` rays in the image plane, within ± `windowHalfAngleDeg` of the
+    /// beam, that reach the heart without crossing bone or lung (cos² weights, the centre
+    /// counting most). A ray reaches the heart when it meets blood, or gets as deep as the
+    /// heart's near side (its centre's distance less 35 mm × scale): a ray that passes beside the
+    /// heart is not shadowed, it just images something else.
+    public func window(from pose: Pose, seconds: Double) -> Double {
         let snapshot = patient.snapshot(at: seconds)
+        let heartDistance = (patient.heart.pose.position - pose.position).length
+        let reach = min(160, max(20, heartDistance - 35 * patient.heart.scale))
+        let half = ViewQuality.windowHalfAngleDeg * .pi / 180
+        var open = 0.0
+        for k in 0..<ViewQuality.windowRays {
+            let angle = (Double(k) / Double(ViewQuality.windowRays - 1) * 2 - 1) * half
+            let direction = pose.rotation.z * cos(angle) + pose.rotation.x * sin(angle)
+            if rayReachesHeart(from: pose.position, direction: direction, within: reach, snapshot) {
+                open += ViewQuality.rayWeights[k]
+            }
+        }
+        return min(1, open)
+    }
+
+    /// Whether a ray meets blood, or passes `reach` mm of tissue, before bone, lung or air.
+    private func rayReachesHeart(from origin: Vector3, direction: Vector3, within reach: Double,
+                                 _ snapshot: VirtualPatient.Snapshot) -> Bool {
         for depth in stride(from: 1.0, through: 160, by: 1) {
-            switch patient.tissue(at: pose.position + pose.rotation.z * depth, snapshot).tissue {
+            switch patient.tissue(at: origin + direction * depth, snapshot).tissue {
             case .blood: return true
             case .bone, .lung: return false
             case .outside where depth > UltrasoundRenderer.footprintDepthMM: return false
-            default: continue
+            default: if depth >= reach { return true }
             }
         }
         return false
     }
 
-    private func score(_ d: PoseDistance) -> Double {
-        d.positionMM / tolerance.positionMM + d.beamAngleDeg / tolerance.beamAngleDeg
-            + d.planeRotationDeg / tolerance.planeRotationDeg
+    /// Whether the beam along the probe's axis meets blood before bone or lung, within 160 mm.
+    public func centralBeamReachesBlood(from pose: Pose, seconds: Double) -> Bool {
+        rayReachesHeart(from: pose.position, direction: pose.rotation.z, within: .infinity, patient.snapshot(at: seconds))
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif
