@@ -67,7 +67,12 @@ public enum ViewQuality {
     /// The window factor looks along rays in the image plane within ± this of the beam: the
     /// central part of the sector, where every standard view has its key structures.
     public static let windowHalfAngleDeg = 10.0
-    public static let windowRays = 31
+    public static let windowRays = 21
+    /// The beam is a slice, not a plane: rays start from `elevationPlanes` points across the
+    /// probe face's elevation aperture (± `elevationHalfWidthMM`), so that a rib edge parallel
+    /// to the image plane shades the slice a part at a time rather than all at once.
+    public static let elevationPlanes = 5
+    public static let elevationHalfWidthMM = 4.0
 
     /// The pose factor 2^−e² for a distance and the reference tolerance.
     public static func pose(_ d: PoseDistance, tolerance: ViewTolerance = .init()) -> Double {
@@ -82,6 +87,10 @@ public enum ViewQuality {
         let x = min(1, max(0, (forceN - couplingZeroN) / (couplingFullN - couplingZeroN)))
         return x * x * (3 - 2 * x)
     }
+
+    /// The largest weight of one ray: the most the window factor (so q) changes when one ray's
+    /// path crosses a rib or lung edge. Between such crossings q is continuous in the pose.
+    public static var largestRayWeight: Double { (rayWeights.max() ?? 1) / Double(elevationPlanes) }
 
     /// Weight of ray `index` of `windowRays`, centre-heavy (cos² across the fan), summing to 1.
     static let rayWeights: [Double] = {
@@ -189,9 +198,9 @@ public struct StandardViewGeometry: Sendable {
     }
 
     /// How much of the image's centre the ribs and lung leave open: the weighted share of
-    /// `ViewQuality.windowRays` rays in the image plane, within ± `windowHalfAngleDeg` of the
-    /// beam, that reach the heart without crossing bone or lung (cos² weights, the centre
-    /// counting most). A ray reaches the heart when it meets blood, or gets as deep as the
+    /// rays that reach the heart without crossing bone or lung — `ViewQuality.windowRays` rays
+    /// within ± `windowHalfAngleDeg` of the beam (cos² weights, the centre counting most) in each
+    /// of `elevationPlanes` parallel slices across the probe face. A ray reaches the heart when it meets blood, or gets as deep as the
     /// heart's near side (its centre's distance less 35 mm × scale): a ray that passes beside the
     /// heart is not shadowed, it just images something else.
     public func window(from pose: Pose, seconds: Double) -> Double {
@@ -200,14 +209,19 @@ public struct StandardViewGeometry: Sendable {
         let reach = min(160, max(20, heartDistance - 35 * patient.heart.scale))
         let half = ViewQuality.windowHalfAngleDeg * .pi / 180
         var open = 0.0
-        for k in 0..<ViewQuality.windowRays {
-            let angle = (Double(k) / Double(ViewQuality.windowRays - 1) * 2 - 1) * half
-            let direction = pose.rotation.z * cos(angle) + pose.rotation.x * sin(angle)
-            if rayReachesHeart(from: pose.position, direction: direction, within: reach, snapshot) {
-                open += ViewQuality.rayWeights[k]
+        for plane in 0..<ViewQuality.elevationPlanes {
+            let offset = (Double(plane) / Double(max(1, ViewQuality.elevationPlanes - 1)) * 2 - 1)
+                * ViewQuality.elevationHalfWidthMM
+            let origin = pose.position + pose.rotation.y * offset
+            for k in 0..<ViewQuality.windowRays {
+                let angle = (Double(k) / Double(ViewQuality.windowRays - 1) * 2 - 1) * half
+                let direction = pose.rotation.z * cos(angle) + pose.rotation.x * sin(angle)
+                if rayReachesHeart(from: origin, direction: direction, within: reach, snapshot) {
+                    open += ViewQuality.rayWeights[k]
+                }
             }
         }
-        return min(1, open)
+        return min(1, open / Double(ViewQuality.elevationPlanes))
     }
 
     /// Whether a ray meets blood, or passes `reach` mm of tissue, before bone, lung or air.

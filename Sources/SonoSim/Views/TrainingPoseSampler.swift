@@ -1,9 +1,10 @@
 public import SonoCore
 public import SonoGeometry
 
-/// Draws probe poses for training data: most near a standard view (inside its tolerance),
-/// some near but outside it (the hard negatives), some anywhere on the chest, at random
-/// cardiac and breathing phases and contact forces.
+/// Draws probe poses for training data: most around a standard view, spread evenly over its
+/// true quality from 1 down to about 0.1 (so that the model learns quality as a continuous
+/// signal, the diagnostic line at 0.7 included), some further out (the hard negatives), some
+/// anywhere on the chest, at random cardiac and breathing phases and contact forces.
 public struct TrainingPoseSampler: Sendable {
     public let patient: VirtualPatient
     public let geometry: StandardViewGeometry
@@ -28,14 +29,27 @@ public struct TrainingPoseSampler: Sendable {
         guard kind < 0.85, let canonical = geometry.canonical[view] else {
             return Draw(pose: randomChestPose(&rng), forceN: force, seconds: seconds)
         }
-        // Near: within about two thirds of the tolerance. Far: 1.3–3× the tolerance.
+        // Near: an error of e tolerance units (ViewQuality: q = 2^−e² in an open window), e
+        // uniform in 0…1.8, shared out at random between slide, tilt and turn. Far: 1.3–3× the tolerance.
         let near = kind < 0.6
-        let positionScale = near ? 7.0 : 16 + rng.unit() * 20
-        let angleScale = (near ? 7.0 : 16 + rng.unit() * 25) * .pi / 180
+        var positionScale = 16 + rng.unit() * 20
+        var angleScale = (16 + rng.unit() * 25) * .pi / 180
+        var spinScale = 40 * Double.pi / 180
+        if near {
+            let e = rng.unit() * 1.8
+            var share = (rng.unit(), rng.unit(), rng.unit())
+            let norm = (share.0 * share.0 + share.1 * share.1 + share.2 * share.2).squareRoot()
+            share = (share.0 / norm, share.1 / norm, share.2 / norm)
+            let tolerance = geometry.tolerance
+            positionScale = e * share.0 * tolerance.positionMM
+            angleScale = e * share.1 * tolerance.beamAngleDeg * .pi / 180
+            spinScale = e * share.2 * tolerance.planeRotationDeg * .pi / 180
+        }
         var pose = canonical
-        pose.position += pose.rotation * (unitVector(&rng, planar: true) * (rng.unit() * positionScale))
-        let tilt = Rotation(axis: unitVector(&rng, planar: true), angle: rng.unit() * angleScale)
-        let spin = Rotation(axis: .unitZ, angle: (rng.unit() * 2 - 1) * (near ? 10 : 40) * .pi / 180)
+        pose.position += pose.rotation * (unitVector(&rng, planar: true) * (near ? positionScale : rng.unit() * positionScale))
+        let tilt = Rotation(axis: unitVector(&rng, planar: true), angle: near ? angleScale : rng.unit() * angleScale)
+        let spinSign = rng.unit() < 0.5 ? -1.0 : 1.0
+        let spin = Rotation(axis: .unitZ, angle: near ? spinSign * spinScale : (rng.unit() * 2 - 1) * spinScale)
         pose.rotation = pose.rotation * tilt * spin
         return Draw(pose: pose, forceN: force, seconds: seconds)
     }
