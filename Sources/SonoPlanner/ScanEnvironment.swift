@@ -97,4 +97,12 @@ public protocol ScanEnvironment: AnyObject {
     /// Hands over frames for up to `seconds`, or until `frame` returns false.
     func observe(seconds: Double, frame: (ViewObservation) -> Bool) throws(ScanInterruption)
     func report(_ event: PlannerEvent)
+    /// In simulation, the simulator's mean true quality of `view` over `frames` (each frame's
+    /// measured probe pose, force and time); nil where there is no simulator (hardware, replay).
+    /// Scoring only: the planner never decides on it.
+    func trueQuality(of view: StandardView, over frames: [ViewObservation]) -> Double?
+}
+
+extension ScanEnvironment {
+    public func trueQuality(of view: StandardView, over frames: [ViewObservation]) -> Double? { nil }
 }

@@ -2,22 +2,28 @@ import SonoCore
 import SonoGeometry
 import Foundation
 
-/// The first scan planner: for each target view, travel to its acoustic window from the prior,
-/// make contact at the target force, search the window for the view with the classifier's
-/// output, hold it for a cardiac cycle, record a clip, and move on. It only proposes targets:
-/// the motion controller carries them out or refuses them.
+/// The scan planner: for each target view, travel to its acoustic window from the prior, make
+/// contact at the target force, search the window for the view on the classifier's output, hold
+/// it while it stays diagnostic for a cardiac cycle (those frames are the clip), and move on. It
+/// only proposes targets: the motion controller carries them out or refuses them.
+///
+/// The signal it climbs is the model's **predicted diagnostic quality** of the target view (a
+/// quality meter: continuous, so the climb can centre the view); with a model that has no
+/// quality output, the view's probability instead.
 ///
 /// Search, per view (all poses relative to the prior's):
 /// 1. *Window search*: candidate windows on rings around the prior window (in the plane across
 ///    the prior beam), nearest first, the beam kept aimed at the prior's aim point (the heart,
 ///    as the population has it), so that sliding over the chest also turns the beam the way a
-///    sonographer does. Each candidate is scored by the mean per-frame probability of the view
-///    over a short dwell; the first above `signalProbability` ends the window search.
+///    sonographer does. Each candidate is scored by the mean per-frame score over a short
+///    dwell; the first above `signalProbability` ends the window search.
 /// 2. *Refinement*: coordinate ascent over slide (two directions), rotation about the beam and
-///    tilt (two axes), steps halved when a round brings nothing, until the view's probability
-///    reaches `acquireConfidence`.
-/// 3. *Hold*: the temporal smoother must show the view at ≥ `acquireConfidence` for
-///    `holdSeconds` (one cardiac cycle); else refinement resumes. Then a clip is recorded.
+///    tilt (two axes), steps halved when a round brings nothing, until the score reaches
+///    `targetQuality` (with quality; `acquireConfidence` without), or the climb converges with
+///    the score at least diagnostic (`acquireQuality`): the centring step.
+/// 3. *Hold*: the smoothed quality (or the smoothed view at `acquireConfidence`) must stay at
+///    least diagnostic for `holdSeconds` and `clipSeconds`, the longer; those frames are the
+///    clip. If it drops, refinement resumes.
 public final class ScanPlanner {
     public let prior: ScanPrior
     public let settings: PlannerSettings
@@ -33,6 +39,8 @@ public final class ScanPlanner {
     private var currentWindow: Vector3?
     /// The window and offset where the last view was held.
     private var lastFound: (window: Vector3, offset: Offset)?
+    /// Whether the frames carry predicted quality (known from the first frame seen).
+    private var usesQuality = false
 
     public init(prior: ScanPrior, settings: PlannerSettings, environment: any ScanEnvironment,
                 cancelled: @escaping @Sendable () -> Bool = { false }) {
@@ -82,6 +90,17 @@ public final class ScanPlanner {
         var best = (offset: Offset(), score: Float(-1))
     }
 
+    /// A frame's score for the view at `index`: its predicted quality, or its probability.
+    private func score(_ frame: ViewObservation, index: Int) -> Float {
+        if !frame.quality.isEmpty { return index < frame.quality.count ? frame.quality[index] : 0 }
+        return index < frame.probabilities.count ? frame.probabilities[index] : 0
+    }
+
+    /// The score at which refinement stops climbing and the hold begins.
+    private var readyScore: Float { usesQuality ? settings.targetQuality : settings.acquireConfidence }
+    /// The least score worth a hold (the diagnostic line with quality).
+    private var acquireScore: Float { usesQuality ? settings.acquireQuality : settings.acquireConfidence }
+
     private func acquire(_ view: StandardView) throws(ScanInterruption) -> ViewOutcome {
         guard let viewPrior = prior.views[view], let index = environment.labels.firstIndex(of: view.rawValue) else {
             return ViewOutcome(view: view, acquired: false, seconds: 0, pose: nil, confidence: 0, maxForceN: 0,
@@ -107,34 +126,42 @@ public final class ScanPlanner {
         var steps = (slide: settings.refineSlideMM, rotation: settings.refineRotationDeg * .pi / 180,
                      tilt: settings.refineTiltDeg * .pi / 180)
         if search.best.score > score { (offset, score) = search.best }
+        var centred = false
         while !timedOut(search) {
-            if score >= settings.acquireConfidence {
+            if score >= readyScore || (centred && score >= acquireScore) {
                 if try move(to: offset, &search) == .finished, let held = try hold(&search) {
                     lastFound = (viewPrior.pose.position, offset)
                     return held
                 }
                 // Lost while holding: this pose is at best marginal (a breath takes the view away),
                 // so search on around it rather than trying the same hold again.
-                score = min(score, settings.acquireConfidence) * 0.9
+                score = min(score, acquireScore) * 0.9
             }
+            centred = false
             environment.report(.searching(view, step: "refine"))
             let before = score
             (offset, score) = try refine(from: offset, score: score, steps: steps, &search)
             if score <= before + 0.02 {
                 steps = (steps.slide / 2, steps.rotation / 2, steps.tilt / 2)
                 if steps.slide < 1 {
-                    // Converged without the view: start again from the best pose seen, with full steps.
+                    // Converged: hold here if it is diagnostic; else start again from the best
+                    // pose seen, with full steps.
+                    centred = score >= acquireScore
                     steps = (settings.refineSlideMM, settings.refineRotationDeg * .pi / 180, settings.refineTiltDeg * .pi / 180)
+                    if !centred, search.best.score > score { (offset, score) = search.best }
                     if score < settings.signalProbability, let found = try searchWindow(&search) { (offset, score) = found }
                 }
             }
         }
         let measured = environment.measured()
-        return ViewOutcome(view: view, acquired: false, seconds: measured.seconds - search.started,
-                           pose: search.best.score >= 0 ? pose(for: search.best.offset, search.prior) : nil,
-                           confidence: max(0, search.best.score), maxForceN: search.maxForceN,
-                           reason: "not found within \(Int(settings.viewTimeoutSeconds)) s "
-                               + "(best probability \(String(format: "%.2f", max(0, search.best.score))))")
+        var outcome = ViewOutcome(view: view, acquired: false, seconds: measured.seconds - search.started,
+                                  pose: search.best.score >= 0 ? pose(for: search.best.offset, search.prior) : nil,
+                                  confidence: max(0, search.best.score), maxForceN: search.maxForceN,
+                                  reason: "not found within \(Int(settings.viewTimeoutSeconds)) s "
+                                      + "(best \(usesQuality ? "predicted quality" : "probability") "
+                                      + "\(String(format: "%.2f", max(0, search.best.score))))")
+        if usesQuality { outcome.predictedQuality = max(0, search.best.score) }
+        return outcome
     }
 
     private func timedOut(_ search: ViewSearch) -> Bool {
@@ -174,7 +201,7 @@ public final class ScanPlanner {
         let sizes = [steps.slide, steps.slide, steps.rotation, steps.tilt, steps.tilt]
         for (change, size) in zip(directions, sizes) {
             for sign in [1.0, -1.0] {
-                if timedOut(search) || current.1 >= settings.acquireConfidence { return current }
+                if timedOut(search) || current.1 >= readyScore { return current }
                 var candidate = current.0
                 change(&candidate, sign * size)
                 let candidateScore = try evaluate(candidate, &search)
@@ -194,8 +221,9 @@ public final class ScanPlanner {
         Double(settings.dwellFrames + 4) / (max(1, environment.framesPerSecond) / 2)
     }
 
-    /// Moves to `offset`, lets the image settle and returns the mean per-frame probability of
-    /// the view over `dwellFrames` frames; -1 when the controller rejected the pose.
+    /// Moves to `offset`, lets the image settle and returns the mean per-frame score of the view
+    /// (predicted quality, or probability) over `dwellFrames` frames; -1 when the controller
+    /// rejected the pose.
     private func evaluate(_ offset: Offset, _ search: inout ViewSearch) throws(ScanInterruption) -> Float {
         guard try move(to: offset, &search) == .finished else { return -1 }
         var sum: Float = 0
@@ -205,13 +233,16 @@ public final class ScanPlanner {
         var maxForce = search.maxForceN
         // The first frame after a move may have been rendered while it was still moving.
         let window = observationSeconds
+        var quality = usesQuality
         try environment.observe(seconds: window) { frame in
             maxForce = max(maxForce, frame.forceN)
+            quality = !frame.quality.isEmpty
             if skipped < 1 { skipped += 1; return true }
-            sum += index < frame.probabilities.count ? frame.probabilities[index] : 0
+            sum += self.score(frame, index: index)
             frames += 1
             return frames < settings.dwellFrames
         }
+        usesQuality = quality
         search.maxForceN = maxForce
         guard frames > 0 else { throw .noFrames("none in \(window) s") }
         let score = sum / Float(frames)
@@ -232,44 +263,47 @@ public final class ScanPlanner {
         return outcome
     }
 
-    /// Holds the pose until the smoothed view has been the target at the acquire confidence
-    /// for `holdSeconds`, then records the clip. Nil when the view did not hold.
+    /// Holds the pose until the view has stayed diagnostic for the hold (`holdSeconds` and
+    /// `clipSeconds`, the longer): the smoothed predicted quality at or above `acquireQuality`
+    /// on every frame, or without quality the smoothed view the target at `acquireConfidence`.
+    /// Those frames are the clip. Nil when the view did not hold.
     private func hold(_ search: inout ViewSearch) throws(ScanInterruption) -> ViewOutcome? {
-        var heldSince: Double?
+        let duration = max(settings.holdSeconds, settings.clipSeconds)
+        var clip: [ViewObservation] = []
         var held = false
         var last: ViewObservation?
         var maxForce = search.maxForceN
         let view = search.view
-        let window = settings.holdSeconds + 1.5  // the smoother's window fills first
+        let index = search.index
+        let window = duration + 1.5  // the smoother's window fills first
+        let quality = usesQuality, acquireQuality = settings.acquireQuality, acquireConfidence = settings.acquireConfidence
         try environment.observe(seconds: window) { frame in
             maxForce = max(maxForce, frame.forceN)
             last = frame
-            if frame.smoothedLabel == view.rawValue && frame.smoothedConfidence >= settings.acquireConfidence {
-                let since = heldSince ?? frame.seconds
-                heldSince = since
-                if frame.seconds - since >= settings.holdSeconds { held = true; return false }
-            } else {
-                heldSince = nil
-            }
+            let diagnostic = quality
+                ? index < frame.smoothedQuality.count && frame.smoothedQuality[index] >= acquireQuality
+                : frame.smoothedLabel == view.rawValue && frame.smoothedConfidence >= acquireConfidence
+            guard diagnostic else { clip.removeAll(keepingCapacity: true); return true }
+            clip.append(frame)
+            if let first = clip.first, frame.seconds - first.seconds >= duration { held = true; return false }
             return true
         }
         search.maxForceN = maxForce
-        trace?("\(view) hold " + (held ? "kept" : "lost") + String(format: " (smoothed %@ %.2f)", last?.smoothedLabel ?? "-",
-                                                                    last?.smoothedConfidence ?? 0))
-        guard held, let frame = last else { return nil }
+        let shown = last.map { quality && index < $0.smoothedQuality.count
+            ? String(format: " (smoothed quality %.2f)", $0.smoothedQuality[index])
+            : String(format: " (smoothed %@ %.2f)", $0.smoothedLabel, $0.smoothedConfidence) } ?? ""
+        trace?("\(view) hold " + (held ? "kept" : "lost") + shown)
+        guard held, let first = clip.first, let frame = clip.last else { return nil }
         environment.report(.clipStarted(view))
-        let clipStart = frame.seconds
-        var clipEnd = clipStart
-        try environment.observe(seconds: settings.clipSeconds) { frame in
-            maxForce = max(maxForce, frame.forceN)
-            clipEnd = frame.seconds
-            return true
-        }
         environment.report(.clipEnded(view))
         var outcome = ViewOutcome(view: view, acquired: true, seconds: frame.seconds - search.started, pose: frame.probe,
                                   confidence: frame.smoothedConfidence, maxForceN: maxForce)
-        outcome.clipStartSeconds = clipStart
-        outcome.clipEndSeconds = clipEnd
+        outcome.clipStartSeconds = first.seconds
+        outcome.clipEndSeconds = frame.seconds
+        if quality {
+            outcome.predictedQuality = clip.reduce(Float(0)) { $0 + score($1, index: index) } / Float(clip.count)
+        }
+        outcome.trueQuality = environment.trueQuality(of: view, over: clip)
         return outcome
     }
 

@@ -51,14 +51,21 @@ public struct PlannerSettings: Sendable, Equatable, Codable {
     public var clearanceMM = 40.0
     /// A view is given up after this long, s.
     public var viewTimeoutSeconds = 60.0
-    /// The smoothed confidence at or above which a view counts as seen.
+    /// With a model that predicts quality: the smoothed predicted quality at or above which a
+    /// view is diagnostic and acquired (held for `holdSeconds`).
+    public var acquireQuality: Float = 0.7
+    /// With quality: refinement goes on climbing until the predicted quality reaches this (or
+    /// the climb converges above `acquireQuality`), so that the hold starts with a margin.
+    public var targetQuality: Float = 0.85
+    /// With a model without quality: the smoothed confidence at or above which a view counts as seen.
     public var acquireConfidence: Float = 0.8
-    /// A per-frame probability at or above which a search step has found the view's region.
+    /// A per-frame score (predicted quality, or probability without one) at or above which a
+    /// search step has found the view's region.
     public var signalProbability: Float = 0.35
-    /// How long the view must be held: one cardiac cycle at 40 beats/min, the slowest heart
-    /// the planner expects (it does not know the patient's rate), s.
+    /// How long the view must be held: at least one cardiac cycle at 40 beats/min, the slowest
+    /// heart the planner expects (it does not know the patient's rate), s.
     public var holdSeconds = 1.5
-    /// Length of the clip recorded once the view is held, s.
+    /// The clip is the frames of the hold: it lasts the longer of this and `holdSeconds`, s.
     public var clipSeconds = 2.0
     /// Frames observed at each search pose (after the probe settles there): 0.3 s, more than a
     /// cardiac cycle at 200 /min, so the score does not swing with the cycle's phase.

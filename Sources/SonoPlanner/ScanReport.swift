@@ -17,6 +17,12 @@ public struct ViewOutcome: Sendable, Equatable {
     /// Clip on the scanner's clock, s.
     public var clipStartSeconds: Double?
     public var clipEndSeconds: Double?
+    /// The model's smoothed predicted quality of the view at the end of the hold (or the best
+    /// seen); nil when the model predicts none.
+    public var predictedQuality: Float?
+    /// In simulation, the simulator's mean true quality of the view over the clip's frames
+    /// (`ScanEnvironment.trueQuality`); nil on hardware.
+    public var trueQuality: Double?
 
     public init(view: StandardView, acquired: Bool, seconds: Double, pose: Pose?, confidence: Float, maxForceN: Double,
                 reason: String? = nil) {

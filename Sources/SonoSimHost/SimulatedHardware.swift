@@ -98,6 +98,10 @@ public final class SimulatedHardware: SimulationHost, @unchecked Sendable {
         plugged.force.unplug()
     }
 
+    public func trueQuality(of view: StandardView, pose: Pose, forceN: Double, seconds: Double) -> Double {
+        geometry.quality(of: view, pose: pose, contactForceN: forceN, seconds: seconds)
+    }
+
     public func groundTruth(view: StandardView, pose: Pose) -> ViewGroundTruth? {
         guard let distance = geometry.distance(from: pose, to: view) else { return nil }
         let truth = scanner.state.current

@@ -320,8 +320,8 @@ struct ScanSummarize: ParsableCommand {
         var views: [String] = []
         for s in summaries { for v in s.views where !views.contains(v) { views.append(v) } }
         print("Scans of \(summaries.count) patients:")
-        print("  view   acquired   median time (s)   max time (s)   median pose error (mm / beam° / rot°)   truth agrees")
-        var allAcquired = 0, all = 0
+        print("  view   acquired   median time (s)   max time (s)   median pose error (mm / beam° / rot°)   truth agrees   diagnostic (true q ≥ 0.7)")
+        var allAcquired = 0, all = 0, falseAcquisitions = 0
         for view in views {
             let results = summaries.compactMap { $0.results.first { $0.view == view } }
             let acquired = results.filter(\.acquired)
@@ -333,20 +333,23 @@ struct ScanSummarize: ParsableCommand {
                     : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
             }
             let agree = errors.filter { $0.truthView == view }.count
+            let judged = acquired.compactMap(\.trueQuality)
+            let diagnostic = judged.filter { $0 >= 0.7 }.count
+            falseAcquisitions += judged.count - diagnostic
             allAcquired += acquired.count
             all += summaries.count
             print("  " + view.padding(toLength: 6, withPad: " ", startingAt: 0)
-                + String(format: " %2d/%-2d      %10.1f        %8.1f        %5.1f / %4.1f / %4.1f                       %d/%d",
+                + String(format: " %2d/%-2d      %10.1f        %8.1f        %5.1f / %4.1f / %4.1f                       %d/%d          %d/%d",
                          acquired.count, summaries.count, median(times), times.last ?? .nan,
                          median(errors.map(\.positionMM)), median(errors.map(\.beamDeg)), median(errors.map(\.rotationDeg)),
-                         agree, errors.count))
+                         agree, errors.count, diagnostic, judged.count))
         }
         let maxForce = summaries.map(\.maxForceN).max() ?? 0
         let cap = summaries.first?.hardCapN ?? 20
         let stops = summaries.reduce(0) { $0 + $1.stops.count }
         let faults = summaries.reduce(0) { $0 + $1.faults.count }
-        print(String(format: "  all views: %d/%d acquired; max contact force %.2f N (hard cap %.0f N%@); %d stops, %d faults",
-                     allAcquired, all, maxForce, cap, maxForce <= cap ? " never exceeded" : ": EXCEEDED", stops, faults))
+        print(String(format: "  all views: %d/%d acquired, %d false acquisitions (true q < 0.7); max contact force %.2f N (hard cap %.0f N%@); %d stops, %d faults",
+                     allAcquired, all, falseAcquisitions, maxForce, cap, maxForce <= cap ? " never exceeded" : ": EXCEEDED", stops, faults))
         let timings = summaries.compactMap(\.timing)
         if let worst = timings.min(by: { $0.headroom < $1.headroom }) {
             print(String(format: "  oldest inputs the interlocks saw: force %.1f ms, joints %.1f ms (deadlines %.0f / %.0f ms); "
@@ -359,6 +362,6 @@ struct ScanSummarize: ParsableCommand {
         if !times.isEmpty {
             print(String(format: "  median time per view %.1f s (target ≤ 30 s)", times[times.count / 2]))
         }
-        if allAcquired < all || maxForce > cap { throw ExitCode(.scanIncomplete) }
+        if allAcquired < all || falseAcquisitions > 0 || maxForce > cap { throw ExitCode(.scanIncomplete) }
     }
 }

@@ -7,11 +7,13 @@ enum ScanSummaryText {
         var lines: [String] = []
         lines.append("Scan \(s.patient.map { "of \(URL(fileURLWithPath: $0).lastPathComponent) " } ?? "")(\(s.mode)): "
             + "\(s.acquired)/\(s.views.count) views acquired in \(String(format: "%.1f", s.scanSeconds)) s")
-        lines.append("  view   acquired   time (s)   confidence   pose error (mm/beam°/rot°, truth)  max force (N)")
+        lines.append("  view   acquired   time (s)   quality (predicted / true)   pose error (mm/beam°/rot°, truth)  max force (N)")
         for r in s.results {
             let error = r.poseError.map { String(format: "%5.1f / %4.1f / %4.1f  ", $0.positionMM, $0.beamDeg, $0.rotationDeg) + $0.truthView } ?? "       -        "
+            let quality = (r.predictedQuality.map { String(format: "%.2f", $0) } ?? "-") + " / "
+                + (r.trueQuality.map { String(format: "%.2f", $0) + ($0 < 0.7 && r.acquired ? " NOT DIAGNOSTIC" : "") } ?? "-")
             lines.append("  " + pad(r.view, 6) + " " + pad(r.acquired ? "yes" : "NO", 10)
-                + String(format: " %8.1f   %10.2f   ", r.seconds, r.confidence) + pad(error, 33)
+                + String(format: " %8.1f   ", r.seconds) + pad(quality, 29) + pad(error, 33)
                 + String(format: "%6.2f", r.maxForceN) + (r.reason.map { "   (\($0))" } ?? ""))
         }
         lines.append(String(format: "  max contact force %.2f N (soft limit %.0f N, hard cap %.0f N); %d stops, %d faults",

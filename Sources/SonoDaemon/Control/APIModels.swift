@@ -38,6 +38,12 @@ public struct ViewResultJSON: Codable, Sendable, Equatable {
     public var seconds: Double
     public var confidence: Double
     public var maxForceN: Double
+    /// The model's mean predicted quality of the view over the clip (or the best seen on a
+    /// failure); null with a model that predicts none.
+    @Nullable public var predictedQuality: Double? = nil
+    /// Simulation only: the simulator's mean true quality of the view over the clip's frames.
+    /// An acquisition below `diagnosticQuality` (0.7) is a false acquisition.
+    @Nullable public var trueQuality: Double? = nil
     @Nullable public var reason: String?
     @Nullable public var pose: PoseJSON?
     /// Simulation only: against the simulator's canonical pose of the view.

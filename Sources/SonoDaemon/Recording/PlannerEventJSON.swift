@@ -16,10 +16,13 @@ struct PlannerEventJSON: Codable, Equatable {
     var pose: PoseRecord?
     var clipStartS: Double?
     var clipEndS: Double?
+    var predictedQuality: Float?
+    var trueQuality: Double?
 
     enum CodingKeys: String, CodingKey {
         case type, view, step, acquired, durationS = "duration_s", confidence, maxForceN = "max_force_n", reason, pose,
-             clipStartS = "clip_start_s", clipEndS = "clip_end_s"
+             clipStartS = "clip_start_s", clipEndS = "clip_end_s", predictedQuality = "predicted_quality",
+             trueQuality = "true_quality"
     }
 
     init(_ event: PlannerEvent) {
@@ -51,12 +54,15 @@ struct PlannerEventJSON: Codable, Equatable {
         pose = outcome.pose.map(PoseRecord.init)
         clipStartS = outcome.clipStartSeconds.flatMap(EventCoding.finite)
         clipEndS = outcome.clipEndSeconds.flatMap(EventCoding.finite)
+        predictedQuality = outcome.predictedQuality.flatMap { $0.isFinite ? $0 : nil }
+        trueQuality = outcome.trueQuality.flatMap(EventCoding.finite)
     }
 
     private static let outcomeFields: [EventField] = [
         .required("view", .string), .required("acquired", .boolean), .optional("duration_s", .number),
         .optional("confidence", .number), .optional("max_force_n", .number), .optional("reason", .string),
         .optional("pose", .object), .optional("clip_start_s", .number), .optional("clip_end_s", .number),
+        .optional("predicted_quality", .number), .optional("true_quality", .number),
     ]
 
     static let catalog = EventCatalog(title: "a planner event (docs/RECORDING.md, Planner events)", types: [

@@ -1,4 +1,5 @@
 import Foundation
+import SonoCore
 import SonoGeometry
 import SonoPlanner
 
@@ -6,7 +7,7 @@ import SonoPlanner
 /// whole view of the world. The planner is deterministic given these answers, so a replay that
 /// gives the same answers must see the same calls (targets, contact forces, observation lengths).
 struct PlannerCall: Codable, Equatable {
-    enum Kind: String, Codable { case scan, measured, move, contact, observe, report, end }
+    enum Kind: String, Codable { case scan, measured, move, contact, observe, report, truth, end }
     var call: Kind
     // scan
     var views: [String]?
@@ -26,10 +27,14 @@ struct PlannerCall: Codable, Equatable {
     var plannerEvent: PlannerEventJSON?
     /// end: the scan's outcome as text ("3/4 views").
     var event: String?
+    /// truth: the view whose true quality the planner asked for, and the simulator's answer
+    /// (absent on hardware).
+    var view: String?
+    var quality: Double?
 
     enum CodingKeys: String, CodingKey {
         case call, views, settings, probe, forceN = "force_n", seconds, target, outcome, frames, error,
-             plannerEvent = "planner_event", event
+             plannerEvent = "planner_event", event, view, quality
     }
 
     /// The calls of `/planner/io`, by `call`.
@@ -54,6 +59,8 @@ struct PlannerCall: Codable, Equatable {
             ]),
             EventType(name: "report", title: "the planner reported an event",
                       fields: [.required("planner_event", .nested(PlannerEventJSON.catalog))]),
+            EventType(name: "truth", title: "in simulation, the simulator's mean true quality of the view over a clip (scoring only)",
+                      fields: [.required("view", .string), .optional("quality", .number)]),
             EventType(name: "end", title: "the scan ended", fields: [.optional("event", .string)]),
         ])
 }
@@ -98,9 +105,12 @@ struct ObservationRecord: Codable, Equatable {
     var stableFrames: Int
     var probe: PoseRecord
     var forceN: Double
+    /// With a model that predicts quality (label order); absent without.
+    var quality: [Float]?
+    var smoothedQuality: [Float]?
     enum CodingKeys: String, CodingKey {
         case frame, seconds, probabilities, smoothedLabel = "smoothed_label", smoothedConfidence = "smoothed_confidence",
-             stableFrames = "stable_frames", probe, forceN = "force_n"
+             stableFrames = "stable_frames", probe, forceN = "force_n", quality, smoothedQuality = "smoothed_quality"
     }
 
     init(_ o: ViewObservation) {
@@ -112,12 +122,17 @@ struct ObservationRecord: Codable, Equatable {
         stableFrames = o.stableFrames
         probe = PoseRecord(o.probe)
         forceN = o.forceN
+        quality = o.quality.isEmpty ? nil : o.quality
+        smoothedQuality = o.smoothedQuality.isEmpty ? nil : o.smoothedQuality
     }
 
     var observation: ViewObservation {
-        ViewObservation(seconds: seconds, probabilities: probabilities, smoothedLabel: smoothedLabel,
-                        smoothedConfidence: smoothedConfidence, stableFrames: stableFrames, probe: probe.pose ?? .identity,
-                        forceN: forceN, frame: frame)
+        var observation = ViewObservation(seconds: seconds, probabilities: probabilities, smoothedLabel: smoothedLabel,
+                                          smoothedConfidence: smoothedConfidence, stableFrames: stableFrames,
+                                          probe: probe.pose ?? .identity, forceN: forceN, frame: frame)
+        observation.quality = quality ?? []
+        observation.smoothedQuality = smoothedQuality ?? []
+        return observation
     }
 }
 
@@ -219,5 +234,11 @@ final class RecordingScanEnvironment: ScanEnvironment {
     func report(_ event: PlannerEvent) {
         write(PlannerCall(call: .report, plannerEvent: PlannerEventJSON(event)))
         base.report(event)
+    }
+
+    func trueQuality(of view: StandardView, over frames: [ViewObservation]) -> Double? {
+        let quality = base.trueQuality(of: view, over: frames)
+        write(PlannerCall(call: .truth, view: view.rawValue, quality: quality))
+        return quality
     }
 }

@@ -21,7 +21,9 @@ enum RecordingSchemas {
                                     ("enable", boolean)], title: "a message the controller sent to the arm")
     static let classifier = object([("frame", integer), ("t_us", integer),
                                     ("probabilities", "{\"type\":\"object\",\"additionalProperties\":{\"type\":\"number\"}}"),
-                                    ("smoothed_label", string), ("smoothed_confidence", number), ("stable_frames", integer)],
+                                    ("smoothed_label", string), ("smoothed_confidence", number), ("stable_frames", integer),
+                                    ("quality", "{\"type\":\"object\",\"additionalProperties\":{\"type\":\"number\"}}"),
+                                    ("smoothed_quality", "{\"type\":\"object\",\"additionalProperties\":{\"type\":\"number\"}}")],
                                    title: "view classifier output for one frame")
     // The event channels: one of their catalog's types each (MotionEventJSON, MotionCommandJSON,
     // PlannerCall with PlannerEventJSON, DaemonEventJSON).

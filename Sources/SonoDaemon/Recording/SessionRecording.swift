@@ -170,8 +170,18 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
         for (index, label) in labels.enumerated() where index < o.probabilities.count {
             probabilities.append("\(quoted(label)):\(json(o.probabilities[index]))")
         }
-        return "\"probabilities\":{\(probabilities.joined(separator: ","))},\"smoothed_label\":\(quoted(o.smoothedLabel)),"
+        var fields = "\"probabilities\":{\(probabilities.joined(separator: ","))},\"smoothed_label\":\(quoted(o.smoothedLabel)),"
             + "\"smoothed_confidence\":\(json(o.smoothedConfidence)),\"stable_frames\":\(o.stableFrames)"
+        // The model's predicted quality per label, and the smoothed one the planner acquires on.
+        if !o.quality.isEmpty {
+            var quality: [String] = [], smoothed: [String] = []
+            for (index, label) in labels.enumerated() where index < o.quality.count && index < o.smoothedQuality.count {
+                quality.append("\(quoted(label)):\(json(o.quality[index]))")
+                smoothed.append("\(quoted(label)):\(json(o.smoothedQuality[index]))")
+            }
+            fields += ",\"quality\":{\(quality.joined(separator: ","))},\"smoothed_quality\":{\(smoothed.joined(separator: ","))}"
+        }
+        return fields
     }
 
     // MARK: planner and daemon events

@@ -1,3 +1,4 @@
+import SonoCore
 import SonoGeometry
 import SonoPlanner
 
@@ -59,6 +60,8 @@ final class ReplayScanEnvironment: ScanEnvironment {
                 observation.smoothedLabel = replayed.smoothedLabel
                 observation.smoothedConfidence = replayed.smoothedConfidence
                 observation.stableFrames = replayed.stableFrames
+                observation.quality = replayed.quality
+                observation.smoothedQuality = replayed.smoothedQuality
             }
             return observation.observation
         }
@@ -115,6 +118,19 @@ final class ReplayScanEnvironment: ScanEnvironment {
             try diverge("the planner wanted more than the \(observations.count) frames after which it had enough")
         }
         if let error = call.error { throw error.interruption }
+    }
+
+    /// The simulator's answer as recorded (nil when the recording has none: a hardware session).
+    func trueQuality(of view: StandardView, over frames: [ViewObservation]) -> Double? {
+        guard !diverged, !ranOut, let call = calls.first, call.call == .truth else { return nil }
+        calls.removeFirst()
+        compared += 1
+        if call.view != view.rawValue {
+            diverged = true
+            divergences.append("planner call \(compared): asked the true quality of \(view); recorded \(call.view ?? "none")")
+            return nil
+        }
+        return call.quality
     }
 
     func report(_ event: PlannerEvent) {

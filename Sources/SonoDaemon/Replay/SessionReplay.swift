@@ -236,7 +236,8 @@ public enum SessionReplay {
                 divergences.append("frame \(frame): its image is not in the recording (dropped)")
                 continue
             }
-            if a.probabilities != b.probabilities || a.smoothedLabel != b.smoothedLabel || a.smoothedConfidence != b.smoothedConfidence {
+            if a.probabilities != b.probabilities || a.smoothedLabel != b.smoothedLabel || a.smoothedConfidence != b.smoothedConfidence
+                || (a.quality ?? []) != (b.quality ?? []) || (a.smoothedQuality ?? []) != (b.smoothedQuality ?? []) {
                 diverged += 1
                 let difference = zip(a.probabilities, b.probabilities).map { abs($0 - $1) }.max() ?? 0
                 divergences.append("frame \(frame): recorded \(a.smoothedLabel) \(a.smoothedConfidence), replayed "
@@ -337,15 +338,23 @@ struct RecordedClassification: Decodable {
     var smoothedLabel: String
     var smoothedConfidence: Float
     var stableFrames: Int
+    /// Per label, with a model that predicts quality.
+    var quality: [String: Float]?
+    var smoothedQuality: [String: Float]?
     enum CodingKeys: String, CodingKey {
         case frame, probabilities, smoothedLabel = "smoothed_label", smoothedConfidence = "smoothed_confidence",
-             stableFrames = "stable_frames"
+             stableFrames = "stable_frames", quality, smoothedQuality = "smoothed_quality"
     }
 
     func observation(labels: [String]) -> ObservationRecord {
-        var record = ObservationRecord(ViewObservation(
+        var observation = ViewObservation(
             seconds: 0, probabilities: labels.map { probabilities[$0] ?? 0 }, smoothedLabel: smoothedLabel,
-            smoothedConfidence: smoothedConfidence, stableFrames: stableFrames, probe: .identity, forceN: 0, frame: frame))
+            smoothedConfidence: smoothedConfidence, stableFrames: stableFrames, probe: .identity, forceN: 0, frame: frame)
+        if let quality, let smoothedQuality {
+            observation.quality = labels.map { quality[$0] ?? 0 }
+            observation.smoothedQuality = labels.map { smoothedQuality[$0] ?? 0 }
+        }
+        var record = ObservationRecord(observation)
         record.frame = frame
         return record
     }

@@ -1,4 +1,5 @@
 import Foundation
+import SonoCore
 import SonoGeometry
 import SonoMotion
 import SonoPlanner
@@ -16,6 +17,8 @@ final class MotionScanEnvironment: ScanEnvironment, Sendable {
     private let moves: MoveTracker
     private let cancelled: @Sendable () -> Bool
     private let onEvent: @Sendable (PlannerEvent) -> Void
+    /// In simulation, the simulator's true quality of a view for a frame (scoring only).
+    private let truth: (@Sendable (StandardView, ViewObservation) -> Double)?
     /// The planner's thread renews the contact lease as it waits for moves and frames, so a
     /// stuck planner lets it expire; so does frame silence: a renewal needs a frame acquired
     /// this recently (the safety profile's frame age limit).
@@ -24,7 +27,9 @@ final class MotionScanEnvironment: ScanEnvironment, Sendable {
     static let renewalIntervalMicros: UInt64 = 50_000
 
     init(labels: [String], framesPerSecond: Double, controller: MotionController, frames: FrameQueue, moves: MoveTracker,
-         cancelled: @escaping @Sendable () -> Bool, onEvent: @escaping @Sendable (PlannerEvent) -> Void) {
+         cancelled: @escaping @Sendable () -> Bool, onEvent: @escaping @Sendable (PlannerEvent) -> Void,
+         truth: (@Sendable (StandardView, ViewObservation) -> Double)? = nil) {
+        self.truth = truth
         self.frameSilenceMicros = max(1, controller.configuration.limits.frameAgeMicros)
         self.labels = labels
         self.framesPerSecond = framesPerSecond
@@ -33,6 +38,11 @@ final class MotionScanEnvironment: ScanEnvironment, Sendable {
         self.moves = moves
         self.cancelled = cancelled
         self.onEvent = onEvent
+    }
+
+    func trueQuality(of view: StandardView, over frames: [ViewObservation]) -> Double? {
+        guard let truth, !frames.isEmpty else { return nil }
+        return frames.reduce(0) { $0 + truth(view, $1) } / Double(frames.count)
     }
 
     func measured() -> (probe: Pose, forceN: Double, seconds: Double) {

@@ -40,6 +40,9 @@ public protocol SimulationHost: AnyObject, Sendable {
     /// The simulator's ground truth for `view` acquired at `pose`, judged now (nil when the
     /// simulator does not know the view).
     func groundTruth(view: StandardView, pose: Pose) -> ViewGroundTruth?
+    /// The simulator's true diagnostic quality of `view` for a probe at `pose` pressing
+    /// `forceN` at `seconds` on the probe's clock (SonoSim's `ViewQuality`).
+    func trueQuality(of view: StandardView, pose: Pose, forceN: Double, seconds: Double) -> Double
 }
 
 /// How an acquisition compares with the simulator's truth.

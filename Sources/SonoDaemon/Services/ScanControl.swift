@@ -169,10 +169,17 @@ final class ScanControl: Sendable {
     private func run(_ scanProtocol: ScanProtocol, pipeline: FramePipeline) {
         pipeline.queue.clear()
         let cancelled = self.cancelled
+        var truth: (@Sendable (StandardView, ViewObservation) -> Double)?
+        if let simulation = mode.simulation {
+            truth = { view, frame in
+                simulation.trueQuality(of: view, pose: frame.probe, forceN: frame.forceN, seconds: frame.seconds)
+            }
+        }
         let environment = MotionScanEnvironment(
             labels: pipeline.classifier.labels, framesPerSecond: pipeline.source.format.framesPerSecond,
             controller: controller, frames: pipeline.queue, moves: moves,
-            cancelled: { cancelled.isSet }, onEvent: { [weak self] in self?.plannerEvent($0, pipeline: pipeline) })
+            cancelled: { cancelled.isSet }, onEvent: { [weak self] in self?.plannerEvent($0, pipeline: pipeline) },
+            truth: truth)
         let recorded: any ScanEnvironment
         if let recording {
             recording.plannerCall(PlannerTapeCoding.encode(
@@ -238,6 +245,8 @@ final class ScanControl: Sendable {
         return ViewResultJSON(
             view: outcome.view.rawValue, acquired: outcome.acquired, seconds: round2(outcome.seconds),
             confidence: round2(Double(outcome.confidence)), maxForceN: round2(outcome.maxForceN),
+            predictedQuality: outcome.predictedQuality.map { round2(Double($0)) },
+            trueQuality: outcome.trueQuality.map(round2),
             reason: outcome.reason, pose: outcome.pose.map(PoseJSON.init),
             poseError: truth.map {
                 PoseErrorJSON(positionMM: round2($0.positionMM), beamDeg: round2($0.beamAngleDeg),
