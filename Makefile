@@ -159,13 +159,19 @@ test-modules: deps
 test-api: deps
 	$(PYTHON) tools/api/check_openapi.py
 
-# The shipped view classifier against onnxruntime (PyPI) on the same frames: logits within 1e-4.
+# The shipped view classifier, and the fixture with the optional quality output (random weights,
+# tools/vision/make_quality_fixture.py), against onnxruntime (PyPI) on the same frames: every
+# output (logits, and quality where the model has it) within 1e-4.
 VISION_MODEL = models/view-classifier.onnx
+VISION_QUALITY_FIXTURE = Tests/SonoVisionTests/Fixtures/view-classifier-quality.onnx
 test-vision: deps
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	$(PYTHON) tools/vision/parity_reference.py --model $(VISION_MODEL) --out .build/ort-reference.json \
 		Tests/SonoVisionTests/Fixtures/*.png
-	SONO_ORT_REFERENCE=.build/ort-reference.json $(SWIFT) test --skip-build --filter '$(VISION_TESTS)'
+	$(PYTHON) tools/vision/parity_reference.py --model $(VISION_QUALITY_FIXTURE) --out .build/ort-reference-quality.json \
+		Tests/SonoVisionTests/Fixtures/*.png
+	SONO_ORT_REFERENCE=.build/ort-reference.json SONO_PARITY_MODEL=$(VISION_MODEL) \
+		SONO_ORT_QUALITY_REFERENCE=.build/ort-reference-quality.json $(SWIFT) test --skip-build --filter '$(VISION_TESTS)'
 
 # The MCAP recorder (SonoRecordTests) with the reference Python reader: every record kind, both
 # compressions, recovered files and a Python-written file through tools/record/check_mcap.py.

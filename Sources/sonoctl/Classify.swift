@@ -10,7 +10,8 @@ struct Classify: ParsableCommand {
         commandName: "classify",
         abstract: "Classify the echocardiography view of a frame (PNG), score a labelled data set, or time the model.",
         discussion: """
-            sonoctl classify FRAME.png                 view and confidence of one frame
+            sonoctl classify FRAME.png                 view and confidence of one frame (and its predicted quality
+                                                       as each view, when the model has a quality output)
             sonoctl classify --eval DIR                per-view precision/recall and confusion matrix on DIR/labels.csv
             sonoctl classify --bench                   latency per frame on one core, and onnxruntime's on the same machine
             """)
@@ -59,14 +60,23 @@ struct Classify: ParsableCommand {
             throw ValidationError("\(path): \(error)")
         }
         let probabilities = Array(classifier.probabilities)
+        // The predicted quality per view, in the model's quality order (empty without a quality output).
+        let quality = classifier.qualityLabels.map { label in
+            (label, classifier.quality[classifier.labels.firstIndex(of: label) ?? 0])
+        }
         if json {
             let fields = zip(classifier.labels, probabilities).map { "\"\($0)\": \(String(format: "%.6f", $1))" }
+            let qualityField = quality.isEmpty ? ""
+                : ", \"quality\": {" + quality.map { "\"\($0.0)\": \(String(format: "%.6f", $0.1))" }.joined(separator: ", ") + "}"
             print("{\"file\": \"\(path)\", \"view\": \"\(prediction.label)\", \"confidence\": \(String(format: "%.6f", prediction.confidence)), "
-                  + "\"probabilities\": {\(fields.joined(separator: ", "))}}")
+                  + "\"probabilities\": {\(fields.joined(separator: ", "))}\(qualityField)}")
         } else {
             let others = zip(classifier.labels, probabilities).sorted { $0.1 > $1.1 }.dropFirst().prefix(2)
                 .map { "\($0.0) \(String(format: "%.1f%%", $0.1 * 100))" }.joined(separator: ", ")
             print("\(path): \(prediction.label) \(String(format: "%.1f%%", prediction.confidence * 100))  (next: \(others))")
+            if !quality.isEmpty {
+                print("  predicted quality: " + quality.map { "\($0.0) \(String(format: "%.2f", $0.1))" }.joined(separator: ", "))
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import SonoImaging
 @testable import SonoVision
 import SonoTestSupport
 import Testing
@@ -92,6 +93,49 @@ enum TestModel {
             entry.value = value
             model.metadataProps.append(entry)
         }
+        return model
+    }
+
+    /// `model()` with the optional quality output: a Gemm from the pooled features `f` (2 values)
+    /// to Q values, then (if `sigmoid`) a Sigmoid, as graph output `name`; `sono.quality.labels`
+    /// set to `labels` unless nil.
+    static func withQuality(_ base: Onnx_ModelProto = model(), labels: String?, weights: [Float], bias: [Float],
+                            sigmoid: Bool = true, name: String = "quality") -> Onnx_ModelProto {
+        var model = base
+        let q = bias.count
+        model.graph.initializer += [tensor("qw", [q, 2], weights), tensor("qb", [q], bias)]
+        model.graph.node.append(node("Gemm", "quality_fc", ["f", "qw", "qb"], [sigmoid ? "qz" : name], int: ["transB": 1]))
+        if sigmoid { model.graph.node.append(node("Sigmoid", "quality_sigmoid", ["qz"], [name])) }
+        model.graph.output.append(valueInfo(name, [1, q]))
+        if let labels { model.metadataProps.append(metadataEntry("sono.quality.labels", labels)) }
+        return model
+    }
+
+    static func metadataEntry(_ key: String, _ value: String) -> Onnx_StringStringEntryProto {
+        var entry = Onnx_StringStringEntryProto()
+        entry.key = key
+        entry.value = value
+        return entry
+    }
+
+    /// The quality fixture (tools/vision/make_quality_fixture.py), and the same model with its
+    /// quality head, output and key removed: a logits-only model that does not depend on which
+    /// model is shipped.
+    static let qualityFixture = Repository.url("Tests/SonoVisionTests/Fixtures/view-classifier-quality.onnx").path
+
+    static func logitsOnly(_ withQuality: Onnx_ModelProto) -> Onnx_ModelProto {
+        var model = withQuality
+        model.graph.output.removeAll { $0.name == "quality" }
+        model.metadataProps.removeAll { $0.key == "sono.quality.labels" }
+        // Drop the nodes whose outputs nothing reads any more (the quality head), then their weights.
+        while true {
+            let read = Set(model.graph.node.flatMap(\.input) + model.graph.output.map(\.name))
+            let before = model.graph.node.count
+            model.graph.node.removeAll { node in !node.output.contains(where: read.contains) }
+            if model.graph.node.count == before { break }
+        }
+        let read = Set(model.graph.node.flatMap(\.input))
+        model.graph.initializer.removeAll { !read.contains($0.name) }
         return model
     }
 
@@ -226,6 +270,127 @@ enum TestModel {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let classifier = try ViewClassifier(path: path)
         #expect(throws: ModelError.self) { try classifier.classify([UInt8](repeating: 0, count: 10), width: 16, height: 16) }
+    }
+
+    /// Loads `model` and expects a contract error for `key` whose message contains `mentions`.
+    func expectRefusal(_ model: Onnx_ModelProto, key: String, mentions: [String],
+                       sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let path = try TestModel.write(model)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(sourceLocation: sourceLocation) { try ViewClassifier(path: path) } throws: { error in
+            guard case ModelError.contract(let failed, _) = error, failed == key else { return false }
+            let message = "\(error)"
+            return mentions.allSatisfy { message.contains($0) }
+        }
+    }
+
+    @Test func theQualityOutputRunsToItsClosedFormAnswerPerLabel() throws {
+        // Quality labels out of label order: A4C (index 2) from channel 0, PLAX (index 0) from 0.5 − channel 1.
+        let model = TestModel.withQuality(labels: "A4C, PLAX", weights: [1, 0, 0, -1], bias: [0, 0.5])
+        let path = try TestModel.write(model)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let classifier = try ViewClassifier(path: path)
+        #expect(classifier.hasQuality)
+        #expect(classifier.qualityLabels == ["A4C", "PLAX"] && classifier.contract.qualityLabels == ["A4C", "PLAX"])
+        let plainPath = try TestModel.write(TestModel.model())
+        defer { try? FileManager.default.removeItem(atPath: plainPath) }
+        let plain = try ViewClassifier(path: plainPath)
+        for v: UInt8 in [0, 51, 200] {
+            let pixels = [UInt8](repeating: v, count: 16 * 16)
+            _ = try classifier.classify(pixels, width: 16, height: 16)
+            _ = try plain.classify(pixels, width: 16, height: 16)
+            // The same network's logits with and without the second head.
+            #expect(Array(classifier.logits) == Array(plain.logits))
+            let x = Float(v) / 255
+            var channel0: Float = 0, channel1: Float = 0
+            for (count, sum) in [(196, 9), (56, 6), (4, 4)] {
+                let s = Float(sum) * x
+                channel0 += Float(count) * max(0, (s + 0.5 - 1) + 0.1)
+                channel1 += Float(count) * max(0, -s + 0.5)
+            }
+            channel0 /= 256
+            channel1 /= 256
+            func sigmoid(_ z: Float) -> Float { 1 / (1 + expf(-z)) }
+            let expected: [Float] = [sigmoid(0.5 - channel1), 0, sigmoid(channel0), 0, 0, 0]
+            let quality = Array(classifier.quality)
+            for (value, want) in zip(quality, expected) { #expect(abs(value - want) < 1e-6, "\(quality) vs \(expected)") }
+        }
+    }
+
+    @Test func qualityIsClampedToTheUnitIntervalAndNonFiniteIsZero() throws {
+        // No Sigmoid: SC4C far above 1, PSAX far below 0, A2C infinite (or NaN where channel 0 is 0).
+        let model = TestModel.withQuality(labels: "SC4C,PSAX,A2C", weights: [10, 10, -10, -10, .infinity, 0],
+                                          bias: [5, -5, 0], sigmoid: false)
+        let path = try TestModel.write(model)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let classifier = try ViewClassifier(path: path)
+        for v: UInt8 in [0, 200] {
+            _ = try classifier.classify([UInt8](repeating: v, count: 16 * 16), width: 16, height: 16)
+            #expect(Array(classifier.quality) == [0, 0, 0, 0, 1, 0], "\(Array(classifier.quality))")
+        }
+    }
+
+    @Test func aLogitsOnlyModelLoadsAndClassifiesWithoutQuality() throws {
+        // The quality fixture with its head removed, so the test holds whichever model is shipped.
+        let fixture = try Onnx_ModelProto(serializedBytes: Data(contentsOf: URL(fileURLWithPath: TestModel.qualityFixture)))
+        let logitsOnly = TestModel.logitsOnly(fixture)
+        #expect(logitsOnly.graph.output.map(\.name) == ["logits"])
+        #expect(!logitsOnly.graph.node.contains { $0.opType == "Sigmoid" })
+        let path = try TestModel.write(logitsOnly)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let plain = try ViewClassifier(path: path)
+        let full = try ViewClassifier(path: TestModel.qualityFixture)
+        #expect(!plain.hasQuality && plain.qualityLabels.isEmpty && plain.contract.qualityLabels.isEmpty)
+        #expect(full.hasQuality && full.qualityLabels == ["PLAX", "PSAX", "A4C", "A2C", "SC4C"])
+        for name in ["default_a4c.png", "obese_a4c_256.png"] {
+            let frame = try PNG.readGray8(path: Repository.url("Tests/SonoVisionTests/Fixtures/\(name)").path)
+            let prediction = try plain.classify(frame.pixels, width: frame.width, height: frame.height)
+            let withQuality = try full.classify(frame.pixels, width: frame.width, height: frame.height)
+            #expect(prediction.labelIndex == withQuality.labelIndex && abs(prediction.confidence - withQuality.confidence) <= 1e-6)
+            for (a, b) in zip(Array(plain.logits), Array(full.logits)) { #expect(abs(a - b) <= 1e-6) }
+            #expect(plain.quality.allSatisfy { $0 == 0 })
+            // The fixture's quality: in [0, 1], 0 for OTHER, not all 0.
+            #expect(full.quality.allSatisfy { (0...1).contains($0) } && full.quality[5] == 0)
+            #expect(full.quality.contains { $0 > 0 })
+        }
+    }
+
+    @Test func aQualityOutputWithoutItsLabelsIsRefused() throws {
+        try expectRefusal(TestModel.withQuality(labels: nil, weights: [1, 0], bias: [0]),
+                          key: "sono.quality.labels", mentions: ["sono.quality.labels", "missing"])
+        // And the key without the output.
+        var model = TestModel.model()
+        model.metadataProps.append(TestModel.metadataEntry("sono.quality.labels", "PLAX"))
+        try expectRefusal(model, key: "sono.quality.labels", mentions: ["sono.quality.labels", "no output named quality"])
+    }
+
+    @Test func qualityLabelsMustMatchTheOutputAndTheLabels() throws {
+        // Two labels for three values.
+        try expectRefusal(TestModel.withQuality(labels: "PLAX,PSAX", weights: [1, 0, 0, 1, 1, 1], bias: [0, 0, 0]),
+                          key: "sono.quality.labels", mentions: ["lists 2 labels", "3 values"])
+        // A label that is not one of sono.labels.
+        try expectRefusal(TestModel.withQuality(labels: "PLAX,A5C", weights: [1, 0, 0, 1], bias: [0, 0]),
+                          key: "sono.quality.labels", mentions: ["'A5C'", "not one of sono.labels"])
+        // The same label twice, or an empty one.
+        try expectRefusal(TestModel.withQuality(labels: "PLAX,PLAX", weights: [1, 0, 0, 1], bias: [0, 0]),
+                          key: "sono.quality.labels", mentions: ["distinct"])
+        try expectRefusal(TestModel.withQuality(labels: "PLAX,", weights: [1, 0, 0, 1], bias: [0, 0]),
+                          key: "sono.quality.labels", mentions: ["non-empty"])
+    }
+
+    @Test func outputsOtherThanLogitsAndQualityAreRefused() throws {
+        // A second output named something else.
+        try expectRefusal(TestModel.withQuality(labels: "PLAX", weights: [1, 0], bias: [0], name: "scores"),
+                          key: "output 'scores'", mentions: ["'scores'", "must be named quality"])
+        // Two outputs, neither named logits.
+        var renamed = TestModel.withQuality(labels: "PLAX", weights: [1, 0], bias: [0])
+        renamed.graph.node[5].output = ["scores"]
+        renamed.graph.output[0].name = "scores"
+        try expectRefusal(renamed, key: "outputs", mentions: ["logits", "'scores', 'quality'"])
+        // Three outputs.
+        var three = TestModel.withQuality(labels: "PLAX", weights: [1, 0], bias: [0])
+        three.graph.output.append(TestModel.valueInfo("f", [1, 2]))
+        try expectRefusal(three, key: "outputs", mentions: ["got 3", "'logits', 'quality', 'f'"])
     }
 
     @Test func resizingMatchesHalfPixelBilinear() {

@@ -3,7 +3,8 @@
 
 For each PNG (8-bit grayscale, any size) the input tensor is computed with numpy exactly as the
 model contract says (models/view-classifier.md, "Input contract"), run through onnxruntime on one
-thread, and the logits are written as JSON:
+thread, and the logits (and, when the model has the optional `quality` output, the quality per
+view) are written as JSON:
 
     python3 tools/vision/parity_reference.py --model models/view-classifier.onnx \
         Tests/SonoVisionTests/Fixtures --out /tmp/reference.json
@@ -11,6 +12,10 @@ thread, and the logits are written as JSON:
     {"model": "...", "labels": [...], "input_size": 96, "mean": ..., "std": ...,
      "results": [{"file": "default_a4c.png", "width": 128, "height": 128,
                   "logits": [6 floats], "label": "A4C"}, ...]}
+
+A model with a `quality` output (models/README.md) adds `"quality_labels": [...]` (its
+`sono.quality.labels`) to the document and `"quality": [Q floats]` to each result; a logits-only
+model's JSON is as before.
 
 Arguments may be PNG files or folders (their *.png, sorted by name). `--dump-input` also writes
 each input tensor (96×96 float32, row-major) so a preprocessing mismatch can be told apart from
@@ -83,9 +88,21 @@ def contract(session) -> dict:
             "std": float(meta["sono.normalize.std"]),
             "resize": meta["sono.resize"],
             "version": meta.get("sono.model.version", ""),
+            "quality_labels": meta["sono.quality.labels"].split(",") if "sono.quality.labels" in meta else [],
         }
     except KeyError as e:
         raise SystemExit(f"model lacks metadata_props {e}")
+
+
+def output_names(session) -> tuple[str, str | None]:
+    """The logits output and the optional quality output, by name as the model contract says:
+    a single output (any name) is the logits; two must be `logits` and `quality`."""
+    names = [o.name for o in session.get_outputs()]
+    if len(names) == 1:
+        return names[0], None
+    if sorted(names) != ["logits", "quality"]:
+        raise SystemExit(f"outputs must be logits and optionally quality, got {names}")
+    return "logits", "quality"
 
 
 def make_session(model: str, threads: int = 1):
@@ -122,19 +139,28 @@ def main(argv: list[str] | None = None) -> int:
     if c["resize"] != "bilinear-half-pixel":
         raise SystemExit(f"unsupported sono.resize {c['resize']!r}")
     input_name = session.get_inputs()[0].name
+    logits_name, quality_name = output_names(session)
+    if (quality_name is None) != (not c["quality_labels"]):
+        raise SystemExit("a quality output needs sono.quality.labels, and sono.quality.labels a quality output")
+    fetch = [logits_name] + ([quality_name] if quality_name else [])
     results = []
     for path in collect(args.inputs):
         pixels = load_png(path)
         x = preprocess(pixels, c["input_size"], c["mean"], c["std"])
-        logits = session.run(None, {input_name: x})[0][0]
+        outputs = session.run(fetch, {input_name: x})
+        logits = outputs[0][0]
         r = {"file": os.path.basename(path), "width": int(pixels.shape[1]), "height": int(pixels.shape[0]),
              "logits": [float(v) for v in logits], "label": c["labels"][int(np.argmax(logits))]}
+        if quality_name:
+            r["quality"] = [float(v) for v in outputs[1][0]]
         if args.dump_input:
             r["input"] = [float(v) for v in x.reshape(-1)]
         results.append(r)
     doc = {"model": os.path.basename(args.model), "version": c["version"], "labels": c["labels"],
-           "input_size": c["input_size"], "mean": c["mean"], "std": c["std"], "resize": c["resize"],
-           "results": results}
+           "input_size": c["input_size"], "mean": c["mean"], "std": c["std"], "resize": c["resize"]}
+    if quality_name:
+        doc["quality_labels"] = c["quality_labels"]
+    doc["results"] = results
     text = json.dumps(doc, indent=1) + "\n"
     if args.out:
         with open(args.out, "w") as f:

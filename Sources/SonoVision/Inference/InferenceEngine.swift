@@ -34,9 +34,13 @@ final class InferenceEngine {
     /// The input, float32 N×C×H×W row-major; `run` reads it.
     private(set) var input = InferenceEngine.placeholder
     private(set) var inputCount = 0
-    /// The output, float32 row-major; valid after `run`.
+    /// The output (the logits), float32 row-major; valid after `run`.
     private(set) var output = UnsafePointer(InferenceEngine.placeholder)
     private(set) var outputCount = 0
+    /// The optional second output (quality), float32 row-major, allocated at load like the
+    /// first; nil when the plan has none. Valid after `run`.
+    private(set) var qualityOutput: UnsafePointer<Float>?
+    private(set) var qualityCount = 0
 
     init(plan: ExecutionPlan, threads: Int) throws(ModelError) {
         omp_set_num_threads(Int32(max(1, threads)))
@@ -52,13 +56,13 @@ final class InferenceEngine {
         for step in plan.steps {
             try build(step, plan: plan, into: &pending)
         }
-        // The output in plain layout.
-        guard let outputDims = plan.shapes[plan.output], let produced = values[plan.output] else {
-            throw .missingTensor(node: "graph output", name: plan.output)
+        // The outputs in plain layout.
+        (output, outputCount) = try plainOutput(plan.output, plan: plan, into: &pending)
+        if let quality = plan.quality {
+            let (pointer, count) = try plainOutput(quality, plan: plan, into: &pending)
+            qualityOutput = pointer
+            qualityCount = count
         }
-        let outputValue = try plainIfNeeded(produced, dims: outputDims, into: &pending)
-        output = UnsafePointer(try dataPointer(outputValue.memory).assumingMemoryBound(to: Float.self))
-        outputCount = outputDims.reduce(1, *)
 
         if scratchpadSize > 0 {
             scratchpad = try allocate(scratchpadSize)
@@ -88,7 +92,7 @@ final class InferenceEngine {
         if let engine { dnnl_engine_destroy(engine) }
     }
 
-    /// Runs the network on `input`; the result is in `output`.
+    /// Runs the network on `input`; the results are in `output` (and `qualityOutput`).
     func run() throws(ModelError) {
         for operation in operations {
             try check(dnnl_primitive_execute(operation.primitive, stream, operation.count, operation.arguments), "execute")
@@ -191,15 +195,10 @@ final class InferenceEngine {
                             (Int32(DNNL_ARG_DST), dst.memory)], into: &pending)
 
         case .relu(let inputName, let outputName):
-            guard let source = values[inputName] else { throw .missingTensor(node: "Relu", name: inputName) }
-            var data = source.descriptor
-            var desc = dnnl_eltwise_desc_t()
-            try check(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, dnnl_eltwise_relu, &data, 0, 0),
-                      "eltwise_desc_init")
-            let pd = try primitiveDescriptor(&desc, relu: false, name: "relu")
-            let dst = try newValue(pd, query: dnnl_query_dst_md, dims: source.dims)
-            values[outputName] = dst
-            try append(pd, [(Int32(DNNL_ARG_SRC), source.memory), (Int32(DNNL_ARG_DST), dst.memory)], into: &pending)
+            try eltwise(dnnl_eltwise_relu, name: "Relu", input: inputName, output: outputName, into: &pending)
+
+        case .sigmoid(let inputName, let outputName):
+            try eltwise(dnnl_eltwise_logistic, name: "Sigmoid", input: inputName, output: outputName, into: &pending)
 
         case .reshape(let inputName, let outputName):
             guard let source = values[inputName], let outDims = plan.shapes[outputName] else {
@@ -224,6 +223,31 @@ final class InferenceEngine {
             values[outputName] = dst
             try append(pd, [(Int32(DNNL_ARG_SRC), plain.memory), (Int32(DNNL_ARG_DST), dst.memory)], into: &pending)
         }
+    }
+
+    /// An element-wise step (oneDNN eltwise, alpha = beta = 0) in the layout of its input.
+    private func eltwise(_ algorithm: dnnl_alg_kind_t, name: String, input inputName: String, output outputName: String,
+                         into pending: inout [(dnnl_primitive_t?, [(Int32, dnnl_memory_t?)], dnnl_primitive_desc_t?)]) throws(ModelError) {
+        guard let source = values[inputName] else { throw .missingTensor(node: name, name: inputName) }
+        var data = source.descriptor
+        var desc = dnnl_eltwise_desc_t()
+        try check(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, algorithm, &data, 0, 0), "eltwise_desc_init")
+        let pd = try primitiveDescriptor(&desc, relu: false, name: name.lowercased())
+        let dst = try newValue(pd, query: dnnl_query_dst_md, dims: source.dims)
+        values[outputName] = dst
+        try append(pd, [(Int32(DNNL_ARG_SRC), source.memory), (Int32(DNNL_ARG_DST), dst.memory)], into: &pending)
+    }
+
+    /// A graph output in plain row-major layout (reordered into a buffer of its own when the step
+    /// that produces it picked another), and its element count.
+    private func plainOutput(_ name: String, plan: ExecutionPlan,
+                             into pending: inout [(dnnl_primitive_t?, [(Int32, dnnl_memory_t?)], dnnl_primitive_desc_t?)])
+        throws(ModelError) -> (UnsafePointer<Float>, Int) {
+        guard let dims = plan.shapes[name], let produced = values[name] else {
+            throw .missingTensor(node: "graph output", name: name)
+        }
+        let value = try plainIfNeeded(produced, dims: dims, into: &pending)
+        return (UnsafePointer(try dataPointer(value.memory).assumingMemoryBound(to: Float.self)), dims.reduce(1, *))
     }
 
     // MARK: - Helpers

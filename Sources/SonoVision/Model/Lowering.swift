@@ -33,6 +33,8 @@ struct ExecutionPlan: Sendable {
         case innerProduct(InnerProduct)
         case add(a: String, b: String, output: String, relu: Bool)
         case relu(input: String, output: String)
+        /// Logistic function 1 / (1 + e^−x), element-wise.
+        case sigmoid(input: String, output: String)
         /// Same elements, new dimensions (plain row-major layout).
         case reshape(input: String, output: String)
         case softmax(input: String, output: String)
@@ -42,7 +44,8 @@ struct ExecutionPlan: Sendable {
             case .convolution(let c): c.output
             case .pooling(let p): p.output
             case .innerProduct(let i): i.output
-            case .add(_, _, let output, _), .relu(_, let output), .reshape(_, let output), .softmax(_, let output): output
+            case .add(_, _, let output, _), .relu(_, let output), .sigmoid(_, let output), .reshape(_, let output),
+                 .softmax(_, let output): output
             }
         }
     }
@@ -51,20 +54,26 @@ struct ExecutionPlan: Sendable {
     /// Dimensions of every activation, by name.
     var shapes: [String: [Int]]
     var input: String
+    /// The logits.
     var output: String
+    /// The optional quality output (models/README.md).
+    var quality: String?
 }
 
 enum Lowering {
     static let supportedOperators: Set<String> = [
         "Conv", "BatchNormalization", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Gemm", "MatMul",
-        "Add", "Flatten", "Reshape", "Softmax", "Identity", "Dropout",
+        "Add", "Flatten", "Reshape", "Softmax", "Sigmoid", "Identity", "Dropout",
     ]
 
     static func plan(_ graph: ONNXGraph, inputSize: Int) throws(ModelError) -> ExecutionPlan {
         var shapes: [String: [Int]] = [graph.inputName: [1, 1, inputSize, inputSize]]
         var aliases: [String: String] = [:]
         var steps: [ExecutionPlan.Step] = []
+        // A graph output counts as a consumer: nothing is fused into the step that produces it
+        // when another node reads it too.
         var consumers: [String: Int] = [graph.outputName: 1]
+        if let quality = graph.qualityOutputName { consumers[quality, default: 0] += 1 }
         for node in graph.nodes { for input in node.inputs where !input.isEmpty { consumers[input, default: 0] += 1 } }
 
         func resolve(_ name: String) -> String { aliases[name] ?? name }
@@ -174,6 +183,11 @@ enum Lowering {
                     }
                 }
                 steps.append(.relu(input: input, output: output))
+
+            case "Sigmoid":
+                let (input, shape) = try activation(node, 0)
+                shapes[output] = shape
+                steps.append(.sigmoid(input: input, output: output))
 
             case "MaxPool", "AveragePool":
                 let (input, shape) = try activation(node, 0)
@@ -308,7 +322,12 @@ enum Lowering {
         }
         let output = resolve(graph.outputName)
         guard shapes[output] != nil else { throw .missingTensor(node: "graph output", name: graph.outputName) }
-        return ExecutionPlan(steps: steps, shapes: shapes, input: graph.inputName, output: output)
+        var quality: String?
+        if let name = graph.qualityOutputName {
+            quality = resolve(name)
+            guard shapes[resolve(name)] != nil else { throw .missingTensor(node: "graph output", name: name) }
+        }
+        return ExecutionPlan(steps: steps, shapes: shapes, input: graph.inputName, output: output, quality: quality)
     }
 
     /// Strides, pads (begin, end) and dilations of a 2-D window, checked.

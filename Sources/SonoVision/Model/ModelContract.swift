@@ -6,9 +6,14 @@ import Foundation
 /// - `sono.labels`: comma-separated labels, one per output in order;
 /// - `sono.input.size`: S; `sono.resize`: `bilinear-half-pixel`;
 /// - `sono.normalize.mean` / `sono.normalize.std`: input = (pixel / 255 − mean) / std;
-/// - one output: logits [1, labels.count].
+/// - an output of logits [1, labels.count]; optionally a second output `quality` [1, Q] (each value
+///   in [0, 1], after a Sigmoid in the graph) with `sono.quality.labels`: the Q labels, in output
+///   order, each one of `sono.labels`.
 public struct ModelContract: Sendable {
     public var labels: [String]
+    /// The labels the `quality` output predicts a diagnostic quality for, in output order
+    /// (`sono.quality.labels`); empty when the model has no quality output.
+    public var qualityLabels: [String] = []
     public var inputSize: Int
     public var mean: Float
     public var std: Float
@@ -19,7 +24,11 @@ public struct ModelContract: Sendable {
 
     static let resizeMethod = "bilinear-half-pixel"
 
-    init(metadata: [String: String], inputShape: [Int?]) throws(ModelError) {
+    static let qualityLabelsKey = "sono.quality.labels"
+
+    /// `hasQualityOutput`: whether the graph has the `quality` output, which requires
+    /// `sono.quality.labels` (and the key requires the output).
+    init(metadata: [String: String], inputShape: [Int?], hasQualityOutput: Bool = false) throws(ModelError) {
         guard let labelText = metadata["sono.labels"] else { throw .contract(key: "sono.labels", reason: "is missing") }
         labels = labelText.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard labels.count >= 2, !labels.contains(where: \.isEmpty), Set(labels).count == labels.count else {
@@ -48,6 +57,23 @@ public struct ModelContract: Sendable {
                 throw .contract(key: "sono.crop", reason: "must be x0,y0,x1,y1 fractions of the frame with x0 < x1, y0 < y1 (got \(cropText))")
             }
             crop = (parts[0], parts[1], parts[2], parts[3])
+        }
+        switch (metadata[Self.qualityLabelsKey], hasQualityOutput) {
+        case (nil, false): break
+        case (nil, true):
+            throw .contract(key: Self.qualityLabelsKey, reason: "is missing; the model has a quality output, and it must list its labels")
+        case (let text?, false):
+            throw .contract(key: Self.qualityLabelsKey, reason: "is given ('\(text)') but the model has no output named quality")
+        case (let text?, true):
+            let names = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard !names.contains(where: \.isEmpty), Set(names).count == names.count else {
+                throw .contract(key: Self.qualityLabelsKey, reason: "must list distinct, non-empty labels (got '\(text)')")
+            }
+            if let unknown = names.first(where: { !labels.contains($0) }) {
+                throw .contract(key: Self.qualityLabelsKey,
+                                reason: "names '\(unknown)', which is not one of sono.labels (\(labels.joined(separator: ",")))")
+            }
+            qualityLabels = names
         }
         guard inputShape.count == 4, inputShape[0] == nil || inputShape[0] == 1, inputShape[1] == 1,
               inputShape[2] == size, inputShape[3] == size else {

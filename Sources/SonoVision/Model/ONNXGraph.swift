@@ -60,14 +60,18 @@ struct GraphNode: Sendable {
 }
 
 /// An ONNX model's graph as Sono uses it: nodes in topological order, constants, the one input
-/// and one output with their shapes, and the metadata that carries the model contract.
+/// with its shape, the logits output and the optional quality output, and the metadata that
+/// carries the model contract.
 struct ONNXGraph: Sendable {
     var nodes: [GraphNode]
     var constants: [String: ConstantTensor]
     var inputName: String
     /// Input dimensions; nil for a symbolic dimension (e.g. a dynamic batch).
     var inputShape: [Int?]
+    /// The logits output: the only output, whatever its name, or the one named `logits`.
     var outputName: String
+    /// The optional second output, named `quality` (models/README.md).
+    var qualityOutputName: String?
     var metadata: [String: String]
     var opset: Int
     var producer: String
@@ -119,9 +123,7 @@ struct ONNXGraph: Sendable {
         guard inputs.count == 1, let input = inputs.first else {
             throw .notONNX(path: path, reason: "Sono's models take exactly one input; this one has \(inputs.count)")
         }
-        guard graph.output.count == 1, let output = graph.output.first else {
-            throw .notONNX(path: path, reason: "Sono's models have exactly one output; this one has \(graph.output.count)")
-        }
+        let (outputName, qualityOutputName) = try outputs(graph.output.map(\.name))
         guard input.type.tensorType.elemType == Int32(Onnx_TensorProto.DataType.float.rawValue) else {
             throw .contract(key: "input '\(input.name)'", reason: "must be float32")
         }
@@ -132,8 +134,32 @@ struct ONNXGraph: Sendable {
         for entry in model.metadataProps { metadata[entry.key] = entry.value }
         let opset = model.opsetImport.first { $0.domain.isEmpty || $0.domain == "ai.onnx" }.map { Int($0.version) } ?? 0
         return ONNXGraph(nodes: nodes, constants: constants, inputName: input.name, inputShape: shape,
-                         outputName: output.name, metadata: metadata, opset: opset,
+                         outputName: outputName, qualityOutputName: qualityOutputName, metadata: metadata, opset: opset,
                          producer: "\(model.producerName) \(model.producerVersion)")
+    }
+
+    static let logitsOutput = "logits"
+    static let qualityOutput = "quality"
+
+    /// The graph's outputs by name: one output (any name) is the logits; two must be `logits`
+    /// and `quality`, in either order. Anything else is refused, naming the output.
+    static func outputs(_ names: [String]) throws(ModelError) -> (logits: String, quality: String?) {
+        let listed = names.map { "'\($0)'" }.joined(separator: ", ")
+        switch names.count {
+        case 1:
+            return (names[0], nil)
+        case 2:
+            guard names.contains(logitsOutput) else {
+                throw .contract(key: "outputs", reason: "must include one named \(logitsOutput) when there are two (got \(listed))")
+            }
+            guard let other = names.first(where: { $0 != logitsOutput }), other == qualityOutput else {
+                throw .contract(key: "output '\(names.first { $0 != logitsOutput } ?? logitsOutput)'",
+                                reason: "is not allowed: the second output must be named \(qualityOutput) (got \(listed))")
+            }
+            return (logitsOutput, qualityOutput)
+        default:
+            throw .contract(key: "outputs", reason: "must be \(logitsOutput) and optionally \(qualityOutput) (got \(names.count): \(listed))")
+        }
     }
 
     static func constant(_ tensor: Onnx_TensorProto, name: String? = nil) throws(ModelError) -> ConstantTensor {
