@@ -23,6 +23,7 @@ enum DaemonEventJSON {
         .required("view", .string), .required("acquired", .boolean), .required("seconds", .number),
         .required("confidence", .number), .required("max_force_n", .number), .required("reason", .string, nullable: true),
         .required("pose", .object, nullable: true), .required("pose_error", .object, nullable: true),
+        .required("predicted_quality", .number, nullable: true), .required("true_quality", .number, nullable: true),
     ]
 
     static let catalog = EventCatalog(title: "a daemon event (docs/RECORDING.md, Daemon events; docs/control-api.yaml)", types: [
