@@ -1,3 +1,4 @@
+import Foundation
 import SonoCore
 import SonoGeometry
 @testable import SonoPlanner
@@ -19,6 +20,10 @@ final class SyntheticScene: ScanEnvironment {
     var stopAfterMoves = Int.max
     var events: [PlannerEvent] = []
     private var history: [Float] = []
+    /// When set, frames carry a predicted quality: the view's pose quality 2^−e² (e² = (d/12)² +
+    /// (β/12)² + (ρ/15)², as the simulator's) times this window factor, smoothed over 30 frames.
+    var qualityWindow: Double?
+    private var qualityHistory: [[Float]] = []
 
     init(truth: [StandardView: Pose]) { self.truth = truth }
 
@@ -49,6 +54,32 @@ final class SyntheticScene: ScanEnvironment {
 
     func report(_ event: PlannerEvent) { events.append(event) }
 
+    /// The scene's own quality at each frame's probe: what a simulator would answer.
+    func trueQuality(of view: StandardView, over frames: [ViewObservation]) -> Double? {
+        guard qualityWindow != nil, !frames.isEmpty, let index = labels.firstIndex(of: view.rawValue) else { return nil }
+        return frames.reduce(0) { $0 + Double(quality(at: $1.probe)[index]) } / Double(frames.count)
+    }
+
+    /// Errors of `probe` from a view's true pose: across the beam (mm), beam angle and plane rotation (°).
+    func errors(_ probe: Pose, from pose: Pose) -> (across: Double, beam: Double, plane: Double) {
+        let offset = probe.position - pose.position
+        let across = (offset - pose.rotation.z * offset.dot(pose.rotation.z)).length
+        let beam = probe.rotation.z.angle(to: pose.rotation.z) * 180 / .pi
+        let aligned = pose.rotation.x - probe.rotation.z * pose.rotation.x.dot(probe.rotation.z)
+        var plane = probe.rotation.x.angle(to: aligned) * 180 / .pi
+        if plane > 90 { plane = 180 - plane }
+        return (across, beam, plane)
+    }
+
+    func quality(at probe: Pose) -> [Float] {
+        labels.map { label in
+            guard let window = qualityWindow, let view = StandardView(rawValue: label), let pose = truth[view] else { return 0 }
+            let e = errors(probe, from: pose)
+            let e2 = (e.across / 12) * (e.across / 12) + (e.beam / 12) * (e.beam / 12) + (e.plane / 15) * (e.plane / 15)
+            return Float(window * exp2(-e2))
+        }
+    }
+
     /// Probability 0.97 inside 10 mm / 10° / 12° of a view's true pose (position across the beam,
     /// as the planner's standoff moves the face along it), fading to 0 at twice that.
     func observation() -> ViewObservation {
@@ -70,9 +101,19 @@ final class SyntheticScene: ScanEnvironment {
         if history.count > 30 { history.removeFirst() }
         let label = best < 5 && probabilities[best] > 0.5 ? labels[best] : "OTHER"
         let sameCount = history.reversed().prefix { Int($0) == (labels.firstIndex(of: label) ?? 5) }.count
-        return ViewObservation(seconds: seconds, probabilities: probabilities, smoothedLabel: label,
-                               smoothedConfidence: label == "OTHER" ? probabilities[5] : probabilities[best] * Float(sameCount) / 30,
-                               stableFrames: sameCount, probe: probe, forceN: 8)
+        var observation = ViewObservation(seconds: seconds, probabilities: probabilities, smoothedLabel: label,
+                                          smoothedConfidence: label == "OTHER" ? probabilities[5] : probabilities[best] * Float(sameCount) / 30,
+                                          stableFrames: sameCount, probe: probe, forceN: 8)
+        if qualityWindow != nil {
+            let quality = quality(at: probe)
+            qualityHistory.append(quality)
+            if qualityHistory.count > 30 { qualityHistory.removeFirst() }
+            observation.quality = quality
+            observation.smoothedQuality = labels.indices.map { index in
+                qualityHistory.reduce(Float(0)) { $0 + $1[index] } / Float(qualityHistory.count)
+            }
+        }
+        return observation
     }
 }
 
@@ -109,6 +150,41 @@ struct ScanPlannerTests {
         let offset = pose.position - truth.position
         #expect((offset - truth.rotation.z * offset.dot(truth.rotation.z)).length < 10, "held inside the view")
         #expect(outcome.seconds < 60)
+    }
+
+    @Test func climbsThePredictedQualityAndAcquiresOnlyADiagnosticHold() throws {
+        // 17 mm away and turned 9°: q ≈ 0.1 at the prior. The climb must centre the view.
+        let truth = Self.displaced(Self.parasternal, by: Vector3(12, -12, 0), turn: 9)
+        let scene = SyntheticScene(truth: [.plax: truth])
+        scene.qualityWindow = 1
+        let settings = PlannerSettings()
+        let planner = ScanPlanner(prior: Self.prior([.plax: Self.parasternal]), settings: settings, environment: scene)
+        let report = planner.run(try ScanProtocol(views: [.plax], known: [.plax]))
+        let outcome = try #require(report.outcomes.first)
+        #expect(outcome.acquired, "\(outcome)")
+        let predicted = try #require(outcome.predictedQuality)
+        let trueQuality = try #require(outcome.trueQuality)
+        #expect(predicted >= settings.acquireQuality && trueQuality >= 0.7, "predicted \(predicted), true \(trueQuality)")
+        // The clip is the hold: every frame of it diagnostic, for the longer of the hold and the clip.
+        let start = try #require(outcome.clipStartSeconds), end = try #require(outcome.clipEndSeconds)
+        #expect(end - start >= max(settings.holdSeconds, settings.clipSeconds) - 1e-9)
+        let pose = try #require(outcome.pose)
+        let e = scene.errors(pose, from: truth)
+        #expect(e.across < 8 && e.plane < 10, "centred: \(e)")
+    }
+
+    @Test func aViewThatNeverTurnsDiagnosticIsNotAcquired() throws {
+        // A half-shadowed window: the best the probe can do is q 0.65, below the diagnostic line,
+        // though the view is plainly there (probability 0.97 at its pose).
+        let scene = SyntheticScene(truth: [.plax: Self.parasternal])
+        scene.qualityWindow = 0.65
+        var settings = PlannerSettings()
+        settings.viewTimeoutSeconds = 20
+        let planner = ScanPlanner(prior: Self.prior([.plax: Self.parasternal]), settings: settings, environment: scene)
+        let outcome = try #require(planner.run(try ScanProtocol(views: [.plax], known: [.plax])).outcomes.first)
+        #expect(!outcome.acquired)
+        #expect(outcome.reason?.contains("best predicted quality 0.6") == true, "\(outcome.reason ?? "")")
+        #expect(!scene.events.contains(.clipStarted(.plax)))
     }
 
     @Test func givesUpAfterTheTimeoutWithAReason() throws {

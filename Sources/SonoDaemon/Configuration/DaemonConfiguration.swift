@@ -166,6 +166,12 @@ public struct DaemonConfiguration: Sendable {
             if let force = try r.double("contact_force_n", 2...10) { c.planner.contactForceN = force }
             if let timeout = try r.double("view_timeout_s", 5...600) { c.planner.viewTimeoutSeconds = timeout }
             if let confidence = try r.double("acquire_confidence", 0.5...0.999) { c.planner.acquireConfidence = Float(confidence) }
+            if let quality = try r.double("acquire_quality", 0.5...0.99) { c.planner.acquireQuality = Float(quality) }
+            if let quality = try r.double("target_quality", 0.5...0.99) { c.planner.targetQuality = Float(quality) }
+            guard c.planner.targetQuality >= c.planner.acquireQuality else {
+                throw .invalid(path: path, key: "planner.target_quality",
+                               reason: "must be at least planner.acquire_quality (\(c.planner.acquireQuality)), got \(c.planner.targetQuality)")
+            }
             if let hold = try r.double("hold_s", 0.3...10) { c.planner.holdSeconds = hold }
             if let clip = try r.double("clip_s", 0...30) { c.planner.clipSeconds = clip }
             if let radius = try r.double("search_radius_mm", 5...80) { c.planner.searchRadiusMM = radius }
