@@ -117,6 +117,21 @@ import Testing
         #expect(abs((label.quality[.psax] ?? 0) - label.window * label.coupling) < 1e-9, "at the canonical pose q is the window")
     }
 
+    @Test func theOracleFindsTheBestReachableWindow() throws {
+        let open = StandardViewGeometry(patient: Self.openWindowPatient)
+        let best = try #require(open.bestReachableQuality(of: .a4c))
+        #expect(best.quality > 0.99, "an open window is best at its canonical pose: \(best.quality)")
+        var parameters = PatientParameters()
+        parameters.chest.ribSpacingMM = 15
+        parameters.chest.skinToHeartMM = 50
+        parameters.imaging.windowQuality = 0.3
+        let shadowed = StandardViewGeometry(patient: VirtualPatient(parameters))
+        let canonical = try #require(shadowed.canonical[.psax])
+        let atCanonical = shadowed.quality(of: .psax, pose: canonical, contactForceN: 8, seconds: 0)
+        let reachable = try #require(shadowed.bestReachableQuality(of: .psax))
+        #expect(reachable.quality >= atCanonical - 0.05, "the search starts at the canonical pose: \(reachable.quality) vs \(atCanonical)")
+    }
+
     @Test func theHardLabelIsTheBestViewAtHalfOrAbove() throws {
         var rng = SplitMix64(seed: 41)
         let sampler = TrainingPoseSampler(patient: patient, geometry: geometry)

@@ -197,6 +197,35 @@ public struct StandardViewGeometry: Sendable {
         return partial * window(from: pose, seconds: seconds)
     }
 
+    /// The best true quality of `view` a probe pressing `contactForceN` could reach on this
+    /// patient: an oracle search (for scoring a planner, never for driving one) over windows on
+    /// a grid across the canonical beam (± `reachMM`, `stepMM` apart), the beam kept aimed at
+    /// the canonical target and the plane at the canonical rotation, each scored by its mean
+    /// quality over four phases of a breath. A view whose best is below `ViewQuality.diagnostic`
+    /// cannot be acquired diagnostic on this patient by sliding over the skin.
+    public func bestReachableQuality(of view: StandardView, contactForceN: Double = 8, reachMM: Double = 15,
+                                     stepMM: Double = 3) -> (quality: Double, pose: Pose)? {
+        guard let canonical = canonical[view] else { return nil }
+        let aim = canonical.position + canonical.rotation.z * 100
+        let breath = 60 / max(1, patient.parameters.chest.breathingRateBPM)
+        let phases = (0..<4).map { Double($0) / 4 * breath }
+        let steps = Int((reachMM / stepMM).rounded(.down))
+        var best: (quality: Double, pose: Pose)?
+        for i in -steps...steps {
+            for j in -steps...steps {
+                var pose = canonical
+                pose.position += canonical.rotation.x * (Double(i) * stepMM) + canonical.rotation.y * (Double(j) * stepMM)
+                let beam = (aim - pose.position).normalized
+                let lateral = canonical.rotation.x - beam * canonical.rotation.x.dot(beam)
+                pose.rotation = Rotation(forward: beam, right: lateral.normalized)
+                let q = phases.reduce(0) { $0 + quality(of: view, pose: pose, contactForceN: contactForceN, seconds: $1) }
+                    / Double(phases.count)
+                if q > (best?.quality ?? -1) { best = (q, pose) }
+            }
+        }
+        return best
+    }
+
     /// How much of the image's centre the ribs and lung leave open: the weighted share of
     /// rays that reach the heart without crossing bone or lung — `ViewQuality.windowRays` rays
     /// within ± `windowHalfAngleDeg` of the beam (cos² weights, the centre counting most) in each
