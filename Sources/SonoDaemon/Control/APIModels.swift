@@ -93,6 +93,15 @@ public struct ViewJSON: Codable, Sendable, Equatable {
     public var confidence: Double
     public var stableFrames: Int
     public var frame: UInt64
+    /// The smoothed predicted diagnostic quality (0–1) as each view the model predicts one for,
+    /// by label (no OTHER); null with a model that predicts none.
+    @Nullable public var quality: [String: Double]? = nil
+    /// The smoothed predicted quality of `label`; null when the model predicts none for it
+    /// (OTHER, or a model without quality).
+    @Nullable public var labelQuality: Double? = nil
+    /// The smoothed predicted quality at or above which a view is diagnostic and the planner
+    /// acquires it (`PlannerSettings.acquireQuality`).
+    public var diagnosticQuality: Double = 0.7
 }
 
 public struct RealTimeJSON: Codable, Sendable, Equatable {

@@ -14,7 +14,20 @@ extension Scanner {
             let frames = pipeline.snapshot
             if let observation = frames.observation {
                 view = ViewJSON(label: observation.smoothedLabel, confidence: round2(Double(observation.smoothedConfidence)),
-                                stableFrames: observation.stableFrames, frame: frames.frameNumber)
+                                stableFrames: observation.stableFrames, frame: frames.frameNumber,
+                                diagnosticQuality: round2(Double(configuration.planner.acquireQuality)))
+                // The smoothed predicted quality as each view the model predicts one for (none for OTHER).
+                let labels = pipeline.classifier.labels
+                if !observation.smoothedQuality.isEmpty {
+                    var quality: [String: Double] = [:]
+                    for label in pipeline.classifier.qualityLabels {
+                        if let index = labels.firstIndex(of: label), index < observation.smoothedQuality.count {
+                            quality[label] = round2(Double(observation.smoothedQuality[index]))
+                        }
+                    }
+                    view?.quality = quality
+                    view?.labelQuality = quality[observation.smoothedLabel]
+                }
             }
             if let usbProbe {
                 let statistics = usbProbe.statistics
