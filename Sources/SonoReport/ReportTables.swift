@@ -18,20 +18,34 @@ enum ReportTables {
         return "<dl class=\"facts\">\n" + items.joined(separator: "\n") + "\n</dl>"
     }
 
+    /// The views table. Quality columns only when a view has one: the predicted quality (with a
+    /// model that predicts it) and the true quality (simulation), an acquired view whose true
+    /// quality is below the diagnostic line marked as not diagnostic.
     static func views(_ views: [ReportView]) -> String {
         guard !views.isEmpty else { return "<p class=\"note\">No target views in this session.</p>\n" }
+        let predicted = views.contains { $0.predictedQuality != nil }, truth = views.contains { $0.trueQuality != nil }
         var html = "<table class=\"views\">\n<thead><tr><th>View</th><th>Acquired</th><th>Time to acquire</th>"
-            + "<th>Confidence</th><th>Pose error</th><th>Reason / note</th></tr></thead>\n<tbody>\n"
+            + "<th>Confidence</th>" + (predicted ? "<th>Predicted quality</th>" : "") + (truth ? "<th>True quality</th>" : "")
+            + "<th>Pose error</th><th>Reason / note</th></tr></thead>\n<tbody>\n"
         for view in views {
             let acquired = view.acquired ? "<span class=\"yes\">yes</span>" : "<span class=\"no\">no</span>"
             let seconds = view.secondsToAcquire.map { "\(NumberText.fixed($0, 1)) s" } ?? "–"
             let confidence = view.confidence.map { NumberText.fixed($0, 2) } ?? "–"
             html += "<tr><td class=\"text\"><b>\(HTMLText.escape(view.name))</b></td><td>\(acquired)</td>"
                 + "<td class=\"num\">\(seconds)</td><td class=\"num\">\(confidence)</td>"
-                + "<td class=\"text\">\(HTMLText.escape(view.poseError ?? "–"))</td>"
+            if predicted { html += "<td class=\"num\">\(view.predictedQuality.map { NumberText.fixed($0, 2) } ?? "–")</td>" }
+            if truth { html += "<td class=\"num\">\(trueQuality(view))</td>" }
+            html += "<td class=\"text\">\(HTMLText.escape(view.poseError ?? "–"))</td>"
                 + "<td class=\"text\">\(HTMLText.escape(view.reason ?? ""))</td></tr>\n"
         }
         return html + "</tbody>\n</table>\n"
+    }
+
+    /// The true quality, marked when an acquired view is below the diagnostic line.
+    static func trueQuality(_ view: ReportView) -> String {
+        guard let q = view.trueQuality else { return "–" }
+        guard view.acquired, q.isFinite, q < SessionReportData.diagnosticQuality else { return NumberText.fixed(q, 2) }
+        return "<span class=\"no\">\(NumberText.fixed(q, 2)) not diagnostic</span>"
     }
 
     /// Each acquired view's key frame as an inline PNG, or a note why there is none.
@@ -42,7 +56,9 @@ enum ReportTables {
         for view in acquired {
             let name = HTMLText.escape(view.name)
             let caption = [view.secondsToAcquire.map { "\(NumberText.fixed($0, 1)) s" },
-                           view.confidence.map { "confidence \(NumberText.fixed($0, 2))" }].compactMap { $0 }.joined(separator: ", ")
+                           view.confidence.map { "confidence \(NumberText.fixed($0, 2))" },
+                           view.predictedQuality.map { "quality \(NumberText.fixed($0, 2))" },
+                           view.trueQuality.map { "true quality \(NumberText.fixed($0, 2))" }].compactMap { $0 }.joined(separator: ", ")
             let label = "<figcaption><b>\(name)</b>\(caption.isEmpty ? "" : " — " + caption)</figcaption>"
             guard let frame = view.keyFrame else {
                 html += "<figure><p class=\"note\">No key frame recorded.</p>\(label)</figure>\n"

@@ -31,8 +31,15 @@ public enum SessionReport {
                                                        "States (bands) and events over the session. Hover a symbol for its full text."))
         page += section("force", "Contact force", ReportTables.forceSummary(data)
                         + figure(ForcePlot.svg(data, axis: axis), "Force along the probe axis, with the target and limits; dashed vertical lines are stops and faults."))
-        page += section("confidence", "View confidence", figure(ConfidencePlot.svg(data, axis: axis),
-                                                                "Smoothed classifier probability of each view; the marks are the moments each view was acquired or given up."))
+        if ConfidencePlot.showsQuality(data) {
+            page += section("quality", "View quality", figure(ConfidencePlot.svg(data, axis: axis),
+                                                              "Smoothed predicted diagnostic quality of each view; a view is acquired when it "
+                                                                + "stays at or above the dashed diagnostic line for the hold. The marks are the "
+                                                                + "moments each view was acquired or given up."))
+        } else {
+            page += section("confidence", "View confidence", figure(ConfidencePlot.svg(data, axis: axis),
+                                                                    "Smoothed classifier probability of each view; the marks are the moments each view was acquired or given up."))
+        }
         page += section("path", "Probe path", "<div class=\"pair\">\n" + ProbePathPlot.svgs(data).joined(separator: "\n")
                         + "\n</div>\n<p class=\"caption\">Probe tip in the robot base frame, the same scale on every axis, coloured from dark (start) to yellow (end).</p>\n")
         page += section("events", "Events", ReportTables.events(data.markers))
@@ -58,6 +65,7 @@ public enum SessionReport {
         }
         for sample in data.forceN { include(sample.t) }
         for series in data.confidence.values { for sample in series { include(sample.t) } }
+        for series in data.quality.values { for sample in series { include(sample.t) } }
         for point in data.probePathMM { include(point.t) }
         for marker in data.markers { include(marker.t) }
         return high > low ? low...high : low...(low + 1)

@@ -75,9 +75,16 @@ public struct ReportView: Sendable, Equatable {
     public var keyFrame: ReportImage?
     /// Why the view was not acquired.
     public var reason: String?
+    /// The model's predicted diagnostic quality 0…1 of the view when acquired (or the best seen);
+    /// nil with a model that predicts none.
+    public var predictedQuality: Double?
+    /// Simulation only: the simulator's true quality of the view over the acquired clip; an
+    /// acquired view below the diagnostic line is a false acquisition.
+    public var trueQuality: Double?
 
     public init(name: String, acquired: Bool, secondsToAcquire: Double? = nil, confidence: Double? = nil,
-                poseError: String? = nil, keyFrame: ReportImage? = nil, reason: String? = nil) {
+                poseError: String? = nil, keyFrame: ReportImage? = nil, reason: String? = nil,
+                predictedQuality: Double? = nil, trueQuality: Double? = nil) {
         self.name = name
         self.acquired = acquired
         self.secondsToAcquire = secondsToAcquire
@@ -85,6 +92,8 @@ public struct ReportView: Sendable, Equatable {
         self.poseError = poseError
         self.keyFrame = keyFrame
         self.reason = reason
+        self.predictedQuality = predictedQuality
+        self.trueQuality = trueQuality
     }
 }
 
@@ -105,6 +114,16 @@ public struct SessionReportData: Sendable {
     public var confidence: [String: [TimedValue]]
     /// The confidence a view must hold to be acquired (drawn as a line); nil draws none.
     public var confidenceThreshold: Double?
+    /// Per view label, with a model that predicts quality: the smoothed predicted diagnostic
+    /// quality 0…1. When there is any, the report plots it instead of `confidence`.
+    public var quality: [String: [TimedValue]]
+    /// The smoothed predicted quality a view must hold to be acquired (the planner's
+    /// `acquireQuality`, drawn as the diagnostic line); nil draws none.
+    public var qualityThreshold: Double?
+
+    /// A view is diagnostic when its true quality is at or above this: an acquired view whose
+    /// true quality is below it is a false acquisition.
+    public static let diagnosticQuality = 0.7
     /// The probe tip (mm, robot base frame) over time.
     public var probePathMM: [TimedPoint]
     public var markers: [ReportMarker]
@@ -116,6 +135,7 @@ public struct SessionReportData: Sendable {
     public init(title: String, subtitle: [String: String] = [:], forceN: [TimedValue] = [],
                 forceTargetN: Double? = nil, forceSoftLimitN: Double, forceHardCapN: Double,
                 confidence: [String: [TimedValue]] = [:], confidenceThreshold: Double? = nil,
+                quality: [String: [TimedValue]] = [:], qualityThreshold: Double? = nil,
                 probePathMM: [TimedPoint] = [], markers: [ReportMarker] = [], views: [ReportView] = [],
                 counters: [String: String] = [:]) {
         self.title = title
@@ -126,6 +146,8 @@ public struct SessionReportData: Sendable {
         self.forceHardCapN = forceHardCapN
         self.confidence = confidence
         self.confidenceThreshold = confidenceThreshold
+        self.quality = quality
+        self.qualityThreshold = qualityThreshold
         self.probePathMM = probePathMM
         self.markers = markers
         self.views = views

@@ -73,6 +73,26 @@ let chromiumPath = ChildProcess.find(["chromium", "chromium-browser"])
         #expect(bandPixels > 5000, "the timeline's state bands")
     }
 
+    /// A session from a model with quality: the browser builds the quality plot in place of the
+    /// probability plot, with its diagnostic line, and the views' quality columns.
+    @Test func rendersTheQualityPlot() throws {
+        guard let browser = chromiumPath else {
+            if requireChromium { Issue.record("SONO_REQUIRE_CHROMIUM=1 but no chromium on PATH") }
+            return
+        }
+        let directory = try Self.workDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let page = directory + "/quality.html"
+        try SessionReport.html(ReportFixture.qualitySession()).write(toFile: page, atomically: true, encoding: .utf8)
+        let dom = directory + "/dom.html"
+        try Self.runChromium(browser, ["--dump-dom", "file://\(page)"], directory: directory, output: dom)
+        let text = try String(contentsOfFile: dom, encoding: .utf8)
+        #expect(text.components(separatedBy: "<svg class=\"plot\"").count - 1 == 5)
+        #expect(text.contains("<h2>View quality</h2>") && !text.contains("<h2>View confidence</h2>"))
+        #expect(text.contains("Predicted diagnostic quality per view over time") && text.contains("diagnostic 0.70"))
+        #expect(text.contains("<th>Predicted quality</th>") && text.contains("0.58 not diagnostic"))
+    }
+
     /// A session with nothing recorded still renders: five plots, each with its "no data" note.
     @Test func rendersAnEmptySession() throws {
         guard let browser = chromiumPath else {

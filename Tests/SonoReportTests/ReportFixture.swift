@@ -47,6 +47,26 @@ enum ReportFixture {
         }
     }
 
+    /// The same session from a model that predicts quality: each view's smoothed predicted
+    /// quality (its probability curve scaled to peak at 0.86 for the acquired views, 0.55 for
+    /// A2C), the planner's diagnostic line 0.7, and the views' predicted and true quality, PSAX
+    /// a false acquisition (true quality 0.58 < 0.7).
+    static func qualitySession() -> SessionReportData {
+        var data = session()
+        data.quality = data.confidence.filter { $0.key != "OTHER" }.mapValues { series in
+            series.map { TimedValue(t: $0.t, value: min(1, $0.value * 0.92)) }
+        }
+        data.qualityThreshold = 0.7
+        let quality: [String: (predicted: Double, truth: Double)] = [
+            "PLAX": (0.84, 0.81), "PSAX": (0.78, 0.58), "A4C": (0.86, 0.79), "A2C": (0.55, 0.49),
+        ]
+        for index in data.views.indices {
+            data.views[index].predictedQuality = quality[data.views[index].name]?.predicted
+            data.views[index].trueQuality = quality[data.views[index].name]?.truth
+        }
+        return data
+    }
+
     /// Each view's smoothed probability: low in general, rising over its search to its
     /// acquisition; A2C only reaches 0.6.
     static func confidence(_ random: inout SplitMix) -> [String: [TimedValue]] {

@@ -56,6 +56,53 @@ import Testing
         #expect(Self.printsNoNonFinite(html))
     }
 
+    /// Without quality (a logits-only model): the probability chart, no quality columns.
+    @Test func withoutQualityThePageShowsTheProbability() {
+        let html = Self.fixtureHTML
+        #expect(html.contains("<section id=\"confidence\">") && html.contains("Classifier confidence per view over time"))
+        #expect(html.contains("hold threshold 0.80"))
+        #expect(!html.contains("<section id=\"quality\">") && !html.contains("Predicted quality") && !html.contains("True quality"))
+    }
+
+    /// With quality: the smoothed predicted quality per view against the diagnostic line instead
+    /// of the probability, the views' predicted and true quality, and a false acquisition marked.
+    @Test func withQualityThePagePlotsItAgainstTheDiagnosticLine() throws {
+        let data = ReportFixture.qualitySession()
+        let html = SessionReport.html(data)
+        let svgs = Self.svgs(html)
+        #expect(svgs.count == 5, "timeline, force, quality, two path projections")
+        #expect(svgs.allSatisfy(Self.isWellFormed))
+        #expect(Self.printsNoNonFinite(html))
+        #expect(html.contains("<section id=\"quality\">\n<h2>View quality</h2>"))
+        #expect(!html.contains("<section id=\"confidence\">") && !html.contains("hold threshold"))
+        let plot = try #require(svgs.first { $0.contains("Predicted diagnostic quality per view over time") })
+        #expect(plot.contains("diagnostic 0.70") && plot.contains("predicted quality"))
+        #expect(plot.contains("clip-quality") && !plot.contains("clip-confidence"))
+        // One line per view with quality (OTHER has none), and the dashed diagnostic line.
+        #expect(Self.count("<polyline", in: plot) == 5)
+        #expect(!plot.contains(">OTHER<"))
+        #expect(plot.contains("stroke-dasharray=\"5 4\""))
+        // The views table: predicted and true quality; PSAX acquired below the line is flagged,
+        // A2C (given up) is not.
+        #expect(html.contains("<th>Predicted quality</th><th>True quality</th>"))
+        #expect(html.contains("<td class=\"num\">0.78</td><td class=\"num\"><span class=\"no\">0.58 not diagnostic</span></td>"))
+        #expect(html.contains("<td class=\"num\">0.84</td><td class=\"num\">0.81</td>"))
+        #expect(html.contains("<td class=\"num\">0.55</td><td class=\"num\">0.49</td>"))
+        #expect(Self.count("not diagnostic", in: html) == 1)
+        #expect(html.contains("quality 0.84, true quality 0.81"), "the key frame's caption")
+    }
+
+    /// The line sits where the recording's threshold says, and none is drawn without one.
+    @Test func theDiagnosticLineIsTheRecordedThreshold() throws {
+        var data = ReportFixture.qualitySession()
+        data.qualityThreshold = 0.75
+        let plot = try #require(Self.svgs(SessionReport.html(data)).first { $0.contains("Predicted diagnostic quality") })
+        #expect(plot.contains("diagnostic 0.75"))
+        data.qualityThreshold = nil
+        let bare = try #require(Self.svgs(SessionReport.html(data)).first { $0.contains("Predicted diagnostic quality") })
+        #expect(!bare.contains("diagnostic 0.") && !bare.contains("stroke-dasharray=\"5 4\""))
+    }
+
     @Test func keyFactsComeInTheirOrder() throws {
         let html = Self.fixtureHTML
         let positions = try ["patient", "started", "duration", "model", "sono version", "outcome"].map {

@@ -1,12 +1,14 @@
 import Foundation
 import SonoGeometry
 import SonoMotion
+import SonoPlanner
 import SonoProtocol
 import SonoRecord
 public import SonoReport
 
 /// Reads a recording into what the session report shows: contact force against the limits,
-/// the classifier's smoothed probability of each view, the probe's path (forward kinematics of
+/// the classifier's smoothed predicted quality of each view against the diagnostic line (or,
+/// from a model without quality, its smoothed probability), the probe's path (forward kinematics of
 /// the recorded joint states with the recording's own arm description), stops, faults, state
 /// changes and views, and each acquired view's last frame before it was reported.
 public enum SessionReportBuilder {
@@ -21,6 +23,8 @@ public enum SessionReportBuilder {
         var joints: [(t: Double, q: [Double])] = []
         var lastJointSample = -1.0
         var probabilities: [String: [TimedValue]] = [:]
+        /// The smoothed predicted quality per label, as recorded (the planner's smoother).
+        var quality: [String: [TimedValue]] = [:]
         var windows: [String: [Float]] = [:]
         var markers: [ReportMarker] = []
         var views: [ReportView] = []
@@ -28,6 +32,7 @@ public enum SessionReportBuilder {
         var frames = 0
         var contactTarget: Double?
         var threshold: Double?
+        var qualityThreshold: Double?
         let metadata = { reader.metadata.first { $0.name == "sono" }?.entries ?? [:] }
         var labels: [String] = []
 
@@ -59,16 +64,21 @@ public enum SessionReportBuilder {
                         windows[label] = window
                         probabilities[label, default: []].append(TimedValue(t: t, value: Double(window.reduce(0, +)) / Double(window.count)))
                     }
+                    for (label, q) in record.smoothedQuality ?? [:] {
+                        quality[label, default: []].append(TimedValue(t: t, value: Double(q)))
+                    }
                 case "/probe/image":
                     frames += 1
                     if let image = RawImageMessage(protobuf: message.data) {
                         latestImage = ReportImage(width: image.width, height: image.height, pixels: image.pixels)
                     }
                 case "/planner/io":
-                    if let call = try? decoder.decode(PlannerCall.self, from: Data(message.data)), call.call == .scan,
+                    // The settings' fields one by one: a recording from before a setting existed still has the others.
+                    if let call = try? decoder.decode(ScanCallRecord.self, from: Data(message.data)), call.call == "scan",
                        let settings = call.settings {
-                        contactTarget = settings.contactForceN
-                        threshold = Double(settings.acquireConfidence)
+                        contactTarget = settings.contactForceN ?? contactTarget
+                        threshold = settings.acquireConfidence ?? threshold
+                        qualityThreshold = settings.acquireQuality ?? qualityThreshold
                     }
                 case "/events":
                     guard let event = try? apiDecoder.decode(EventRecord.self, from: Data(message.data)) else { return }
@@ -92,7 +102,8 @@ public enum SessionReportBuilder {
                         }
                         views.append(ReportView(name: view.view, acquired: view.acquired, secondsToAcquire: view.seconds,
                                                 confidence: view.confidence, poseError: error,
-                                                keyFrame: view.acquired ? latestImage : nil, reason: view.reason))
+                                                keyFrame: view.acquired ? latestImage : nil, reason: view.reason,
+                                                predictedQuality: view.predictedQuality, trueQuality: view.trueQuality))
                     default:
                         break
                     }
@@ -122,6 +133,10 @@ public enum SessionReportBuilder {
             hardCap = limits.forceHardCapN
         }
 
+        // Labels the model predicts no quality for (OTHER) are recorded as 0 throughout: not plotted.
+        quality = quality.filter { $0.value.contains { $0.value > 0 } }
+        if !quality.isEmpty && qualityThreshold == nil { qualityThreshold = Double(PlannerSettings().acquireQuality) }
+
         let facts = metadata()
         let duration = max(force.last?.t ?? 0, probabilities.values.compactMap { $0.last?.t }.max() ?? 0)
         let acquired = views.filter(\.acquired).count
@@ -135,7 +150,8 @@ public enum SessionReportBuilder {
         return SessionReportData(
             title: "Session \(name) (\(facts["mode"] ?? "unknown mode"))", subtitle: subtitle, forceN: force,
             forceTargetN: contactTarget, forceSoftLimitN: softLimit, forceHardCapN: hardCap, confidence: probabilities,
-            confidenceThreshold: threshold, probePathMM: probePath, markers: markers, views: views,
+            confidenceThreshold: threshold, quality: quality, qualityThreshold: qualityThreshold,
+            probePathMM: probePath, markers: markers, views: views,
             counters: ["messages": "\(result.messages)", "probe frames recorded": "\(frames)",
                        "file size": String(format: "%.1f MB", Double(fileSize) / 1e6),
                        "file": result.complete ? "complete" : "incomplete: \(result.damage.map { "\($0)" } ?? "no summary")"])
@@ -144,6 +160,18 @@ public enum SessionReportBuilder {
 
 private struct ForceRecord: Decodable { var fz: Float }
 private struct JointRecord: Decodable { var position: [Float] }
+
+/// A `/planner/io` call, read for the `scan` call's settings the report draws (PlannerSettings'
+/// own keys; each optional, so that settings recorded before one existed still give the others).
+private struct ScanCallRecord: Decodable {
+    struct Settings: Decodable {
+        var contactForceN: Double?
+        var acquireConfidence: Double?
+        var acquireQuality: Double?
+    }
+    var call: String
+    var settings: Settings?
+}
 
 /// An `/events` message (DaemonEventJSON): the control socket's event, its name as `type` and
 /// its data's fields beside it.

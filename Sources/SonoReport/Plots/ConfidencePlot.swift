@@ -1,8 +1,36 @@
-// The classifier's smoothed probability of each view over the session, one line per view, with
-// the moments each view was acquired (or given up).
+// The classifier's smoothed score of each view over the session, one line per view, with the
+// line a view must hold and the moments each view was acquired (or given up). The score is the
+// predicted diagnostic quality when the recording has it, else the probability.
 
 enum ConfidencePlot {
     private static let labelRows = 2
+
+    /// What the plot draws: the series per view and their line.
+    struct Score {
+        var series: [String: [TimedValue]]
+        var threshold: Double?
+        var thresholdLabel: String
+        var axisTitle: String
+        var title: String
+        var clipID: String
+    }
+
+    /// The predicted quality with the diagnostic line when the data has quality, else the
+    /// probability with the hold threshold.
+    static func score(_ data: SessionReportData) -> Score {
+        if showsQuality(data) {
+            return Score(series: data.quality, threshold: data.qualityThreshold, thresholdLabel: "diagnostic",
+                         axisTitle: "predicted quality", title: "Predicted diagnostic quality per view over time",
+                         clipID: "clip-quality")
+        }
+        return Score(series: data.confidence, threshold: data.confidenceThreshold, thresholdLabel: "hold threshold",
+                     axisTitle: "view probability", title: "Classifier confidence per view over time", clipID: "clip-confidence")
+    }
+
+    /// Whether the report plots the predicted quality (any quality sample) rather than the probability.
+    static func showsQuality(_ data: SessionReportData) -> Bool {
+        data.quality.values.contains { !$0.isEmpty }
+    }
 
     /// The view labels in the order the report draws and lists them: the known ones first, then
     /// the others alphabetically.
@@ -26,17 +54,18 @@ enum ConfidencePlot {
     }
 
     static func svg(_ data: SessionReportData, axis: TimeAxis) -> String {
+        let score = score(data)
         let markerViews = data.markers.compactMap(\.view)
-        let names = orderedViews(Set(data.confidence.keys).union(markerViews).union(data.views.map(\.name)))
+        let names = orderedViews(Set(score.series.keys).union(markerViews).union(data.views.map(\.name)))
         let color = colors(names)
-        let series = data.confidence.mapValues(Decimation.finiteSorted)
+        let series = score.series.mapValues(Decimation.finiteSorted)
         let drawn = names.filter { !(series[$0] ?? []).isEmpty }
 
         var svg = SVG(width: TimeAxis.width, height: 0)
         let legendY = 16.0
         var legend = drawn.map { LegendItem(label: $0, symbol: .line(color: color[$0] ?? Palette.muted, dash: nil)) }
-        if let threshold = data.confidenceThreshold, threshold.isFinite {
-            legend.append(LegendItem(label: "hold threshold \(NumberText.fixed(threshold, 2))",
+        if let threshold = score.threshold, threshold.isFinite {
+            legend.append(LegendItem(label: "\(score.thresholdLabel) \(NumberText.fixed(threshold, 2))",
                                      symbol: .line(color: Palette.threshold, dash: "5 4")))
         }
         legend += [LegendItem(label: "acquired", symbol: .dot(color: Palette.text, filled: true)),
@@ -48,11 +77,11 @@ enum ConfidencePlot {
         svg.height = bottom + 42
 
         let y = LinearScale(domain: 0...1, range: (bottom, top))
-        TimeAxis.drawY(on: &svg, scale: y, title: "view probability", top: top, bottom: bottom)
+        TimeAxis.drawY(on: &svg, scale: y, title: score.axisTitle, top: top, bottom: bottom)
         axis.draw(on: &svg, top: top, bottom: bottom)
-        TimeAxis.clip(on: &svg, id: "clip-confidence", top: top, bottom: bottom)
-        svg.raw("<g clip-path=\"url(#clip-confidence)\">\n")
-        if let threshold = data.confidenceThreshold, threshold.isFinite {
+        TimeAxis.clip(on: &svg, id: score.clipID, top: top, bottom: bottom)
+        svg.raw("<g clip-path=\"url(#\(score.clipID))\">\n")
+        if let threshold = score.threshold, threshold.isFinite {
             svg.line(TimeAxis.left, y(threshold), TimeAxis.left + TimeAxis.plotWidth, y(threshold),
                      stroke: Palette.threshold, width: 1.2, dash: "5 4")
         }
@@ -91,7 +120,7 @@ enum ConfidencePlot {
                          weight: "bold", tooltip: full)
             }
         }
-        return svg.element(title: "Classifier confidence per view over time")
+        return svg.element(title: score.title)
     }
 
     /// The sample of a sorted series nearest before or at `t` (the first one if none is).
