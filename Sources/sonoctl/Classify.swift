@@ -12,7 +12,10 @@ struct Classify: ParsableCommand {
         discussion: """
             sonoctl classify FRAME.png                 view and confidence of one frame (and its predicted quality
                                                        as each view, when the model has a quality output)
-            sonoctl classify --eval DIR                per-view precision/recall and confusion matrix on DIR/labels.csv
+            sonoctl classify --eval DIR                per-view precision/recall and confusion matrix on DIR/labels.csv; with a
+                                                       quality model and true quality columns (plax_q, …), also view
+                                                       accuracy on clear frames, quality MAE and the precision of
+                                                       "diagnostic" (predicted q ≥ 0.7)
             sonoctl classify --bench                   latency per frame on one core, and onnxruntime's on the same machine
             """)
 
@@ -93,9 +96,19 @@ struct Classify: ParsableCommand {
         lines.removeFirst()
         let labels = classifier.labels
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: labels.count), count: labels.count)
+        // True quality per view (`sonoctl sim dataset`'s plax_q, …), scored when the model predicts quality.
+        let qualityColumns = header.enumerated().compactMap { index, name -> (label: String, column: Int)? in
+            name.hasSuffix("_q") && name.count > 2 ? (String(name.dropLast(2)).uppercased(), index) : nil
+        }
+        var quality = classifier.hasQuality && !qualityColumns.isEmpty ? QualityScore() : nil
+        // The views scored: those with a true-quality column the model predicts a quality for.
+        let scoredViews = qualityColumns.filter { classifier.qualityLabels.contains($0.label) }
+            .map { (column: $0.column, index: labels.firstIndex(of: $0.label)!) }
         for (number, line) in lines.enumerated() {
             let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            guard fields.count > max(fileColumn, viewColumn) else { throw ValidationError("\(csvPath) line \(number + 2): too few fields") }
+            guard fields.count > max(fileColumn, viewColumn, qualityColumns.map(\.column).max() ?? 0) else {
+                throw ValidationError("\(csvPath) line \(number + 2): too few fields")
+            }
             guard let truth = labels.firstIndex(of: fields[viewColumn]) else {
                 throw ValidationError("\(csvPath) line \(number + 2): view '\(fields[viewColumn])' is not one of the model's labels \(labels)")
             }
@@ -105,17 +118,30 @@ struct Classify: ParsableCommand {
                 throw ValidationError("\(fields[fileColumn]): \(error)")
             }
             confusion[truth][prediction.labelIndex] += 1
+            if quality != nil {
+                var trueQuality: [Double] = []
+                for (_, column) in qualityColumns {
+                    guard let q = Double(fields[column]), q.isFinite else {
+                        throw ValidationError("\(csvPath) line \(number + 2): '\(header[column])' is not a number: '\(fields[column])'")
+                    }
+                    trueQuality.append(q)
+                }
+                let pairs = scoredViews.map { (truth: Double(fields[$0.column]) ?? 0, predicted: Double(classifier.quality[$0.index])) }
+                quality?.add(trueQuality: trueQuality, correct: prediction.labelIndex == truth, pairs: pairs)
+            }
         }
         let total = confusion.joined().reduce(0, +)
         let correct = labels.indices.map { confusion[$0][$0] }.reduce(0, +)
         let accuracy = total > 0 ? Double(correct) / Double(total) : 0
         if json {
             let rows = confusion.map { "[\($0.map(String.init).joined(separator: ", "))]" }.joined(separator: ", ")
-            print("{\"frames\": \(total), \"accuracy\": \(String(format: "%.5f", accuracy)), \"labels\": [\(labels.map { "\"\($0)\"" }.joined(separator: ", "))], \"confusion\": [\(rows)]}")
+            print("{\"frames\": \(total), \"accuracy\": \(String(format: "%.5f", accuracy)), \"labels\": [\(labels.map { "\"\($0)\"" }.joined(separator: ", "))], \"confusion\": [\(rows)]"
+                  + (quality.map { ", " + $0.jsonFields } ?? "") + "}")
             return
         }
         print("model \(classifier.path) (\(classifier.contract.version)); \(total) frames from \(folder)")
         print(String(format: "frame accuracy: %.2f%% (%d/%d)", accuracy * 100, correct, total))
+        if let quality { print(quality.text) }
         print("\nview      precision  recall  frames")
         for (index, label) in labels.enumerated() {
             let predicted = labels.indices.map { confusion[$0][index] }.reduce(0, +)
@@ -169,5 +195,64 @@ struct Classify: ParsableCommand {
                      (object["version"] as? String ?? "?") as NSString, ortP50, ortP99))
         print(String(format: "  ratio onnxruntime / Sono: p50 %.2f×, p99 %.2f× (> 1: Sono is faster)",
                      ortP50 / Double(p50), ortP99 / Double(p99)))
+    }
+}
+
+/// The quality side of `classify --eval`, on a data set with true quality per view.
+///
+/// - View accuracy on clear frames: those whose best true quality is at least 0.5 (the hard
+///   label `view` is that view) or whose every true quality is below 0.2 (OTHER); the frames in
+///   between have no clear answer.
+/// - Quality MAE over the (frame, view) pairs where the true or the predicted quality is at
+///   least 0.1 (the many pairs where both are about 0 would only dilute it).
+/// - Precision of "diagnostic": of the pairs with a predicted quality at least 0.7 (the
+///   planner's line), the share whose true quality is at least 0.7; and its recall.
+struct QualityScore {
+    static let clearView = 0.5, clearOther = 0.2, pairFloor = 0.1, diagnostic = 0.7
+
+    var clearFrames = 0, clearCorrect = 0
+    var pairs = 0, absoluteError = 0.0
+    var predictedDiagnostic = 0, trulyDiagnostic = 0, bothDiagnostic = 0
+
+    mutating func add(trueQuality: [Double], correct: Bool, pairs frame: [(truth: Double, predicted: Double)]) {
+        let best = trueQuality.max() ?? 0
+        if best >= Self.clearView || best < Self.clearOther {
+            clearFrames += 1
+            if correct { clearCorrect += 1 }
+        }
+        for pair in frame {
+            if pair.truth >= Self.pairFloor || pair.predicted >= Self.pairFloor {
+                pairs += 1
+                absoluteError += abs(pair.predicted - pair.truth)
+            }
+            let predicted = pair.predicted >= Self.diagnostic, truly = pair.truth >= Self.diagnostic
+            if predicted { predictedDiagnostic += 1 }
+            if truly { trulyDiagnostic += 1 }
+            if predicted && truly { bothDiagnostic += 1 }
+        }
+    }
+
+    var clearAccuracy: Double? { clearFrames > 0 ? Double(clearCorrect) / Double(clearFrames) : nil }
+    var meanAbsoluteError: Double? { pairs > 0 ? absoluteError / Double(pairs) : nil }
+    var diagnosticPrecision: Double? { predictedDiagnostic > 0 ? Double(bothDiagnostic) / Double(predictedDiagnostic) : nil }
+    var diagnosticRecall: Double? { trulyDiagnostic > 0 ? Double(bothDiagnostic) / Double(trulyDiagnostic) : nil }
+
+    var text: String {
+        func percent(_ value: Double?) -> String { value.map { String(format: "%.2f%%", $0 * 100) } ?? "-" }
+        return "view accuracy on clear frames (true best q ≥ 0.5, or every q < 0.2): "
+            + "\(percent(clearAccuracy)) (\(clearCorrect)/\(clearFrames))\n"
+            + "quality MAE: \(meanAbsoluteError.map { String(format: "%.3f", $0) } ?? "-") over \(pairs) (frame, view) pairs "
+            + "with true or predicted q ≥ 0.1\n"
+            + "diagnostic (predicted q ≥ 0.7): precision \(percent(diagnosticPrecision)) (\(bothDiagnostic)/\(predictedDiagnostic) "
+            + "truly ≥ 0.7), recall \(percent(diagnosticRecall)) (\(bothDiagnostic)/\(trulyDiagnostic))"
+    }
+
+    /// The same as JSON fields (null where there was nothing to score).
+    var jsonFields: String {
+        func number(_ value: Double?) -> String { value.map { String(format: "%.5f", $0) } ?? "null" }
+        return "\"clear_frames\": \(clearFrames), \"clear_accuracy\": \(number(clearAccuracy)), "
+            + "\"quality_pairs\": \(pairs), \"quality_mae\": \(number(meanAbsoluteError)), "
+            + "\"diagnostic_predicted\": \(predictedDiagnostic), \"diagnostic_precision\": \(number(diagnosticPrecision)), "
+            + "\"diagnostic_true\": \(trulyDiagnostic), \"diagnostic_recall\": \(number(diagnosticRecall))"
     }
 }
