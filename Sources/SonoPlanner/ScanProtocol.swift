@@ -84,4 +84,30 @@ public struct PlannerSettings: Sendable, Equatable, Codable {
     public var refineTiltDeg = 6.0
 
     public init() {}
+
+    /// Decodes recorded settings; a field a recording predates takes its default (so sessions
+    /// recorded before a setting existed still replay).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = PlannerSettings()
+        contactForceN = try c.decodeIfPresent(Double.self, forKey: .contactForceN) ?? d.contactForceN
+        hoverMM = try c.decodeIfPresent(Double.self, forKey: .hoverMM) ?? d.hoverMM
+        clearanceMM = try c.decodeIfPresent(Double.self, forKey: .clearanceMM) ?? d.clearanceMM
+        viewTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .viewTimeoutSeconds) ?? d.viewTimeoutSeconds
+        acquireQuality = try c.decodeIfPresent(Float.self, forKey: .acquireQuality) ?? d.acquireQuality
+        targetQuality = try c.decodeIfPresent(Float.self, forKey: .targetQuality) ?? d.targetQuality
+        acquireConfidence = try c.decodeIfPresent(Float.self, forKey: .acquireConfidence) ?? d.acquireConfidence
+        signalProbability = try c.decodeIfPresent(Float.self, forKey: .signalProbability) ?? d.signalProbability
+        holdSeconds = try c.decodeIfPresent(Double.self, forKey: .holdSeconds) ?? d.holdSeconds
+        clipSeconds = try c.decodeIfPresent(Double.self, forKey: .clipSeconds) ?? d.clipSeconds
+        dwellFrames = try c.decodeIfPresent(Int.self, forKey: .dwellFrames) ?? d.dwellFrames
+        slideSpeedMMs = try c.decodeIfPresent(Double.self, forKey: .slideSpeedMMs) ?? d.slideSpeedMMs
+        turnSpeedRadS = try c.decodeIfPresent(Double.self, forKey: .turnSpeedRadS) ?? d.turnSpeedRadS
+        travelSpeedMMs = try c.decodeIfPresent(Double.self, forKey: .travelSpeedMMs) ?? d.travelSpeedMMs
+        ringStepMM = try c.decodeIfPresent(Double.self, forKey: .ringStepMM) ?? d.ringStepMM
+        searchRadiusMM = try c.decodeIfPresent(Double.self, forKey: .searchRadiusMM) ?? d.searchRadiusMM
+        refineSlideMM = try c.decodeIfPresent(Double.self, forKey: .refineSlideMM) ?? d.refineSlideMM
+        refineRotationDeg = try c.decodeIfPresent(Double.self, forKey: .refineRotationDeg) ?? d.refineRotationDeg
+        refineTiltDeg = try c.decodeIfPresent(Double.self, forKey: .refineTiltDeg) ?? d.refineTiltDeg
+    }
 }
