@@ -133,6 +133,14 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                 swiftSettings: strict),
+        // Whole autonomous scans in simulated time (`sonoctl sim eval`): the simulated boards, the
+        // motion controller's core, the probe, the classifier and the planner stepped at 1 kHz on
+        // one thread, without the daemon's threads, links or wall clock; the simulator's truth
+        // about each acquisition.
+        .target(name: "SonoEvaluation",
+                dependencies: ["SonoSim", "SonoMotion", "SonoVision", "SonoPlanner", "SonoDaemon", "SonoCore", "SonoGeometry",
+                               "SonoProtocol", "SonoSystem"],
+                swiftSettings: strict),
         // The service binary (sono.service): the daemon on hardware, nothing else.
         .executableTarget(name: "sonod",
                           dependencies: ["SonoDaemon", "SonoSystem",
