@@ -161,7 +161,7 @@ let package = Package(
                           swiftSettings: strict),
 
         .executableTarget(name: "sonoctl",
-                          dependencies: ["SonoDaemon", "SonoDevices", "SonoImaging", "SonoProtocol", "SonoRecord", "SonoReport", "SonoSim", "SonoSystem", "SonoGeometry", "SonoVision",
+                          dependencies: ["SonoDaemon", "SonoDevices", "SonoEvaluation", "SonoImaging", "SonoProtocol", "SonoRecord", "SonoReport", "SonoSim", "SonoSystem", "SonoGeometry", "SonoVision",
                                          .product(name: "Histogram", package: "hdrhistogram-swift"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
