@@ -22,6 +22,8 @@ public struct EvaluationAggregate: Sendable, Equatable, Codable {
         /// of each scan's largest.
         public var maxTrueForceN: Double
         public var medianMaxTrueForceN: Double
+        /// The largest axial force the controller measured over every scan of this view, N.
+        public var maxAxialForceN: Double
     }
 
     public struct PatientRank: Sendable, Equatable, Codable {
@@ -65,7 +67,8 @@ public struct EvaluationAggregate: Sendable, Equatable, Codable {
                 successRate: outcomes.isEmpty ? 0 : round6(Double(acquired.count - falseOnes) / Double(outcomes.count)),
                 secondsP50: percentile(seconds, 0.5).map(round6), secondsP95: percentile(seconds, 0.95).map(round6),
                 meanClipQuality: qualities.isEmpty ? nil : round6(qualities.reduce(0, +) / Double(qualities.count)),
-                maxTrueForceN: round6(forces.last ?? 0), medianMaxTrueForceN: round6(percentile(forces, 0.5) ?? 0))
+                maxTrueForceN: round6(forces.last ?? 0), medianMaxTrueForceN: round6(percentile(forces, 0.5) ?? 0),
+                maxAxialForceN: round6(outcomes.map(\.maxAxialForceN).max() ?? 0))
         }
         completeScans = results.filter { $0.error == nil && $0.trueAcquisitions == views.count }.count
         interruptedScans = results.filter { $0.interruption != nil }.count
@@ -89,14 +92,15 @@ public struct EvaluationAggregate: Sendable, Equatable, Codable {
     /// The table `sonoctl sim eval` prints.
     public var text: String {
         var lines: [String] = []
-        lines.append("  view   success   acquired   false   time to acquire p50 / p95 (s)   clip q   max force (N, worst / median)")
+        lines.append("  view   success   acquired   false   time to acquire p50 / p95 (s)   clip q   "
+            + "max force N: true worst / median, measured")
         for v in perView {
             let time = v.secondsP50.map { p50 in String(format: "%6.1f / %6.1f", p50, v.secondsP95 ?? p50) } ?? "     -  /     - "
             let quality = v.meanClipQuality.map { String(format: "%6.2f", $0) } ?? "     -"
             lines.append("  " + pad(v.view, 6)
                 + String(format: " %6.1f %%   %3d/%-3d    %3d", v.successRate * 100, v.acquired, v.attempts, v.falseAcquisitions)
                 + "     " + pad(time, 30) + "  " + quality
-                + String(format: "   %6.2f / %6.2f", v.maxTrueForceN, v.medianMaxTrueForceN))
+                + String(format: "   %6.2f / %6.2f, %6.2f", v.maxTrueForceN, v.medianMaxTrueForceN, v.maxAxialForceN))
         }
         lines.append("  \(completeScans)/\(patients) scans with every view diagnostic; \(interruptedScans) interrupted, "
             + "\(failedScans) failed to start; \(stops) stops, \(faults) faults, \(liftOffs) lift-offs")

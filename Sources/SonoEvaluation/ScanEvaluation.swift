@@ -17,10 +17,13 @@ public struct ViewEvaluation: Sendable, Equatable, Codable {
     /// The smoothed confidence at the end of the hold (or the best probability seen).
     public var confidence: Double
     public var reason: String?
-    /// The largest axial force the controller measured while the planner worked on this view, N.
+    /// The largest axial force on the frames the planner searched and held with (its
+    /// `ViewOutcome.maxForceN`: travel and lift-off not included), N.
     public var maxForceN: Double
-    /// Truth: the largest normal contact force on the skin from the view's start to its end,
-    /// every 1 ms tick, N.
+    /// The largest axial force the controller measured, every 1 ms cycle from the view's start
+    /// (the lift-off from the previous window included) to its end, N.
+    public var maxAxialForceN: Double
+    /// Truth: the largest normal contact force on the skin over the same span, every tick, N.
     public var maxTrueForceN: Double
     /// The clip (acquired views), simulated s.
     public var clipStartSeconds: Double?
@@ -92,12 +95,12 @@ public enum ScanEvaluation {
             result.incidents = world.incidents
             return result
         }
-        // The truth force per view: from its start to its outcome.
-        var truthPeaks: [Double] = []
+        // The force peaks per view: from its start (which lifts off the last window) to its outcome.
+        var peaks: [(axial: Double, truth: Double)] = []
         let environment = SteppedScanEnvironment(world: world) { event in
             switch event {
-            case .viewStarted: world.resetTruthForcePeak()
-            case .viewAcquired, .viewFailed: truthPeaks.append(world.truthForcePeakN)
+            case .viewStarted: world.resetForcePeaks()
+            case .viewAcquired, .viewFailed: peaks.append((world.axialForcePeakN, world.truthForcePeakN))
             default: break
             }
         }
@@ -112,7 +115,8 @@ public enum ScanEvaluation {
             var view = ViewEvaluation(view: outcome.view.rawValue, acquired: outcome.acquired, seconds: round6(outcome.seconds),
                                       confidence: round6(Double(outcome.confidence)), reason: outcome.reason,
                                       maxForceN: round6(outcome.maxForceN),
-                                      maxTrueForceN: round6(index < truthPeaks.count ? truthPeaks[index] : 0),
+                                      maxAxialForceN: round6(index < peaks.count ? peaks[index].axial : 0),
+                                      maxTrueForceN: round6(index < peaks.count ? peaks[index].truth : 0),
                                       falseAcquisition: false)
             if let start = outcome.clipStartSeconds, let end = outcome.clipEndSeconds {
                 view.clipStartSeconds = round6(start)

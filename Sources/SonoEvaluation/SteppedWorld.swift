@@ -94,8 +94,10 @@ final class SteppedWorld {
     // Simulator truth (never seen by the controller, the classifier's input aside, or the planner).
     /// Every frame rendered: where the probe really was and how hard it really pressed.
     private(set) var frameTruth: [FrameTruth] = []
-    /// The largest normal contact force on the skin since `resetTruthForcePeak()`, every tick.
+    /// The largest normal contact force on the skin since `resetForcePeaks()`, every tick.
     private(set) var truthForcePeakN = 0.0
+    /// The largest axial force the controller measured (its status, every cycle) since then.
+    private(set) var axialForcePeakN = 0.0
 
     // Where the wall time goes (not part of any result).
     private(set) var profile = SteppedProfile()
@@ -232,6 +234,7 @@ final class SteppedWorld {
             if let input = Self.armInput(reply, receivedMicros: t &+ transport) { inbox.append((t &+ transport, input)) }
         }
         status = core.status
+        axialForcePeakN = max(axialForcePeakN, status.force.z)
         previousSample = currentSample
         currentSample = ProbeSample(micros: t, probe: status.probe, forceN: status.force.z)
 
@@ -330,7 +333,10 @@ final class SteppedWorld {
 
     func moveEnded(since count: UInt64) -> MoveEnd? { moveEnds > count ? lastMoveEnd : nil }
 
-    func resetTruthForcePeak() { truthForcePeakN = 0 }
+    func resetForcePeaks() {
+        truthForcePeakN = 0
+        axialForcePeakN = 0
+    }
 
     func enableProfile() { profile.enabled = true }
 

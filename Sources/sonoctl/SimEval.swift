@@ -136,6 +136,7 @@ struct SimEval: ParsableCommand {
         let patientTexts = files
         let written = WriteFailures()
         let started = MonotonicClock.nowNanos()
+        let cpuAtStart = Self.processCPUSeconds()
         let outcome: EvaluationRunner.Outcome
         do {
             outcome = try EvaluationRunner.run(cases, views: scanViews, setup: setup, jobs: jobs, profile: bench) { index, result in
@@ -170,8 +171,12 @@ struct SimEval: ParsableCommand {
         let aggregate = EvaluationAggregate(results: outcome.results, views: scanViews, model: setup.modelPath)
         print(aggregate.text)
         let speed = aggregate.simulatedSeconds / max(1e-9, wallSeconds * Double(jobs))
-        print(String(format: "  simulated %.1f s in %.1f s wall on %d job%@: %.1f× real time per job",
-                     aggregate.simulatedSeconds, wallSeconds, jobs, jobs == 1 ? "" : "s", speed))
+        // CPU time as well: on a machine shared with other work the wall time per job says more
+        // about the neighbours than about the simulation.
+        let cpuSeconds = Self.processCPUSeconds() - cpuAtStart
+        let cpuSpeed = aggregate.simulatedSeconds / max(1e-9, cpuSeconds)
+        print(String(format: "  simulated %.1f s in %.1f s wall on %d job%@: %.1f× real time per job; %.1f CPU s: %.1f× per CPU second",
+                     aggregate.simulatedSeconds, wallSeconds, jobs, jobs == 1 ? "" : "s", speed, cpuSeconds, cpuSpeed))
         if bench {
             let p = outcome.profile
             let frames = Double(max(1, p.frames)), ticks = Double(max(1, p.ticks))
@@ -187,14 +192,17 @@ struct SimEval: ParsableCommand {
         if let out {
             struct Timing: Encodable {
                 var wallSeconds: Double
+                var cpuSeconds: Double
                 var jobs: Int
                 var simulatedSeconds: Double
                 var simulatedPerWallSecondPerJob: Double
+                var simulatedPerCPUSecond: Double
             }
             do {
                 try Self.json(aggregate).write(to: URL(fileURLWithPath: "\(out)/aggregate.json"))
-                try Self.json(Timing(wallSeconds: wallSeconds, jobs: jobs, simulatedSeconds: aggregate.simulatedSeconds,
-                                     simulatedPerWallSecondPerJob: speed))
+                try Self.json(Timing(wallSeconds: wallSeconds, cpuSeconds: cpuSeconds, jobs: jobs,
+                                     simulatedSeconds: aggregate.simulatedSeconds, simulatedPerWallSecondPerJob: speed,
+                                     simulatedPerCPUSecond: cpuSpeed))
                     .write(to: URL(fileURLWithPath: "\(out)/timing.json"))
             } catch {
                 written.note("\(out): \(error)")
@@ -223,6 +231,14 @@ struct SimEval: ParsableCommand {
             print("sim eval: requirement not met: " + unmet.joined(separator: "; "))
             throw ExitCode(.scanIncomplete)
         }
+    }
+
+    /// User and system CPU time of this process so far, s.
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     static func json(_ value: some Encodable) throws -> Data {
