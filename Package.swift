@@ -196,6 +196,9 @@ let package = Package(
         .testTarget(name: "SonoGeometryTests", dependencies: ["SonoTestSupport", "SonoGeometry"], swiftSettings: strict),
         .testTarget(name: "SonoSimTests", dependencies: ["SonoTestSupport", "SonoCore", "SonoSim", "SonoProtocol", "SonoGeometry", "SonoTestbed"],
                     swiftSettings: strict),
+        .testTarget(name: "SonoEvaluationTests",
+                    dependencies: ["SonoTestSupport", "SonoEvaluation", "SonoSim", "SonoCore", "SonoDaemon"],
+                    swiftSettings: strict),
         .testTarget(name: "SonoReportTests", dependencies: ["SonoTestSupport", "SonoReport", "CZlib"], swiftSettings: strict),
         .testTarget(name: "SonoImagingTests", dependencies: ["SonoTestSupport", "SonoImaging", "CZlib"], swiftSettings: strict),
         // The emulated USB probe driven by plain libusb calls (no driver), and its usbmon
