@@ -76,7 +76,7 @@ scan-eval: build
 # core against the simulated boards, stepped at 1 kHz, no threads or wall clock) on random patients
 # unseen in training: per view success rate, false acquisitions by the simulator's true quality,
 # time to acquire and the true maximum force; the worst patients; summaries in SIM_EVAL_DIR.
-# Not in make test (100 patients on 2 jobs: about 15 minutes on the 2-core machine).
+# Not in make test (100 patients on 2 jobs: 10–20 minutes on the 2-core machine, as loaded).
 SIM_EVAL_DIR      = .build/sim-eval
 SIM_EVAL_PATIENTS ?= 100
 SIM_EVAL_JOBS     ?= 2

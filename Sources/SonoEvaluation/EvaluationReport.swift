@@ -22,8 +22,10 @@ public struct EvaluationAggregate: Sendable, Equatable, Codable {
         /// of each scan's largest.
         public var maxTrueForceN: Double
         public var medianMaxTrueForceN: Double
-        /// The largest axial force the controller measured over every scan of this view, N.
+        /// The largest axial force, and force magnitude, the controller measured over every scan
+        /// of this view, N (the hard cap judges the magnitude).
         public var maxAxialForceN: Double
+        public var maxForceMagnitudeN: Double
     }
 
     public struct PatientRank: Sendable, Equatable, Codable {
@@ -46,7 +48,8 @@ public struct EvaluationAggregate: Sendable, Equatable, Codable {
     public var failedScans: Int
     public var stops: Int
     public var faults: Int
-    public var liftOffs: Int
+    /// Lift-offs because the contact lease expired (the planner fell silent or frames stopped).
+    public var leaseExpiries: Int
     /// The worst scans first: fewest true acquisitions, then most false ones, then the longest.
     public var worst: [PatientRank]
     public var simulatedSeconds: Double
@@ -68,14 +71,15 @@ public struct EvaluationAggregate: Sendable, Equatable, Codable {
                 secondsP50: percentile(seconds, 0.5).map(round6), secondsP95: percentile(seconds, 0.95).map(round6),
                 meanClipQuality: qualities.isEmpty ? nil : round6(qualities.reduce(0, +) / Double(qualities.count)),
                 maxTrueForceN: round6(forces.last ?? 0), medianMaxTrueForceN: round6(percentile(forces, 0.5) ?? 0),
-                maxAxialForceN: round6(outcomes.map(\.maxAxialForceN).max() ?? 0))
+                maxAxialForceN: round6(outcomes.map(\.maxAxialForceN).max() ?? 0),
+                maxForceMagnitudeN: round6(outcomes.map(\.maxForceMagnitudeN).max() ?? 0))
         }
         completeScans = results.filter { $0.error == nil && $0.trueAcquisitions == views.count }.count
         interruptedScans = results.filter { $0.interruption != nil }.count
         failedScans = results.filter { $0.error != nil }.count
         stops = results.reduce(0) { $0 + $1.incidents.filter { $0.kind == "stop" }.count }
         faults = results.reduce(0) { $0 + $1.incidents.filter { $0.kind == "fault" }.count }
-        liftOffs = results.reduce(0) { $0 + $1.incidents.filter { $0.kind == "lift_off" }.count }
+        leaseExpiries = results.reduce(0) { $0 + $1.incidents.filter { $0.kind == "lift_off" && $0.detail == "lease_expired" }.count }
         worst = results.sorted { a, b in
             if a.trueAcquisitions != b.trueAcquisitions { return a.trueAcquisitions < b.trueAcquisitions }
             if a.falseAcquisitions != b.falseAcquisitions { return a.falseAcquisitions > b.falseAcquisitions }
@@ -93,17 +97,18 @@ public struct EvaluationAggregate: Sendable, Equatable, Codable {
     public var text: String {
         var lines: [String] = []
         lines.append("  view   success   acquired   false   time to acquire p50 / p95 (s)   clip q   "
-            + "max force N: true worst / median, measured")
+            + "max force N: true normal worst / median; measured axial, |F|")
         for v in perView {
             let time = v.secondsP50.map { p50 in String(format: "%6.1f / %6.1f", p50, v.secondsP95 ?? p50) } ?? "     -  /     - "
             let quality = v.meanClipQuality.map { String(format: "%6.2f", $0) } ?? "     -"
             lines.append("  " + pad(v.view, 6)
                 + String(format: " %6.1f %%   %3d/%-3d    %3d", v.successRate * 100, v.acquired, v.attempts, v.falseAcquisitions)
                 + "     " + pad(time, 30) + "  " + quality
-                + String(format: "   %6.2f / %6.2f, %6.2f", v.maxTrueForceN, v.medianMaxTrueForceN, v.maxAxialForceN))
+                + String(format: "   %6.2f / %6.2f; %6.2f, %6.2f", v.maxTrueForceN, v.medianMaxTrueForceN, v.maxAxialForceN,
+                         v.maxForceMagnitudeN))
         }
         lines.append("  \(completeScans)/\(patients) scans with every view diagnostic; \(interruptedScans) interrupted, "
-            + "\(failedScans) failed to start; \(stops) stops, \(faults) faults, \(liftOffs) lift-offs")
+            + "\(failedScans) failed to start; \(stops) stops, \(faults) faults, \(leaseExpiries) lease expiries")
         if !worst.isEmpty {
             lines.append("  worst patients:")
             for rank in worst {

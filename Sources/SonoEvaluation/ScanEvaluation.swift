@@ -23,6 +23,8 @@ public struct ViewEvaluation: Sendable, Equatable, Codable {
     /// The largest axial force the controller measured, every 1 ms cycle from the view's start
     /// (the lift-off from the previous window included) to its end, N.
     public var maxAxialForceN: Double
+    /// The largest magnitude of the measured force (axial and lateral: what the hard cap judges), N.
+    public var maxForceMagnitudeN: Double
     /// Truth: the largest normal contact force on the skin over the same span, every tick, N.
     public var maxTrueForceN: Double
     /// The clip (acquired views), simulated s.
@@ -96,11 +98,11 @@ public enum ScanEvaluation {
             return result
         }
         // The force peaks per view: from its start (which lifts off the last window) to its outcome.
-        var peaks: [(axial: Double, truth: Double)] = []
+        var peaks: [(axial: Double, magnitude: Double, truth: Double)] = []
         let environment = SteppedScanEnvironment(world: world) { event in
             switch event {
             case .viewStarted: world.resetForcePeaks()
-            case .viewAcquired, .viewFailed: peaks.append((world.axialForcePeakN, world.truthForcePeakN))
+            case .viewAcquired, .viewFailed: peaks.append((world.axialForcePeakN, world.forceMagnitudePeakN, world.truthForcePeakN))
             default: break
             }
         }
@@ -116,6 +118,7 @@ public enum ScanEvaluation {
                                       confidence: round6(Double(outcome.confidence)), reason: outcome.reason,
                                       maxForceN: round6(outcome.maxForceN),
                                       maxAxialForceN: round6(index < peaks.count ? peaks[index].axial : 0),
+                                      maxForceMagnitudeN: round6(index < peaks.count ? peaks[index].magnitude : 0),
                                       maxTrueForceN: round6(index < peaks.count ? peaks[index].truth : 0),
                                       falseAcquisition: false)
             if let start = outcome.clipStartSeconds, let end = outcome.clipEndSeconds {

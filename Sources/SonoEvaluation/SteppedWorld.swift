@@ -96,8 +96,10 @@ final class SteppedWorld {
     private(set) var frameTruth: [FrameTruth] = []
     /// The largest normal contact force on the skin since `resetForcePeaks()`, every tick.
     private(set) var truthForcePeakN = 0.0
-    /// The largest axial force the controller measured (its status, every cycle) since then.
+    /// The largest axial force, and force magnitude (what the hard cap judges), the controller
+    /// measured (its status, every cycle) since then.
     private(set) var axialForcePeakN = 0.0
+    private(set) var forceMagnitudePeakN = 0.0
 
     // Where the wall time goes (not part of any result).
     private(set) var profile = SteppedProfile()
@@ -235,6 +237,7 @@ final class SteppedWorld {
         }
         status = core.status
         axialForcePeakN = max(axialForcePeakN, status.force.z)
+        forceMagnitudePeakN = max(forceMagnitudePeakN, status.force.length)
         previousSample = currentSample
         currentSample = ProbeSample(micros: t, probe: status.probe, forceN: status.force.z)
 
@@ -336,6 +339,7 @@ final class SteppedWorld {
     func resetForcePeaks() {
         truthForcePeakN = 0
         axialForcePeakN = 0
+        forceMagnitudePeakN = 0
     }
 
     func enableProfile() { profile.enabled = true }

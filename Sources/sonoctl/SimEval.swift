@@ -163,6 +163,7 @@ struct SimEval: ParsableCommand {
                     line += "; " + interruption
                 }
                 print(line)
+                fflush(nil)  // every stream: the progress shows when stdout is a file
             }
         } catch {
             throw ValidationError("view classifier \(setup.modelPath): \(error)")
