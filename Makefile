@@ -29,8 +29,8 @@ DAEMON_TESTS     = $(subst $(eval) ,|,$(strip $(DAEMON_SUITES)))
 SEPARATE_TESTS   = $(EMULATED_TESTS)|$(VISION_TESTS)|$(RECORD_TESTS)|$(REPORT_TESTS)|$(USB_REPLAY_TESTS)|$(DAEMON_TESTS)
 
 .PHONY: all deps build demo test test-modules test-passes test-swift test-daemon test-emulated test-faults test-c test-vectors fuzz fuzz-smoke \
-        bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-vision bench-record bench-replay bench-usb bench-usb-path \
-        test-vision test-record test-report test-usb-emulation test-usb-replay eval-vision test-systemd test-api install install-files scan-eval scan-soak demo-devlab \
+        bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-eval bench-vision bench-record bench-replay bench-usb bench-usb-path \
+        test-vision test-record test-report test-usb-emulation test-usb-replay eval-vision test-systemd test-api install install-files scan-eval sim-eval scan-soak demo-devlab \
         sheets clean
 
 all: build
@@ -71,6 +71,21 @@ scan-eval: build
 			--summary $(SCAN_EVAL_DIR)/$$n.json --socket /tmp/sono-scan-eval.sock 2>/dev/null | head -1; \
 	done
 	$(DEBUG_BIN)/sonoctl scan summarize $(SCAN_EVAL_DIR)/*.json
+
+# Whole autonomous scans in simulated time (sonoctl sim eval: the planner, classifier and motion
+# core against the simulated boards, stepped at 1 kHz, no threads or wall clock) on random patients
+# unseen in training: per view success rate, false acquisitions by the simulator's true quality,
+# time to acquire and the true maximum force; the worst patients; summaries in SIM_EVAL_DIR.
+# Not in make test (100 patients on 2 jobs: 10–20 minutes on the 2-core machine, as loaded).
+SIM_EVAL_DIR      = .build/sim-eval
+SIM_EVAL_PATIENTS ?= 100
+SIM_EVAL_JOBS     ?= 2
+SIM_EVAL_SEED     ?= 0
+sim-eval: deps
+	$(SWIFT) build -c release --product sonoctl
+	rm -rf $(SIM_EVAL_DIR)
+	$(RELEASE_BIN)/sonoctl sim eval --patients $(SIM_EVAL_PATIENTS) --jobs $(SIM_EVAL_JOBS) --seed $(SIM_EVAL_SEED) \
+		--out $(SIM_EVAL_DIR)
 
 # Whole scans back to back through the real-time daemon path, quiet and then beside a parallel
 # build of this package (issue 16, finding 15): 0 stops, faults or lease expiries, and the oldest
@@ -276,7 +291,7 @@ fuzz-smoke: deps Fuzz/build/frame-decoder-fuzz Fuzz/corpus
 		Fuzz/build/smoke-corpus Fuzz/corpus 2>&1 | grep -E "^(Done|stat::number_of_executed_units|==)|ERROR|SUMMARY" ; \
 		test $${PIPESTATUS[0]} -eq 0
 
-bench: bench-codec bench-safety bench-link bench-sim bench-loop bench-stop bench-vision bench-record bench-replay
+bench: bench-codec bench-safety bench-link bench-sim bench-eval bench-loop bench-stop bench-vision bench-record bench-replay
 
 bench-codec: deps
 	$(SWIFT) package --allow-writing-to-package-directory benchmark --target ProtocolCodec
@@ -315,6 +330,12 @@ bench-link: deps
 bench-sim: deps
 	$(SWIFT) build -c release --product sonoctl
 	$(RELEASE_BIN)/sonoctl sim bench --seconds 3
+
+# The stepped simulation's speed: one whole scan (4 views) of one random patient on one core, in
+# simulated seconds per wall second, and where the wall time goes (render, classify, boards and core).
+bench-eval: deps
+	$(SWIFT) build -c release --product sonoctl
+	$(RELEASE_BIN)/sonoctl sim eval --bench
 
 # Replay speed: a 5-minute session of the virtual patient (a scan of the standard views, repeated,
 # then idle until the 300 s are up; every frame, force sample and joint state recorded) replayed

@@ -133,6 +133,14 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                 swiftSettings: strict),
+        // Whole autonomous scans in simulated time (`sonoctl sim eval`): the simulated boards, the
+        // motion controller's core, the probe, the classifier and the planner stepped at 1 kHz on
+        // one thread, without the daemon's threads, links or wall clock; the simulator's truth
+        // about each acquisition.
+        .target(name: "SonoEvaluation",
+                dependencies: ["SonoSim", "SonoMotion", "SonoVision", "SonoPlanner", "SonoDaemon", "SonoCore", "SonoGeometry",
+                               "SonoProtocol", "SonoSystem"],
+                swiftSettings: strict),
         // The service binary (sono.service): the daemon on hardware, nothing else.
         .executableTarget(name: "sonod",
                           dependencies: ["SonoDaemon", "SonoSystem",
@@ -153,7 +161,7 @@ let package = Package(
                           swiftSettings: strict),
 
         .executableTarget(name: "sonoctl",
-                          dependencies: ["SonoDaemon", "SonoDevices", "SonoImaging", "SonoProtocol", "SonoRecord", "SonoReport", "SonoSim", "SonoSystem", "SonoGeometry", "SonoVision",
+                          dependencies: ["SonoDaemon", "SonoDevices", "SonoEvaluation", "SonoImaging", "SonoProtocol", "SonoRecord", "SonoReport", "SonoSim", "SonoSystem", "SonoGeometry", "SonoVision",
                                          .product(name: "Histogram", package: "hdrhistogram-swift"),
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
@@ -187,6 +195,9 @@ let package = Package(
                           path: "Tests/RecordCrashWriter", swiftSettings: strict),
         .testTarget(name: "SonoGeometryTests", dependencies: ["SonoTestSupport", "SonoGeometry"], swiftSettings: strict),
         .testTarget(name: "SonoSimTests", dependencies: ["SonoTestSupport", "SonoCore", "SonoSim", "SonoProtocol", "SonoGeometry", "SonoTestbed"],
+                    swiftSettings: strict),
+        .testTarget(name: "SonoEvaluationTests",
+                    dependencies: ["SonoTestSupport", "SonoEvaluation", "SonoSim", "SonoCore", "SonoDaemon"],
                     swiftSettings: strict),
         .testTarget(name: "SonoReportTests", dependencies: ["SonoTestSupport", "SonoReport", "CZlib"], swiftSettings: strict),
         .testTarget(name: "SonoImagingTests", dependencies: ["SonoTestSupport", "SonoImaging", "CZlib"], swiftSettings: strict),

@@ -62,7 +62,7 @@ public final class SimulatedHardware: SimulationHost, @unchecked Sendable {
     /// Frames at 30 fps on the monotonic clock, rendered at the pose the arm really has (the
     /// simulator's truth, as a real probe would image).
     public func makeProbe() -> any ProbeFrameSource {
-        let probe = SimulatedProbe(patient: patient, settings: ImagingSettings(), state: scanner.state,
+        let probe = SimulatedProbe(patient: patient, settings: .virtualProbe, state: scanner.state,
                                    clock: { MonotonicClock.nowMicros() },
                                    sleep: { micros in usleep(useconds_t(min(micros, 1_000_000))) })
         guard let probeFault else { return probe }

@@ -8,8 +8,8 @@ import SonoSim
 /// `sonoctl sim …`: the virtual patient, for people and for training data.
 struct Sim: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Render frames, contact sheets and training data from the virtual patient.",
-        subcommands: [SimRender.self, SimDataset.self, SimBench.self, SimPriors.self])
+        abstract: "Render frames, contact sheets and training data from the virtual patient; evaluate whole scans in simulated time.",
+        subcommands: [SimRender.self, SimDataset.self, SimBench.self, SimPriors.self, SimEval.self])
 }
 
 /// Options every sim command shares: which patient and how the probe images.

@@ -1,10 +1,10 @@
 import Foundation
-import SonoCore
-import SonoGeometry
+public import SonoCore
+public import SonoGeometry
 import SonoMotion
-import SonoPlanner
+public import SonoPlanner
 import SonoSystem
-import SonoVision
+public import SonoVision
 import Synchronization
 
 /// Frames in order, from the pipeline thread to one consumer (the planner), with a wait.
@@ -192,18 +192,19 @@ protocol FrameRecorder: Sendable {
 }
 
 /// The view classifier and its temporal smoother over a stream of frames: what the pipeline
-/// runs live and a replay runs on recorded frames, so that both decide alike.
-struct FrameClassifier {
-    let classifier: ViewClassifier
+/// runs live, a replay runs on recorded frames and the stepped simulation (`sonoctl sim eval`,
+/// SonoEvaluation) runs on the frames it renders, so that all three decide alike.
+public struct FrameClassifier {
+    public let classifier: ViewClassifier
     private var smoother: TemporalSmoother
 
-    init(classifier: ViewClassifier, framesPerSecond: Double) {
+    public init(classifier: ViewClassifier, framesPerSecond: Double) {
         self.classifier = classifier
         smoother = TemporalSmoother(labels: classifier.labels, window: max(1, Int(framesPerSecond.rounded())))
     }
 
-    mutating func observe(_ pixels: UnsafeBufferPointer<UInt8>, width: Int, height: Int, info: ProbeFrameInfo,
-                          probe: Pose, forceN: Double) throws(ModelError) -> ViewObservation {
+    public mutating func observe(_ pixels: UnsafeBufferPointer<UInt8>, width: Int, height: Int, info: ProbeFrameInfo,
+                                 probe: Pose, forceN: Double) throws(ModelError) -> ViewObservation {
         _ = try classifier.classify(pixels, width: width, height: height)
         let prediction = smoother.add(classifier.probabilities, quality: classifier.hasQuality ? classifier.quality : nil)
         var observation = ViewObservation(

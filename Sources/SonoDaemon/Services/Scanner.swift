@@ -184,11 +184,11 @@ public final class Scanner: Sendable {
     /// (hardware/safety-simulation.toml: umockdev relays every byte through one ordinary thread
     /// whose latency tail would trip the 5 ms hardware deadlines), never from here.
     /// `[realtime] stale_deadline_ms` may only tighten them. A replay derives the same settings
-    /// from the recording.
+    /// from the recording, and the stepped simulation (SonoEvaluation) builds its controller with it.
     /// - Throws: `StartupError.configuration` naming the key that would loosen a limit, or a
     ///   motion limit that is not a finite positive number.
-    static func motionConfiguration(limits: SafetyLimits, staleDeadlineMillis: Int?,
-                                    arm: ArmModel) throws(StartupError) -> MotionControllerConfiguration {
+    public static func motionConfiguration(limits: SafetyLimits, staleDeadlineMillis: Int?,
+                                           arm: ArmModel) throws(StartupError) -> MotionControllerConfiguration {
         var motion = MotionControllerConfiguration()
         motion.limits = limits
         if let millis = staleDeadlineMillis {

@@ -32,6 +32,10 @@ public struct ImagingSettings: Sendable, Equatable {
         }
     }
 
+    /// The virtual patient's probe: what sonod-sim's simulated probe images (SonoSimHost) and
+    /// what the stepped simulation (`sonoctl sim eval`) renders, so that both see alike.
+    public static let virtualProbe = ImagingSettings()
+
     public func validated() throws(Invalid) -> Self {
         guard (32...1_024).contains(width), (32...1_024).contains(height) else { throw .size(width, height) }
         guard (40...300).contains(depthMM) else { throw .depth(depthMM) }
