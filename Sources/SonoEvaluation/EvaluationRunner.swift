@@ -43,9 +43,7 @@ public enum EvaluationRunner {
         for worker in 0..<workers {
             let thread = Thread {
                 defer { done.signal() }
-                // Made on the thread that runs it: the classifier's one-thread setting
-                // (omp_set_num_threads) holds for the thread that loads it. Loaded on another, its
-                // inference would run with OpenMP's default team of every core.
+                // One classifier per worker: a classifier is not shared between threads.
                 let classifier: ViewClassifier
                 do throws(ModelError) { classifier = try ViewClassifier(path: setup.modelPath, threads: 1) } catch {
                     failure.withLock { $0 = $0 ?? error }

@@ -578,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--val-seed", type=int, default=12)
     ap.add_argument("--test-seed", type=int, default=2024)
     ap.add_argument("--seed", type=int, default=1, help="torch seed")
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=16)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=4e-3)
     ap.add_argument("--smoothing", type=float, default=0.05)
@@ -590,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stem-kernel", type=int, default=5)
     ap.add_argument("--stem-stride", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--max-minutes", type=float, default=60, help="stop training after this long")
+    ap.add_argument("--max-minutes", type=float, default=30, help="stop training after this long")
     args = ap.parse_args(argv)
 
     t_start = time.time()

@@ -42,8 +42,14 @@ final class InferenceEngine {
     private(set) var qualityOutput: UnsafePointer<Float>?
     private(set) var qualityCount = 0
 
+    /// The OpenMP threads inference may use. OpenMP's limit is per calling thread, so `run` sets
+    /// it on whichever thread runs the model (the daemon loads the model on one thread and
+    /// classifies on another; unset there, oneDNN would spread over every core).
+    private let threads: Int32
+
     init(plan: ExecutionPlan, threads: Int) throws(ModelError) {
-        omp_set_num_threads(Int32(max(1, threads)))
+        self.threads = Int32(max(1, threads))
+        omp_set_num_threads(self.threads)
         try check(dnnl_engine_create(&engine, dnnl_cpu, 0), "engine_create")
         try check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "stream_create")
         // Pass 1: collect scratchpad sizes as primitives are created; pass 2 (below) binds them.
@@ -94,6 +100,7 @@ final class InferenceEngine {
 
     /// Runs the network on `input`; the results are in `output` (and `qualityOutput`).
     func run() throws(ModelError) {
+        if omp_get_max_threads() != threads { omp_set_num_threads(threads) }
         for operation in operations {
             try check(dnnl_primitive_execute(operation.primitive, stream, operation.count, operation.arguments), "execute")
         }
