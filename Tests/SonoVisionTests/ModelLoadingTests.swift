@@ -2,6 +2,7 @@ import Foundation
 import SonoImaging
 @testable import SonoVision
 import SonoTestSupport
+import Synchronization
 import Testing
 
 /// Small ONNX models built in code, to check loading, the contract and the errors.
@@ -282,6 +283,30 @@ enum TestModel {
             let message = "\(error)"
             return mentions.allSatisfy { message.contains($0) }
         }
+    }
+
+    /// The daemon loads the model on one thread and classifies on another: the thread that runs
+    /// it must keep to the classifier's thread count (OpenMP's limit is per thread).
+    @Test func inferenceKeepsItsThreadCountOnAnotherThread() throws {
+        let path = try TestModel.write(TestModel.model())
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // Handed to the other thread once, used there alone (as the daemon hands it to sono-frames).
+        final class Handover: @unchecked Sendable { let classifier: ViewClassifier; init(_ c: ViewClassifier) { classifier = c } }
+        let handover = Handover(try ViewClassifier(path: path, threads: 1))
+        let result = Mutex<(before: Int, after: Int, error: Bool)>((0, 0, false))
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            let before = InferenceEngine.callingThreadLimit
+            let failed = (try? handover.classifier.classify([UInt8](repeating: 90, count: 16 * 16), width: 16, height: 16)) == nil
+            result.withLock { $0 = (before, InferenceEngine.callingThreadLimit, failed) }
+            done.signal()
+        }
+        thread.start()
+        done.wait()
+        let seen = result.withLock { $0 }
+        #expect(!seen.error)
+        #expect(seen.before != 1 || ProcessInfo.processInfo.activeProcessorCount == 1, "the premise: a fresh thread may use every core")
+        #expect(seen.after == 1, "a fresh thread's OpenMP limit was \(seen.before); after classifying, \(seen.after)")
     }
 
     @Test func theQualityOutputRunsToItsClosedFormAnswerPerLabel() throws {

@@ -99,6 +99,9 @@ final class InferenceEngine {
     }
 
     /// Runs the network on `input`; the results are in `output` (and `qualityOutput`).
+    /// OpenMP's thread limit on the calling thread (what `run` would use there).
+    static var callingThreadLimit: Int { Int(omp_get_max_threads()) }
+
     func run() throws(ModelError) {
         if omp_get_max_threads() != threads { omp_set_num_threads(threads) }
         for operation in operations {
