@@ -26,6 +26,10 @@ public struct EvaluationAggregate: Sendable, Equatable, Codable {
         /// of this view, N (the hard cap judges the magnitude).
         public var maxAxialForceN: Double
         public var maxForceMagnitudeN: Double
+        /// Attempts where the patient allows a diagnostic view at all (the oracle's best
+        /// reachable quality ≥ `ViewQuality.diagnostic`), and the success rate over those.
+        public var reachable: Int
+        public var successRateReachable: Double
     }
 
     public struct PatientRank: Sendable, Equatable, Codable {
@@ -65,6 +69,8 @@ public struct EvaluationAggregate: Sendable, Equatable, Codable {
             let seconds = acquired.map(\.seconds).sorted()
             let forces = outcomes.map(\.maxTrueForceN).sorted()
             let qualities = acquired.compactMap(\.clipMeanQuality)
+            let reachable = outcomes.filter { ($0.reachableQuality ?? 0) >= ViewQuality.diagnostic }
+            let reachableTrue = reachable.filter { $0.acquired && !$0.falseAcquisition }.count
             return ViewSummary(
                 view: view.rawValue, attempts: outcomes.count, acquired: acquired.count, falseAcquisitions: falseOnes,
                 successRate: outcomes.isEmpty ? 0 : round6(Double(acquired.count - falseOnes) / Double(outcomes.count)),
@@ -72,7 +78,9 @@ public struct EvaluationAggregate: Sendable, Equatable, Codable {
                 meanClipQuality: qualities.isEmpty ? nil : round6(qualities.reduce(0, +) / Double(qualities.count)),
                 maxTrueForceN: round6(forces.last ?? 0), medianMaxTrueForceN: round6(percentile(forces, 0.5) ?? 0),
                 maxAxialForceN: round6(outcomes.map(\.maxAxialForceN).max() ?? 0),
-                maxForceMagnitudeN: round6(outcomes.map(\.maxForceMagnitudeN).max() ?? 0))
+                maxForceMagnitudeN: round6(outcomes.map(\.maxForceMagnitudeN).max() ?? 0),
+                reachable: reachable.count,
+                successRateReachable: reachable.isEmpty ? 0 : round6(Double(reachableTrue) / Double(reachable.count)))
         }
         completeScans = results.filter { $0.error == nil && $0.trueAcquisitions == views.count }.count
         interruptedScans = results.filter { $0.interruption != nil }.count
@@ -97,7 +105,7 @@ public struct EvaluationAggregate: Sendable, Equatable, Codable {
     public var text: String {
         var lines: [String] = []
         lines.append("  view   success   acquired   false   time to acquire p50 / p95 (s)   clip q   "
-            + "max force N: true normal worst / median; measured axial, |F|")
+            + "max force N: true normal worst / median; measured axial, |F|   reachable: views, success")
         for v in perView {
             let time = v.secondsP50.map { p50 in String(format: "%6.1f / %6.1f", p50, v.secondsP95 ?? p50) } ?? "     -  /     - "
             let quality = v.meanClipQuality.map { String(format: "%6.2f", $0) } ?? "     -"
@@ -105,8 +113,16 @@ public struct EvaluationAggregate: Sendable, Equatable, Codable {
                 + String(format: " %6.1f %%   %3d/%-3d    %3d", v.successRate * 100, v.acquired, v.attempts, v.falseAcquisitions)
                 + "     " + pad(time, 30) + "  " + quality
                 + String(format: "   %6.2f / %6.2f; %6.2f, %6.2f", v.maxTrueForceN, v.medianMaxTrueForceN, v.maxAxialForceN,
-                         v.maxForceMagnitudeN))
+                         v.maxForceMagnitudeN)
+                + String(format: "         %3d/%-3d %6.1f %%", v.reachable, v.attempts, v.successRateReachable * 100))
         }
+        let attempts = perView.reduce(0) { $0 + $1.attempts }
+        let successes = perView.reduce(0) { $0 + $1.acquired - $1.falseAcquisitions }
+        let falseOnes = perView.reduce(0) { $0 + $1.falseAcquisitions }
+        lines.append(String(format: "  all views: %d/%d acquired diagnostic (%.1f %%), %d false acquisitions; "
+                            + "%d of the %d views reachable diagnostic by the oracle", successes, attempts,
+                            attempts == 0 ? 0 : Double(successes) / Double(attempts) * 100, falseOnes,
+                            perView.reduce(0) { $0 + $1.reachable }, attempts))
         lines.append("  \(completeScans)/\(patients) scans with every view diagnostic; \(interruptedScans) interrupted, "
             + "\(failedScans) failed to start; \(stops) stops, \(faults) faults, \(leaseExpiries) lease expiries")
         if !worst.isEmpty {

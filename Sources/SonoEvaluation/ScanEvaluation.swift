@@ -44,6 +44,10 @@ public struct ViewEvaluation: Sendable, Equatable, Codable {
     public var beamErrorDeg: Double?
     public var rotationErrorDeg: Double?
     public var truthView: String?
+    /// The oracle: the best true quality of the view reachable on this patient by sliding over
+    /// the skin (`StandardViewGeometry.bestReachableQuality`). Below `ViewQuality.diagnostic`, no
+    /// planner could acquire the view diagnostic.
+    public var reachableQuality: Double?
 }
 
 /// One evaluated scan of one patient.
@@ -149,6 +153,8 @@ public enum ScanEvaluation {
             if let start = outcome.clipStartSeconds, let held = truth.last(where: { $0.seconds <= start }) {
                 view.truthView = geometry.label(pose: held.pose, contactForceN: held.forceN, seconds: held.seconds).view.rawValue
             }
+            view.reachableQuality = geometry.bestReachableQuality(of: outcome.view,
+                                                                  contactForceN: setup.planner.contactForceN).map { round6($0.quality) }
             result.views.append(view)
         }
         result.acquired = result.views.filter(\.acquired).count
