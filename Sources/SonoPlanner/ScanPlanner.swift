@@ -21,9 +21,9 @@ import Foundation
 ///    tilt (two axes), steps halved when a round brings nothing, until the score reaches
 ///    `targetQuality` (with quality; `acquireConfidence` without), or the climb converges with
 ///    the score at least diagnostic (`acquireQuality`): the centring step.
-/// 3. *Hold*: the smoothed quality (or the smoothed view at `acquireConfidence`) must stay at
-///    least diagnostic for `holdSeconds` and `clipSeconds`, the longer; those frames are the
-///    clip. If it drops, refinement resumes.
+/// 3. *Hold*: the smoothed quality must stay at least diagnostic, with the smoothed view the
+///    target (or without quality, the smoothed view at `acquireConfidence`), for `holdSeconds`
+///    and `clipSeconds`, the longer; those frames are the clip. If it does not, refinement resumes.
 public final class ScanPlanner {
     public let prior: ScanPrior
     public let settings: PlannerSettings
@@ -275,13 +275,18 @@ public final class ScanPlanner {
         var maxForce = search.maxForceN
         let view = search.view
         let index = search.index
-        let window = duration + 1.5  // the smoother's window fills first
+        // The smoother's window fills first, and one dip below the line may restart the hold.
+        let window = 2 * duration + 1.5
         let quality = usesQuality, acquireQuality = settings.acquireQuality, acquireConfidence = settings.acquireConfidence
         try environment.observe(seconds: window) { frame in
             maxForce = max(maxForce, frame.forceN)
             last = frame
+            // With quality, the view classifier must agree: its smoothed view is the target. Two
+            // heads of the model that fail differently (a frame of one view mistaken for a good
+            // frame of another shows up in the view head first).
             let diagnostic = quality
                 ? index < frame.smoothedQuality.count && frame.smoothedQuality[index] >= acquireQuality
+                    && frame.smoothedLabel == view.rawValue
                 : frame.smoothedLabel == view.rawValue && frame.smoothedConfidence >= acquireConfidence
             guard diagnostic else { clip.removeAll(keepingCapacity: true); return true }
             clip.append(frame)
