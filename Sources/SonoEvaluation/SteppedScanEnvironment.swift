@@ -1,4 +1,5 @@
 public import SonoGeometry
+import SonoDaemon
 import SonoMotion
 public import SonoPlanner
 
@@ -21,8 +22,6 @@ public final class SteppedScanEnvironment: ScanEnvironment {
     private let onEvent: (PlannerEvent) -> Void
     private let frameSilenceMicros: UInt64
     private var lastRenewal: UInt64 = 0
-    static let renewalIntervalMicros: UInt64 = 50_000
-    static let moveTimeoutMicros: UInt64 = 30_000_000
 
     init(world: SteppedWorld, onEvent: @escaping (PlannerEvent) -> Void) {
         self.world = world
@@ -37,7 +36,7 @@ public final class SteppedScanEnvironment: ScanEnvironment {
 
     private func renewLeaseIfDue() {
         let now = world.micros
-        guard now &- lastRenewal >= Self.renewalIntervalMicros else { return }
+        guard now &- lastRenewal >= ScanRules.renewalIntervalMicros else { return }
         let acquired = world.lastAcquiredMicros
         guard acquired != 0, now &- acquired <= frameSilenceMicros else { return }
         if case .success = world.perform(.renewContactLease) { lastRenewal = now }
@@ -45,33 +44,22 @@ public final class SteppedScanEnvironment: ScanEnvironment {
 
     private func checkScanning() throws(ScanInterruption) {
         renewLeaseIfDue()
-        let status = world.status
-        if status.state == .operatorEnabled, status.liftingOff, status.lastLiftOff == .leaseExpired {
-            throw .stopped("the contact lease expired (no renewal from the planner with fresh frames within "
-                + "\(world.core.configuration.limits.contactLeaseMicros / 1_000) ms): the probe lifted off")
-        }
-        guard status.state == .scanning else {
-            let cause = status.latched.map { " (\($0.cause.rawValue))" } ?? ""
-            throw .stopped("the controller is \(status.state.rawValue)\(cause)")
+        if let interruption = ScanRules.interruption(world.status,
+                                                     contactLeaseMicros: world.core.configuration.limits.contactLeaseMicros) {
+            throw interruption
         }
     }
 
     public func move(to target: ProbeTarget, frame: (ViewObservation) -> Void) throws(ScanInterruption) -> MoveOutcome {
         try checkScanning()
         let before = world.moveEnds
-        var proposed = MotionLimits()
-        proposed.speedMMs = target.speedMMs
-        proposed.angularSpeed = target.angularSpeedRadS
-        let limits: MotionLimits
-        do throws(MotionLimitsError) { limits = try proposed.validated() } catch {
-            throw .stopped("the planner proposed an invalid move: \(error)")
-        }
+        let limits = try ScanRules.limits(for: target)
         switch world.perform(.move(to: target.pose, limits: limits)) {
         case .success: break
         case .failure(.target(let rejection)): return .rejected("target rejected: \(rejection)")
         case .failure(let error): throw .stopped(error.description)
         }
-        let deadline = world.micros &+ Self.moveTimeoutMicros
+        let deadline = world.micros &+ ScanRules.moveTimeoutMicros
         while world.micros < deadline {
             while let observation = world.nextObservation() { frame(observation) }
             if let ended = world.moveEnded(since: before) {

@@ -1,8 +1,8 @@
 import Foundation
 import SonoCore
 import SonoGeometry
-import SonoMotion
-import SonoPlanner
+public import SonoMotion
+public import SonoPlanner
 import SonoProtocol
 import SonoSystem
 import Synchronization
@@ -24,7 +24,6 @@ final class MotionScanEnvironment: ScanEnvironment, Sendable {
     /// this recently (the safety profile's frame age limit).
     private let frameSilenceMicros: UInt64
     private let lastRenewal = Atomic<UInt64>(0)
-    static let renewalIntervalMicros: UInt64 = 50_000
 
     init(labels: [String], framesPerSecond: Double, controller: MotionController, frames: FrameQueue, moves: MoveTracker,
          cancelled: @escaping @Sendable () -> Bool, onEvent: @escaping @Sendable (PlannerEvent) -> Void,
@@ -54,7 +53,7 @@ final class MotionScanEnvironment: ScanEnvironment, Sendable {
     /// the planner's own thread, from every wait of the planner.
     private func renewLeaseIfDue() {
         let now = MonotonicClock.nowMicros()
-        guard now &- lastRenewal.load(ordering: .relaxed) >= Self.renewalIntervalMicros else { return }
+        guard now &- lastRenewal.load(ordering: .relaxed) >= ScanRules.renewalIntervalMicros else { return }
         let acquired = frames.lastAcquiredMicros
         guard acquired != 0, now &- acquired <= frameSilenceMicros else { return }
         if controller.renewContactLease() { lastRenewal.store(now, ordering: .relaxed) }
@@ -63,29 +62,16 @@ final class MotionScanEnvironment: ScanEnvironment, Sendable {
     private func checkScanning() throws(ScanInterruption) {
         if cancelled() { throw .cancelled }
         renewLeaseIfDue()
-        let status = controller.status
-        if status.state == .operatorEnabled, status.liftingOff, status.lastLiftOff == .leaseExpired {
-            throw .stopped("the contact lease expired (no renewal from the planner with fresh frames within "
-                + "\(controller.configuration.limits.contactLeaseMicros / 1_000) ms): the probe lifted off")
-        }
-        guard status.state == .scanning else {
-            let cause = status.latched.map { " (\($0.cause.rawValue))" } ?? ""
-            throw .stopped("the controller is \(status.state.rawValue)\(cause)")
+        if let interruption = ScanRules.interruption(controller.status,
+                                                     contactLeaseMicros: controller.configuration.limits.contactLeaseMicros) {
+            throw interruption
         }
     }
 
     func move(to target: ProbeTarget, frame: (ViewObservation) -> Void) throws(ScanInterruption) -> MoveOutcome {
         try checkScanning()
         let before = moves.count
-        var proposed = MotionLimits()
-        proposed.speedMMs = target.speedMMs
-        proposed.angularSpeed = target.angularSpeedRadS
-        // The planner's speeds are input to the controller: a NaN or non-positive one would time
-        // the trajectory NaN or forever. That is a planner bug, not a target to try elsewhere.
-        let limits: MotionLimits
-        do throws(MotionLimitsError) { limits = try proposed.validated() } catch {
-            throw .stopped("the planner proposed an invalid move: \(error)")
-        }
+        let limits = try ScanRules.limits(for: target)
         do {
             _ = try controller.perform(.move(to: target.pose, limits: limits))
         } catch {
@@ -95,7 +81,7 @@ final class MotionScanEnvironment: ScanEnvironment, Sendable {
             default: throw .stopped(error.description)
             }
         }
-        let deadline = MonotonicClock.nowMicros() &+ 30_000_000
+        let deadline = MonotonicClock.nowMicros() &+ ScanRules.moveTimeoutMicros
         while MonotonicClock.nowMicros() < deadline {
             if let observation = frames.next(within: 0.005) { frame(observation) }
             if let ended = moves.ended(since: before) {
@@ -150,5 +136,41 @@ final class MoveTracker: Sendable {
 
     func ended(since count: UInt64) -> End? {
         state.withLock { $0.count > count ? $0.last : nil }
+    }
+}
+
+/// The rules a planner's world keeps over the motion controller, one copy for the daemon's
+/// environment (`MotionScanEnvironment`) and the stepped evaluation's, so that a scan in
+/// simulated time is judged as the daemon judges it.
+public enum ScanRules {
+    /// The planner's thread renews the contact lease at most this often, µs.
+    public static let renewalIntervalMicros: UInt64 = 50_000
+    /// A move that has not ended after this long ends the scan, µs.
+    public static let moveTimeoutMicros: UInt64 = 30_000_000
+
+    /// Why the scan cannot go on with the controller in `status` (the lease expired and the
+    /// probe lifted off, or it left `scanning`); nil while it is scanning.
+    public static func interruption(_ status: MotionStatus, contactLeaseMicros: UInt64) -> ScanInterruption? {
+        if status.state == .operatorEnabled, status.liftingOff, status.lastLiftOff == .leaseExpired {
+            return .stopped("the contact lease expired (no renewal from the planner with fresh frames within "
+                + "\(contactLeaseMicros / 1_000) ms): the probe lifted off")
+        }
+        guard status.state == .scanning else {
+            let cause = status.latched.map { " (\($0.cause.rawValue))" } ?? ""
+            return .stopped("the controller is \(status.state.rawValue)\(cause)")
+        }
+        return nil
+    }
+
+    /// The planner's speeds as the move's limits.
+    /// - Throws: `ScanInterruption.stopped` for a NaN or non-positive speed: it would time the
+    ///   trajectory NaN or forever. That is a planner bug, not a target to try elsewhere.
+    public static func limits(for target: ProbeTarget) throws(ScanInterruption) -> MotionLimits {
+        var proposed = MotionLimits()
+        proposed.speedMMs = target.speedMMs
+        proposed.angularSpeed = target.angularSpeedRadS
+        do throws(MotionLimitsError) { return try proposed.validated() } catch {
+            throw .stopped("the planner proposed an invalid move: \(error)")
+        }
     }
 }
