@@ -150,7 +150,7 @@ public struct DaemonConfiguration: Sendable {
             c.staleDeadlineMillis = try r.int("stale_deadline_ms", 1...100)
         }
         try reader.section("planner", keys: ["protocol", "contact_force_n", "view_timeout_s", "acquire_confidence",
-                                             "hold_s", "clip_s", "search_radius_mm"]) { r throws(ConfigurationError) in
+                                             "acquire_quality", "target_quality", "hold_s", "clip_s", "search_radius_mm"]) { r throws(ConfigurationError) in
             if let views = try r.stringArray("protocol") {
                 guard !views.isEmpty else { throw .invalid(path: path, key: r.key("protocol"), reason: "needs at least one view") }
                 var protocolViews: [StandardView] = []
