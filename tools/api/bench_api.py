@@ -71,7 +71,12 @@ class Load:
                 await reader.readexactly(length)
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
                 self.errors += 1
-                return  # the daemon went away (the scan ended) or dropped us
+                # Dropped: reconnect while the daemon is there (it exits when the scan ends).
+                try:
+                    reader, writer = await asyncio.open_unix_connection(self.path)
+                except OSError:
+                    return
+                continue
             self.latencies.append(time.perf_counter() - sent)
             self.requests += 1
             if not head.startswith(b"HTTP/1.1 200"):
