@@ -29,7 +29,7 @@ DAEMON_TESTS     = $(subst $(eval) ,|,$(strip $(DAEMON_SUITES)))
 SEPARATE_TESTS   = $(EMULATED_TESTS)|$(VISION_TESTS)|$(RECORD_TESTS)|$(REPORT_TESTS)|$(USB_REPLAY_TESTS)|$(DAEMON_TESTS)
 
 .PHONY: all deps build demo test test-modules test-passes test-swift test-daemon test-emulated test-faults test-c test-vectors fuzz fuzz-smoke \
-        bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-eval bench-vision bench-record bench-replay bench-usb bench-usb-path \
+        bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-eval bench-vision bench-record bench-replay bench-usb bench-usb-path bench-api \
         test-vision test-record test-report test-usb-emulation test-usb-replay eval-vision test-systemd test-api install install-files scan-eval sim-eval scan-soak demo-devlab \
         sheets clean
 
@@ -170,9 +170,23 @@ test-modules: deps
 	$(PYTHON) scripts/check-modules.py
 
 # The control API's OpenAPI document: valid OpenAPI 3.1, and its routes are the server's
-# (docs/control-api-routes.txt, which SonoDaemonTests checks against the router).
+# (docs/control-api-routes.txt, which SonoDaemonTests checks against the router). Then the API
+# attacked from that document (issue 18): schemathesis (PyPI, pinned in tools/api/requirements.txt)
+# against a running sonod-sim, every route but the event stream, positive and negative data,
+# stateful links, all its checks, one worker and a fixed seed (API_FUZZ_SEED), bounded to
+# API_FUZZ_TIMEOUT s; fails on any failed check, any 5xx, an event that disagrees with the
+# document, a refused request after which the arm is not where it was, or a daemon that died
+# (tools/api/fuzz_api.py). Last, slow, stalled and half-open clients must cost bounded memory
+# (tools/api/stream_limits.py, about 50 s). One simulated daemon at a time, like test-daemon.
+API_FUZZ_SEED     ?= 18
+API_FUZZ_EXAMPLES ?= 100
+API_FUZZ_TIMEOUT  ?= 240
 test-api: deps
 	$(PYTHON) tools/api/check_openapi.py
+	$(SWIFT) build --product sonod-sim $(BUILD_FLAGS)
+	$(PYTHON) tools/api/fuzz_api.py --sim $(DEBUG_BIN)/sonod-sim --seed $(API_FUZZ_SEED) \
+		--max-examples $(API_FUZZ_EXAMPLES) --timeout $(API_FUZZ_TIMEOUT)
+	$(PYTHON) tools/api/stream_limits.py --sim $(DEBUG_BIN)/sonod-sim
 
 # The shipped view classifier, and the fixture with the optional quality output (random weights,
 # tools/vision/make_quality_fixture.py), against onnxruntime (PyPI) on the same frames: every
@@ -291,7 +305,15 @@ fuzz-smoke: deps Fuzz/build/frame-decoder-fuzz Fuzz/corpus
 		Fuzz/build/smoke-corpus Fuzz/corpus 2>&1 | grep -E "^(Done|stat::number_of_executed_units|==)|ERROR|SUMMARY" ; \
 		test $${PIPESTATUS[0]} -eq 0
 
-bench: bench-codec bench-safety bench-link bench-sim bench-eval bench-loop bench-stop bench-vision bench-record bench-replay
+bench: bench-codec bench-safety bench-link bench-sim bench-eval bench-loop bench-stop bench-vision bench-record bench-replay bench-api
+
+# The control socket under load during a simulated scan (issue 18): the same scan quiet, then
+# with 60 s of GET /v1/status pollers (500 requests/s over 32 connections), event-stream
+# readers (keeping up, slow, stalled) and half-open connections: requests/s, latency p50/p99,
+# and both scans' control-loop overruns, oldest inputs, stale-data stops and peak RSS.
+bench-api: deps
+	$(SWIFT) build -c release --product sonod-sim
+	$(PYTHON) tools/api/bench_api.py --sim $(RELEASE_BIN)/sonod-sim --seconds 60 --rate 500
 
 bench-codec: deps
 	$(SWIFT) package --allow-writing-to-package-directory benchmark --target ProtocolCodec

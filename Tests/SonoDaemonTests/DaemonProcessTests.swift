@@ -183,7 +183,9 @@ struct DaemonProcessTests {
 
     @Test func answersMalformedRequestsWithAReasonAndStaysUp() throws {
         let socketPath = Self.temporary("bad.sock")
-        let daemon = try Daemon(Self.sonodSim, ["--socket", socketPath])
+        let sessions = try Temporary.directory("bad-sessions")
+        defer { try? FileManager.default.removeItem(atPath: sessions) }
+        let daemon = try Daemon(Self.sonodSim, ["--socket", socketPath, "--sessions", sessions, "--no-recording"])
         defer { _ = daemon.terminate() }
         #expect(Self.waitForSocket(socketPath))
         #expect(daemon.waitForLog("ready (simulation)"))
@@ -196,11 +198,23 @@ struct DaemonProcessTests {
             ("POST", "/v1/scan", "views=PLAX", "text/plain", 415),
             ("POST", "/v1/scan", String(repeating: "x", count: 70_000), "application/json", 413),
             ("POST", "/v1/recording/start", "{\"name\": \"../etc\"}", "application/json", 400),
+            // Issue 18 (schemathesis against docs/control-api.yaml): a null member, an unknown
+            // member (a misspelt "views" must not scan the default protocol), no views at all.
+            ("POST", "/v1/recording/start", "{\"name\": null}", "application/json", 400),
+            ("POST", "/v1/scan", "{\"view\": [\"A4C\"]}", "application/json", 400),
+            ("POST", "/v1/scan", "{\"views\": null}", "application/json", 400),
+            ("POST", "/v1/scan", "{\"views\": []}", "application/json", 400),
+            ("POST", "/v1/scan", "[\"A4C\"]", "application/json", 400),
+            // A session name that exists already is a conflict, not a server error.
+            ("POST", "/v1/recording/start", "{\"name\": \"issue-18\"}", "application/json", 200),
+            ("POST", "/v1/recording/stop", nil, "application/json", 200),
+            ("POST", "/v1/recording/start", "{\"name\": \"issue-18\"}", "application/json", 409),
             ("POST", "/v1/scan", "{}", "application/json", 409),  // disabled: no scan
         ]
         for (method, path, body, type, expected) in cases {
             let answer = try Self.curl(socketPath, method, path, body: body, contentType: type)
             #expect(answer.status == expected, "\(method) \(path) \(body?.prefix(40) ?? "") → \(answer)")
+            guard expected >= 400 else { continue }
             let error = try? APICoding.decoder().decode(ErrorJSON.self, from: Data(answer.body.utf8))
             #expect(error?.error.isEmpty == false, "a reason for \(method) \(path): \(answer.body)")
         }

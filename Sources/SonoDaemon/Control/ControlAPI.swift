@@ -98,7 +98,7 @@ public struct ControlAPI: Sendable {
             }
         case .startScan:
             let request: ScanRequestJSON
-            switch Self.decode(ScanRequestJSON.self, body, empty: ScanRequestJSON(views: nil)) {
+            switch Self.decode(ScanRequestJSON.self, body, fields: ["views"], empty: ScanRequestJSON(views: nil)) {
             case .success(let decoded): request = decoded
             case .failure(let failure): return failure.response
             }
@@ -112,7 +112,7 @@ public struct ControlAPI: Sendable {
             return Self.json(200, scanner.stopScan())
         case .startRecording:
             let request: RecordingRequestJSON
-            switch Self.decode(RecordingRequestJSON.self, body, empty: RecordingRequestJSON(name: nil)) {
+            switch Self.decode(RecordingRequestJSON.self, body, fields: ["name"], empty: RecordingRequestJSON(name: nil)) {
             case .success(let decoded): request = decoded
             case .failure(let failure): return failure.response
             }
@@ -123,6 +123,7 @@ public struct ControlAPI: Sendable {
             } catch {
                 if case .badName = error { return Self.error(400, "bad_request", error.description) }
                 if case .alreadyActive = error { return Self.error(409, "conflict", error.description) }
+                if case .exists = error { return Self.error(409, "conflict", error.description) }
                 return Self.error(500, "internal", error.description)
             }
         case .stopRecording:
@@ -138,8 +139,28 @@ public struct ControlAPI: Sendable {
         }
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, _ body: Data, empty: T) -> Result<T, ResponseError> {
+    /// A request body: empty (whitespace only) for the defaults, else a JSON object whose
+    /// members are among `fields` and not null. Unknown members are refused rather than ignored:
+    /// a misspelt `"view"` would otherwise start the default protocol, and move the arm, on a
+    /// scan nobody asked for. A member sent as null is refused too (leave it out for its default).
+    static func decode<T: Decodable>(_ type: T.Type, _ body: Data, fields: Set<String>, empty: T) -> Result<T, ResponseError> {
         if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .success(empty) }
+        let members: [String: Any]
+        do {
+            guard let object = try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) as? [String: Any] else {
+                return .failure(ResponseError(Self.error(400, "bad_request", "the body must be a JSON object (or empty)")))
+            }
+            members = object
+        } catch {
+            return .failure(ResponseError(Self.error(400, "bad_request", "the body is not JSON: \(error.localizedDescription)")))
+        }
+        let allowed = fields.sorted().map { "'\($0)'" }.joined(separator: ", ")
+        if let unknown = members.keys.sorted().first(where: { !fields.contains($0) }) {
+            return .failure(ResponseError(Self.error(400, "bad_request", "unknown field '\(unknown)'; this endpoint takes \(allowed)")))
+        }
+        if let null = members.keys.sorted().first(where: { members[$0] is NSNull }) {
+            return .failure(ResponseError(Self.error(400, "bad_request", "field '\(null)' is null; leave it out for its default")))
+        }
         do {
             return .success(try APICoding.decoder().decode(type, from: body))
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {

@@ -20,6 +20,17 @@ public final class ControlServer: @unchecked Sendable {
         case descriptor(Int32)
     }
 
+    /// Bytes of answers or events a connection may have queued in sonod for a client that does
+    /// not read them (NIO's write-buffer high-water mark; the kernel's socket buffer comes on
+    /// top). Past it sonod stops reading that connection's requests until the client catches
+    /// up, and drops an event-stream client, which it would otherwise buffer for without end
+    /// (docs/control-api.yaml, GET /v1/events). A slow or stuck client costs at most this much.
+    public static let maxQueuedBytesPerConnection = 64 * 1024
+
+    /// A connection that sends nothing for this long while no request of it is being answered
+    /// is closed (half-open or abandoned clients); event streams are exempt.
+    static let idleTimeout = TimeAmount.seconds(30)
+
     private let api: ControlAPI
     private let events: EventBus
     private let logger: Logger
@@ -40,8 +51,13 @@ public final class ControlServer: @unchecked Sendable {
         let logger = self.logger
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 32)
+            .childChannelOption(.writeBufferWaterMark,
+                                value: .init(low: Self.maxQueuedBytesPerConnection / 2, high: Self.maxQueuedBytesPerConnection))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // No more requests are read while the answers to earlier ones wait for the client.
+                    try channel.pipeline.syncOperations.addHandler(BackPressureHandler())
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(
                         ControlHTTPHandler(api: api, events: events, work: work, logger: logger))
@@ -89,6 +105,8 @@ final class ControlHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     private var peer: PeerCredentials?
     private var subscription: UInt64?
     private var keepAlive: RepeatedTask?
+    /// Requests taken and not yet answered (the idle timeout leaves such a connection alone).
+    private var inFlight = 0
 
     init(api: ControlAPI, events: EventBus, work: DispatchQueue, logger: Logger) {
         self.api = api
@@ -128,6 +146,15 @@ final class ControlHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            // An event stream only sends; a request being answered may take a while.
+            if subscription == nil && inFlight == 0 { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     private func handle(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         if tooLarge {
             respond(ControlAPI.error(413, "payload_too_large", "request bodies are limited to \(ControlAPI.maxBodyBytes) bytes"),
@@ -157,10 +184,12 @@ final class ControlHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         let api = self.api
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
+        inFlight += 1
         work.async {
             let response = api.perform(operation, body: data)
             eventLoop.execute {
                 let (handler, context) = loopBound.value
+                handler.inFlight -= 1
                 if case .safety = operation {
                     handler.logger.info("control: \(head.method) \(head.uri) → \(response.status)", metadata: ["uid": "\(handler.peer?.uid ?? 0)"])
                 }
@@ -197,10 +226,24 @@ final class ControlHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
                               promise: nil)
         let channel = context.channel
         let allocator = channel.allocator
+        let logger = self.logger
+        let uid = peer?.uid ?? 0
+        // Called on the publishing thread (the bus's subscribers must not block): the check and
+        // the write happen on the channel's event loop.
         @Sendable func send(_ text: String) {
-            var buffer = allocator.buffer(capacity: text.utf8.count)
-            buffer.writeString(text)
-            channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(buffer)), promise: nil)
+            channel.eventLoop.execute {
+                guard channel.isActive else { return }
+                guard channel.isWritable else {
+                    // More than maxQueuedBytesPerConnection wait for this client: it has fallen
+                    // behind, and the stream is not buffered for it without end.
+                    logger.warning("control: event stream of uid \(uid) dropped: more than \(ControlServer.maxQueuedBytesPerConnection) bytes queued for a client that does not read them")
+                    channel.close(promise: nil)
+                    return
+                }
+                var buffer = allocator.buffer(capacity: text.utf8.count)
+                buffer.writeString(text)
+                channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(buffer)), promise: nil)
+            }
         }
         send(": sono event stream\n\n")
         subscription = events.subscribe { event in

@@ -40,11 +40,14 @@ final class SessionStore: Sendable {
     enum RecordingError: Error, CustomStringConvertible {
         case alreadyActive(String)
         case badName(String)
+        /// A session of that name is on disk already (sessions are never overwritten).
+        case exists(String)
         case io(String)
         var description: String {
             switch self {
             case .alreadyActive(let name): "session \(name) is already recording; stop it first"
-            case .badName(let name): "session name '\(name)' must be 1–64 characters of A–Z, a–z, 0–9, '-', '_' or '.'"
+            case .badName(let name): "session name '\(name)' must be 1–64 characters of A–Z, a–z, 0–9, '-', '_' or '.', not starting with '.'"
+            case .exists(let name): "a session named \(name) exists already; choose another name"
             case .io(let reason): reason
             }
         }
@@ -61,6 +64,7 @@ final class SessionStore: Sendable {
         let result: Result<Void, RecordingError> = active.withLock { a in
             if let a { return .failure(.alreadyActive(a.name)) }
             let path = "\(directory)/\(name)"
+            if FileManager.default.fileExists(atPath: path) { return .failure(.exists(name)) }
             do {
                 try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
                 let log = "\(path)/events.jsonl"
@@ -70,6 +74,8 @@ final class SessionStore: Sendable {
                 a = Active(name: name, path: path, started: Date(), handle: try FileHandle(forWritingTo: URL(fileURLWithPath: log)))
                 return .success(())
             } catch {
+                // Made by someone else since the check above: still a name clash, not an I/O failure.
+                if FileManager.default.fileExists(atPath: path) { return .failure(.exists(name)) }
                 return .failure(.io("cannot create session \(path): \(error.localizedDescription)"))
             }
         }

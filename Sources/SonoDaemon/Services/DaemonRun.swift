@@ -23,6 +23,9 @@ public struct DaemonOptions: ParsableArguments {
     @Flag(help: "Do not record this run (overrides recording.mcap).")
     public var noRecording = false
 
+    @Option(help: "Keep the session folders (events, summary, key frames) in this directory (overrides recording.directory).")
+    public var sessions: String?
+
     public init() {}
 
     /// The configuration with these options' overrides applied.
@@ -30,6 +33,7 @@ public struct DaemonOptions: ParsableArguments {
         var settings = configuration
         if let recordings { settings.recordingsDirectory = recordings }
         if noRecording { settings.recordSessions = false }
+        if let sessions { settings.sessionsDirectory = sessions }
         return settings
     }
 }
