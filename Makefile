@@ -29,8 +29,8 @@ DAEMON_TESTS     = $(subst $(eval) ,|,$(strip $(DAEMON_SUITES)))
 SEPARATE_TESTS   = $(EMULATED_TESTS)|$(VISION_TESTS)|$(RECORD_TESTS)|$(REPORT_TESTS)|$(USB_REPLAY_TESTS)|$(DAEMON_TESTS)
 
 .PHONY: all deps build demo test test-modules test-passes test-swift test-daemon test-emulated test-faults test-c test-vectors fuzz fuzz-smoke \
-        bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-eval bench-vision bench-record bench-replay bench-usb bench-usb-path bench-api \
-        test-vision test-record test-report test-usb-emulation test-usb-replay eval-vision test-systemd test-api install install-files scan-eval sim-eval scan-soak demo-devlab \
+        bench bench-codec bench-safety bench-loop bench-stop bench-link bench-sim bench-eval bench-vision bench-record bench-replay bench-usb bench-usb-path bench-api bench-console \
+        test-vision test-record test-report test-usb-emulation test-usb-replay eval-vision test-systemd test-api test-console install install-files scan-eval sim-eval scan-soak demo-devlab \
         sheets clean
 
 all: build
@@ -95,7 +95,7 @@ scan-soak: build
 	$(PYTHON) scripts/scan-soak.py --scans $(SOAK_SCANS)
 	$(PYTHON) scripts/scan-soak.py --scans $(SOAK_SCANS) --load build
 
-test: deps test-modules test-passes test-c test-usb-emulation test-vectors test-swift test-daemon test-usb-replay test-systemd test-api test-vision test-record test-report test-emulated test-faults fuzz-smoke
+test: deps test-modules test-passes test-c test-usb-emulation test-vectors test-swift test-daemon test-usb-replay test-systemd test-api test-console test-vision test-record test-report test-emulated test-faults fuzz-smoke
 	@echo "make test: all passed"
 
 # Fault injection on the emulated stack (issue 16): one table row per scenario, fault → safe
@@ -131,6 +131,8 @@ install-files:
 	install -m 0644 hardware/patients/*.toml $(DESTDIR)$(DATADIR)/patients/
 	install -m 0644 models/view-classifier.onnx $(DESTDIR)$(DATADIR)/models/
 	install -m 0644 $(CONFIG_EXAMPLE) $(DESTDIR)$(DATADIR)/sono.toml.example
+	install -d -m 0755 $(DESTDIR)$(DATADIR)/console
+	install -m 0644 console/index.html console/console.css console/console.js $(DESTDIR)$(DATADIR)/console/
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/sono/sono.toml ]; then \
 		echo "install: keeping $(DESTDIR)$(SYSCONFDIR)/sono/sono.toml (new example: $(DATADIR)/sono.toml.example)"; \
 	else \
@@ -201,6 +203,22 @@ test-vision: deps
 		Tests/SonoVisionTests/Fixtures/*.png
 	SONO_ORT_REFERENCE=.build/ort-reference.json SONO_PARITY_MODEL=$(VISION_MODEL) \
 		SONO_ORT_QUALITY_REFERENCE=.build/ort-reference-quality.json $(SWIFT) test --skip-build --filter '$(VISION_TESTS)'
+
+# The operator web console in a real browser (issue 19): Debian's chromium through chromium-driver,
+# driven by Selenium (PyPI, pinned in tools/console/requirements.txt), against a running sonod-sim:
+# the page, the live image (>= 10 changes in 1 s), the force chart, STOP (Esc) -> protective stop
+# within 200 ms on the Unix socket, a viewer's disabled controls and 403, no cookie -> 401, no
+# CSRF token or a foreign Origin -> 403, expired and used login URLs refused
+# (tools/console/test_console.py). One simulated daemon at a time, like test-daemon.
+test-console: deps
+	$(SWIFT) build --product sonod-sim $(BUILD_FLAGS)
+	$(PYTHON) tools/console/test_console.py --sim $(DEBUG_BIN)/sonod-sim
+
+# The console's cost (issue 19): a simulated scan with no console, then with 3 headless browsers
+# streaming: sonod's CPU, the control loop's overruns, frames/s and image latency in each browser.
+bench-console: deps
+	$(SWIFT) build -c release --product sonod-sim
+	$(PYTHON) tools/console/bench_console.py --sim $(RELEASE_BIN)/sonod-sim --seconds 30 --browsers 3
 
 # The MCAP recorder (SonoRecordTests) with the reference Python reader: every record kind, both
 # compressions, recovered files and a Python-written file through tools/record/check_mcap.py.
@@ -305,7 +323,7 @@ fuzz-smoke: deps Fuzz/build/frame-decoder-fuzz Fuzz/corpus
 		Fuzz/build/smoke-corpus Fuzz/corpus 2>&1 | grep -E "^(Done|stat::number_of_executed_units|==)|ERROR|SUMMARY" ; \
 		test $${PIPESTATUS[0]} -eq 0
 
-bench: bench-codec bench-safety bench-link bench-sim bench-eval bench-loop bench-stop bench-vision bench-record bench-replay bench-api
+bench: bench-codec bench-safety bench-link bench-sim bench-eval bench-loop bench-stop bench-vision bench-record bench-replay bench-api bench-console
 
 # The control socket under load during a simulated scan (issue 18): the same scan quiet, then
 # with 60 s of GET /v1/status pollers (500 requests/s over 32 connections), event-stream

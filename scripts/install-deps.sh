@@ -14,7 +14,8 @@ packages=(
     systemd               # systemd-analyze, -sysusers, -tmpfiles (make test-systemd), systemd-socket-activate
     time                  # /usr/bin/time: make bench-replay's CPU and memory figures
     udev                  # udevadm test: the udev rules on emulated devices (make test-systemd)
-    chromium              # headless rendering of the session report (make test-report)
+    chromium              # headless rendering of the session report (make test-report), the console's browser tests
+    chromium-driver       # WebDriver for chromium: the console's browser tests (make test-console, Selenium)
     fonts-liberation      # the report's font (Arial metrics); a Recommends of chromium, not pulled in here
 )
 
@@ -57,6 +58,7 @@ lines = pathlib.Path("tools/requirements.txt").read_text().splitlines()
 lines += pathlib.Path("tools/vision/requirements.txt").read_text().splitlines()
 lines += pathlib.Path("tools/api/requirements.txt").read_text().splitlines()
 lines += pathlib.Path("tools/record/requirements.txt").read_text().splitlines()
+lines += pathlib.Path("tools/console/requirements.txt").read_text().splitlines()
 for line in lines:
     line = line.split("#")[0].strip()
     if not line:
@@ -69,5 +71,5 @@ then
     echo "install-deps: installing Python tooling from tools/requirements.txt, tools/vision/, tools/api/ and tools/record/"
     "$python" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
         -r tools/requirements.txt -r tools/vision/requirements.txt -r tools/api/requirements.txt \
-        -r tools/record/requirements.txt
+        -r tools/record/requirements.txt -r tools/console/requirements.txt
 fi

@@ -40,6 +40,8 @@ public struct DaemonConfiguration: Sendable {
     public var socketGroup = "sono"
     /// Members may command motion.
     public var operatorGroup = "sono-operators"
+    /// The operator console's web listener (`[console]`).
+    public var console = ConsoleSettings()
     public var scanProtocol: [StandardView] = ScanProtocol.standard.views
     public var planner = PlannerSettings()
     /// Real-time priority of the control loop (SCHED_FIFO), and whether to lock memory.
@@ -81,6 +83,10 @@ public struct DaemonConfiguration: Sendable {
         configuration.sessionsDirectory = "/tmp/sono-sessions"
         configuration.recordingsDirectory = "/tmp/sono-recordings"
         configuration.socketPath = "/tmp/sono-control.sock"
+        // Any free loopback port: several simulated daemons may run at once, and the login URL
+        // (`sonoctl console`) says where the console is.
+        configuration.console.port = 0
+        configuration.console.assetsDirectory = "\(root)/console"
         return configuration
     }
 
@@ -143,6 +149,22 @@ public struct DaemonConfiguration: Sendable {
             c.socketGroup = try r.string("socket_group") ?? c.socketGroup
             c.operatorGroup = try r.string("operator_group") ?? c.operatorGroup
         }
+        try reader.section("console", keys: ["enabled", "listen", "assets", "tls_certificate", "tls_key",
+                                             "login_s", "session_min"]) { r throws(ConfigurationError) in
+            c.console.enabled = try r.bool("enabled") ?? c.console.enabled
+            if let listen = try r.string("listen") {
+                guard let (host, port) = ConsoleSettings.parseListen(listen) else {
+                    throw .invalid(path: path, key: r.key("listen"), reason: "'\(listen)' must be HOST:PORT, e.g. 127.0.0.1:8470 or [::1]:8470")
+                }
+                c.console.host = host
+                c.console.port = port
+            }
+            c.console.assetsDirectory = try r.string("assets") ?? c.console.assetsDirectory
+            c.console.tlsCertificate = try r.string("tls_certificate")
+            c.console.tlsKey = try r.string("tls_key")
+            if let seconds = try r.int("login_s", 5...600) { c.console.loginSeconds = seconds }
+            if let minutes = try r.int("session_min", 1...1440) { c.console.sessionMinutes = minutes }
+        }
         try reader.section("realtime", keys: ["loop_priority", "lock_memory", "require", "stale_deadline_ms"]) { r throws(ConfigurationError) in
             if let priority = try r.int("loop_priority", 1...99) { c.loopPriority = Int32(priority) }
             c.lockMemory = try r.bool("lock_memory") ?? c.lockMemory
@@ -184,6 +206,9 @@ public struct DaemonConfiguration: Sendable {
                              ("recording.mcap_directory", c.recordingsDirectory)]
             where !value.hasPrefix("/") {
             throw .invalid(path: path, key: key, reason: "must be an absolute path, got '\(value)'")
+        }
+        if let problem = c.console.listenProblem {
+            throw .invalid(path: path, key: "console.listen", reason: problem)
         }
         return c
     }

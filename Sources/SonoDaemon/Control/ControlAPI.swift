@@ -1,5 +1,6 @@
 public import Foundation
 public import SonoMotion
+import SonoSystem
 
 /// The control API's routes (docs/control-api.yaml), independent of the transport: a request
 /// (method, path, body, peer) in, a status and JSON body out. Runs off the event loop: some
@@ -12,7 +13,7 @@ public struct ControlAPI: Sendable {
     }
 
     public enum Operation: Sendable, Equatable {
-        case status, safety(SafetyCommand), release, startScan, scan, stopScan, startRecording, stopRecording, sessions, limits, events
+        case status, safety(SafetyCommand), release, startScan, scan, stopScan, startRecording, stopRecording, sessions, limits, events, consoleLogin
     }
 
     struct Route {
@@ -41,6 +42,8 @@ public struct ControlAPI: Sendable {
         Route(method: "GET", path: "/v1/sessions", operation: .sessions, access: .read),
         Route(method: "GET", path: "/v1/limits", operation: .limits, access: .read),
         Route(method: "GET", path: "/v1/events", operation: .events, access: .read),
+        // A login URL for the web console, with the caller's role (viewer or operator).
+        Route(method: "POST", path: "/v1/console/login", operation: .consoleLogin, access: .read),
     ]
 
     /// Every route as "METHOD /path", sorted (checked against docs/control-api-routes.txt).
@@ -50,10 +53,18 @@ public struct ControlAPI: Sendable {
 
     let scanner: Scanner
     let authorizer: PeerAuthorizer
+    /// The web console's logins; nil when `[console] enabled = false`.
+    let console: ConsoleGate?
 
-    public init(scanner: Scanner, authorizer: PeerAuthorizer) {
+    public init(scanner: Scanner, authorizer: PeerAuthorizer, console: ConsoleGate? = nil) {
         self.scanner = scanner
         self.authorizer = authorizer
+        self.console = console
+    }
+
+    /// The access class of a route (nil: no such route).
+    static func access(method: String, path: String) -> Access? {
+        routes.first { $0.method == method && $0.path == path }?.access
     }
 
     public enum Resolution: Sendable {
@@ -81,9 +92,12 @@ public struct ControlAPI: Sendable {
         return .operation(route.operation)
     }
 
-    /// Carries out an operation (not `.events`, which the transport streams).
-    public func perform(_ operation: Operation, body: Data) -> Response {
+    /// Carries out an operation (not `.events`, which the transport streams). `peer`: who asked
+    /// (the console's login is theirs).
+    public func perform(_ operation: Operation, body: Data, peer: PeerCredentials? = nil) -> Response {
         switch operation {
+        case .consoleLogin:
+            return consoleLogin(body: body, peer: peer)
         case .status:
             return Self.json(200, scanner.status())
         case .safety(let command):
@@ -137,6 +151,40 @@ public struct ControlAPI: Sendable {
         case .events:
             return Self.error(500, "internal", "the event stream is served by the transport")
         }
+    }
+
+    /// POST /v1/console/login: a one-time login URL whose session has the caller's role.
+    func consoleLogin(body: Data, peer: PeerCredentials?) -> Response {
+        guard let console else {
+            return Self.error(409, "conflict", "the web console is off ([console] enabled = false in sono.toml)")
+        }
+        guard let base = console.baseURL else { return Self.error(503, "unavailable", "the web console is not listening yet") }
+        guard let peer else { return Self.error(403, "forbidden", "the peer's credentials could not be read") }
+        let request: ConsoleLoginRequestJSON
+        switch Self.decode(ConsoleLoginRequestJSON.self, body, fields: ["role", "expires_in_s"],
+                           empty: ConsoleLoginRequestJSON(role: nil, expiresInS: nil)) {
+        case .success(let decoded): request = decoded
+        case .failure(let failure): return failure.response
+        }
+        let entitled: ConsoleRole = authorizer.authorize(peer, for: .motion) == nil ? .operator : .viewer
+        var role = entitled
+        if let asked = request.role {
+            guard let wanted = ConsoleRole(rawValue: asked) else {
+                return Self.error(400, "bad_request", "field 'role': '\(asked)' is neither 'viewer' nor 'operator'")
+            }
+            if wanted == .operator && entitled == .viewer {
+                return Self.error(403, "forbidden", "uid \(peer.uid) may not open an operator console: it is not in group '\(authorizer.operatorGroup)'")
+            }
+            role = wanted
+        }
+        // Longer than `[console] login_s` is cut to it (`expires_at` says when the URL lapses).
+        if let seconds = request.expiresInS, !(1...600).contains(seconds) {
+            return Self.error(400, "bad_request", "field 'expires_in_s': must be 1–600 s (at most [console] login_s counts), got \(seconds)")
+        }
+        let user = UserDatabase.userName(uid: peer.uid) ?? "uid \(peer.uid)"
+        let login = console.sessions.issueLogin(peer: peer, user: user, role: role, seconds: request.expiresInS)
+        return Self.json(201, ConsoleLoginJSON(url: "\(base)/login?token=\(login.token)", expiresAt: rfc3339(login.expires),
+                                               role: role.rawValue, user: user))
     }
 
     /// A request body: empty (whitespace only) for the defaults, else a JSON object whose

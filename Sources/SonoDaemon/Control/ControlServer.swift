@@ -182,11 +182,12 @@ final class ControlHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         let data = Data(body.readableBytesView)
         let api = self.api
+        let peer = self.peer
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
         inFlight += 1
         work.async {
-            let response = api.perform(operation, body: data)
+            let response = api.perform(operation, body: data, peer: peer)
             eventLoop.execute {
                 let (handler, context) = loopBound.value
                 handler.inFlight -= 1

@@ -66,6 +66,8 @@ final class FramePipeline: @unchecked Sendable {
         var ageMicros: UInt64 = 0
         var failure: String?
         var pixels: [UInt8] = []
+        /// When the probe acquired `pixels` (monotonic, µs): the console's image latency.
+        var acquiredMicros: UInt64 = 0
         var width = 0
         var height = 0
     }
@@ -174,6 +176,7 @@ final class FramePipeline: @unchecked Sendable {
                 if acquired == nil { $0.untagged += 1 }
                 $0.failure = nil
                 $0.pixels = pixels
+                $0.acquiredMicros = info.timestampMicros
                 $0.width = format.width
                 $0.height = format.height
             }

@@ -7,6 +7,8 @@ public enum StartupError: Error, Sendable, CustomStringConvertible {
     case devices(String)
     case model(String)
     case socket(String)
+    /// The web console's listener or its page files.
+    case console(String)
     /// `[realtime] require` is on and the control loop did not get what it requires.
     case realTime(String)
 
@@ -18,6 +20,7 @@ public enum StartupError: Error, Sendable, CustomStringConvertible {
         case .devices(let reason): "devices: \(reason)"
         case .model(let reason): "view classifier: \(reason)"
         case .socket(let reason): "control socket: \(reason)"
+        case .console(let reason): "web console ([console] in sono.toml): \(reason)"
         case .realTime(let reason): "real time ([realtime] require = true): \(reason)"
         }
     }

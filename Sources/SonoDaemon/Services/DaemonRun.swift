@@ -106,11 +106,18 @@ public enum DaemonRun {
         } else {
             endpoint = .path(socket ?? configuration.socketPath, group: configuration.socketGroup)
         }
-        let server = ControlServer(
-            api: ControlAPI(scanner: scanner, authorizer: PeerAuthorizer(socketGroup: configuration.socketGroup,
-                                                                         operatorGroup: configuration.operatorGroup)),
-            events: scanner.events, logger: logger)
+        let gate = configuration.console.enabled ? ConsoleGate(settings: configuration.console) : nil
+        let api = ControlAPI(scanner: scanner, authorizer: PeerAuthorizer(socketGroup: configuration.socketGroup,
+                                                                          operatorGroup: configuration.operatorGroup),
+                             console: gate)
+        let server = ControlServer(api: api, events: scanner.events, logger: logger)
         var stages = scanner.stages(notifier: notifier, log: logger)
+        // The console listens before the socket opens (its login URLs come from the socket) and
+        // closes right after it.
+        if let gate {
+            let console = ConsoleServer(settings: configuration.console, gate: gate, api: api, scanner: scanner, logger: logger)
+            stages.append(ConsoleServerStage(server: console))
+        }
         stages.append(ControlServerStage(server: server, endpoint: endpoint, scanner: scanner, notifier: notifier, log: logger))
         if let scan { stages.append(CommandLineScanStage(scanner: scanner, scan: scan, log: logger)) }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
@@ -155,6 +162,27 @@ struct ControlServerStage: DaemonStage {
     func stop() async {
         notifier.notify("STOPPING=1\nSTATUS=stopping: bringing the arm to a safe stop")
         log.notice("stopping: the control socket closes first, then the scan, the arm and the rest in reverse")
+        let server = self.server
+        await offloaded { server.stop() }
+    }
+}
+
+/// The operator console's web listener (ConsoleServer).
+struct ConsoleServerStage: DaemonStage {
+    let server: ConsoleServer
+    var name: String { "web console" }
+
+    func start() async throws(StartupError) {
+        let server = self.server
+        do {
+            try await offloaded { () throws(StartupError) in try server.start() }
+        } catch {
+            await offloaded { server.stop() }
+            throw error
+        }
+    }
+
+    func stop() async {
         let server = self.server
         await offloaded { server.stop() }
     }

@@ -1,0 +1,35 @@
+public import Foundation
+import Synchronization
+
+/// The control socket's side of the console: it hands login URLs to the socket's members
+/// (POST /v1/console/login) for the sessions the console's listener then accepts.
+public final class ConsoleGate: Sendable {
+    public let sessions: ConsoleSessions
+    /// http://HOST:PORT of the bound listener (nil until it listens).
+    private let base = Mutex<String?>(nil)
+
+    public init(settings: ConsoleSettings) {
+        sessions = ConsoleSessions(loginSeconds: settings.loginSeconds, sessionSeconds: settings.sessionMinutes * 60)
+    }
+
+    public var baseURL: String? { base.withLock { $0 } }
+    func listening(at url: String) { base.withLock { $0 = url } }
+}
+
+public struct ConsoleLoginRequestJSON: Codable, Sendable, Equatable {
+    /// Ask for less than the caller's role (an operator opening a viewer-only screen); never more.
+    public var role: String?
+    /// Shorter than the configured validity (`[console] login_s`); never longer.
+    public var expiresInS: Int?
+    public init(role: String?, expiresInS: Int?) {
+        self.role = role
+        self.expiresInS = expiresInS
+    }
+}
+
+public struct ConsoleLoginJSON: Codable, Sendable, Equatable {
+    public var url: String
+    public var expiresAt: String
+    public var role: String
+    public var user: String
+}

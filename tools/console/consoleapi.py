@@ -1,0 +1,88 @@
+"""Shared pieces of the console tools (test_console.py, bench_console.py): login URLs from
+sonod's Unix socket, HTTP against the console's listener, and headless Chromium via Selenium."""
+
+import http.client
+import json
+import os
+import sys
+import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "api"))
+from sonoapi import request  # noqa: E402,F401
+
+
+def login_url(socket_path, role=None, expires=None):
+    body = {}
+    if role:
+        body["role"] = role
+    if expires:
+        body["expires_in_s"] = expires
+    status, data = request(socket_path, "POST", "/v1/console/login", body=body)
+    if status != 201:
+        raise RuntimeError(f"POST /v1/console/login: {status} {data}")
+    return data["url"]
+
+
+def http(url, method="GET", path=None, headers=None, body=None):
+    """One request to the console: (status, headers dict (lower-case), body bytes)."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        target = path if path is not None else (parts.path + ("?" + parts.query if parts.query else ""))
+        data = json.dumps(body).encode() if body is not None else None
+        all_headers = dict(headers or {})
+        if data is not None:
+            all_headers.setdefault("Content-Type", "application/json")
+        connection.request(method, target, body=data, headers=all_headers)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+class Session:
+    """A console session opened from a login URL without a browser: its cookie and CSRF token."""
+
+    def __init__(self, url):
+        parts = urllib.parse.urlsplit(url)
+        self.base = f"{parts.scheme}://{parts.netloc}"
+        status, headers, _ = http(url)
+        if status != 303 or "set-cookie" not in headers:
+            raise RuntimeError(f"login: {status} {headers}")
+        self.cookie = headers["set-cookie"].split(";")[0]
+        self.set_cookie = headers["set-cookie"]
+        status, _, body = http(self.base, path="/console/session", headers={"Cookie": self.cookie})
+        if status != 200:
+            raise RuntimeError(f"/console/session: {status} {body}")
+        info = json.loads(body)
+        self.csrf = info["csrf_token"]
+        self.role = info["role"]
+
+    def call(self, method, path, body=None, csrf=True, origin="own", extra=None):
+        headers = {"Cookie": self.cookie}
+        if csrf:
+            headers["X-CSRF-Token"] = self.csrf
+        if origin == "own":
+            headers["Origin"] = self.base
+        elif origin:
+            headers["Origin"] = origin
+        headers.update(extra or {})
+        status, _, raw = http(self.base, method, path, headers=headers, body=body)
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, raw
+
+
+def chromium(width=1280, height=800):
+    """Headless Debian chromium through chromium-driver (/usr/bin/chromedriver)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     f"--window-size={width},{height}", "--disable-background-timer-throttling",
+                     "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"):
+        options.add_argument(argument)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
