@@ -62,6 +62,7 @@ def wait_for(predicate, seconds, interval=0.05):
 # Counts, in the page, how often the image canvas's pixels change over `ms`.
 COUNT_IMAGE_CHANGES = """
 const done = arguments[arguments.length - 1];
+const duration = arguments[0];
 const canvas = document.getElementById('image');
 const g = canvas.getContext('2d', {willReadFrequently: true});
 let last = null, changes = 0;
@@ -72,7 +73,7 @@ function sample() {
   for (let i = 0; i < d.length; i += 16) h = (h * 31 + d[i]) | 0;
   if (last !== null && h !== last) changes++;
   last = h;
-  if (performance.now() - start < arguments[0]) requestAnimationFrame(sample); else done(changes);
+  if (performance.now() - start < duration) requestAnimationFrame(sample); else done(changes);
 }
 requestAnimationFrame(sample);
 """
@@ -89,9 +90,13 @@ def websocket_handshake(base, origin, cookie):
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall((f"GET /console/live HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\nCookie: {cookie}\r\n\r\n").encode())
-    line = sock.recv(4096).split(b"\r\n", 1)[0].decode()
+    try:
+        line = sock.recv(4096).split(b"\r\n", 1)[0].decode()
+    except OSError:
+        line = ""
     sock.close()
-    return int(line.split()[1])
+    parts = line.split()
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
 
 
 def main():
@@ -131,6 +136,9 @@ def main():
         browser.find_element("id", "scan-start").click()
         scanning = wait_for(lambda: state(socket_path) == "scanning", 10)
         check("scan started from the page", scanning, f"state {state(socket_path)}")
+        # Not a check: what the interlocks say when the scan ends early (a loaded machine can trip
+        # the stale-data deadlines, which is the daemon's business, not the console's).
+        print("  status:", request(socket_path, "GET", "/v1/status")[1].get("latched"))
         contact = wait_for(lambda: (browser.execute_script(
             "const f = window.sonoConsole.force; return f.length && f[f.length-1].z > 2")), 60, 0.2)
         before = browser.execute_script(CANVAS_HASH, "force")
@@ -223,6 +231,11 @@ def main():
         if browser:
             browser.quit()
         daemon.stop()
+        if any(not ok for _, ok in results):
+            lines = open(os.path.join(work, "sonod.log")).read().splitlines()
+            print("sonod's log, stops, faults and console lines:")
+            for line in [l for l in lines if "console:" not in l][-30:]:
+                print("  " + line[:300])
         shutil.rmtree(work, ignore_errors=True)
     failed = [name for name, ok in results if not ok]
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
