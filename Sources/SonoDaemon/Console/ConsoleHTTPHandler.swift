@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import SonoReport
 
 /// One console connection's HTTP requests: the page, login, the session, key frames, and the
 /// control API passed through with the session's credentials and role.
@@ -103,6 +104,9 @@ final class ConsoleHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         default:
             break
         }
+        if method == "GET", path.hasPrefix("/console/sessions/"), path.hasSuffix("/report") {
+            return report(path, head: head, context: context)
+        }
         if method == "GET", path.hasPrefix("/console/sessions/") {
             return respond(keyFrame(path), head, context)
         }
@@ -134,13 +138,54 @@ final class ConsoleHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         }
     }
 
+    /// A session name as SessionStore makes them (nothing that could leave the sessions directory).
+    static func validSessionName(_ name: String) -> Bool {
+        let nameCharacters = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+        return (1...64).contains(name.count) && !name.hasPrefix(".") && name.unicodeScalars.allSatisfy(nameCharacters.contains)
+    }
+
+    /// GET /console/sessions/NAME/report: the session's HTML report (SonoReport), built from the
+    /// MCAP recording its summary names, as far as it is written (the daemon run's recording is
+    /// still open while it runs); the report covers that whole recording.
+    private func report(_ path: String, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let parts = path.split(separator: "/").map(String.init)  // console, sessions, NAME, report
+        guard parts.count == 4, Self.validSessionName(parts[2]) else {
+            return respond(.error(404, "not_found", "no such session report: \(path)"), head, context)
+        }
+        let summaryPath = "\(shared.sessionsDirectory)/\(parts[2])/summary.json"
+        guard let data = FileManager.default.contents(atPath: summaryPath),
+              let summary = try? APICoding.decoder().decode(ScanSummaryJSON.self, from: data) else {
+            return respond(.error(404, "not_found", "session \(parts[2]) has no scan summary (a report needs a finished scan)"), head, context)
+        }
+        guard let recording = summary.recording else {
+            return respond(.error(404, "not_found", "session \(parts[2])'s run was not recorded ([recording] mcap = false): no report"), head, context)
+        }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        inFlight += 1
+        shared.work.async {
+            var response: Response
+            do {
+                let report = try SessionReportBuilder.build(path: recording, tolerant: true)
+                response = Response(status: 200, type: "text/html; charset=utf-8", body: Data(SessionReport.html(report).utf8))
+                // The report is one self-contained page: inline styles and images, no scripts.
+                response.headers.append(("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:"))
+            } catch {
+                response = .error(500, "internal", "cannot build the report from \(recording): \(error)")
+            }
+            eventLoop.execute {
+                let (handler, context) = loopBound.value
+                handler.inFlight -= 1
+                handler.respond(response, head, context)
+            }
+        }
+    }
+
     /// GET /console/sessions/NAME/VIEW.png: a session's key frame.
     private func keyFrame(_ path: String) -> Response {
         let parts = path.split(separator: "/").map(String.init)  // console, sessions, NAME, FILE
-        let nameCharacters = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
         let viewCharacters = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-        guard parts.count == 4, (1...64).contains(parts[2].count), !parts[2].hasPrefix("."),
-              parts[2].unicodeScalars.allSatisfy(nameCharacters.contains), parts[3].hasSuffix(".png"),
+        guard parts.count == 4, Self.validSessionName(parts[2]), parts[3].hasSuffix(".png"),
               parts[3].dropLast(4).unicodeScalars.allSatisfy(viewCharacters.contains), parts[3].count > 4 else {
             return .error(404, "not_found", "no such key frame: \(path)")
         }
@@ -208,8 +253,10 @@ final class ConsoleHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         headers.add(name: "X-Content-Type-Options", value: "nosniff")
         headers.add(name: "X-Frame-Options", value: "DENY")
         headers.add(name: "Referrer-Policy", value: "no-referrer")
-        headers.add(name: "Content-Security-Policy",
-                    value: "default-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; form-action 'self'")
+        if !response.headers.contains(where: { $0.0 == "Content-Security-Policy" }) {
+            headers.add(name: "Content-Security-Policy",
+                        value: "default-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; form-action 'self'")
+        }
         for (name, value) in response.headers { headers.add(name: name, value: value) }
         let keepAlive = head.isKeepAlive
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
