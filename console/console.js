@@ -35,7 +35,9 @@ async function request(method, path, body) {
 }
 
 async function command(path, body) {
+  const sent = performance.now();
   const { status, data } = await request("POST", path, body);
+  model.lastCommand = { path, status, ms: performance.now() - sent };
   if (status >= 300) notice(`${path}: ${data ? data.error : "HTTP " + status}`, true);
   else notice(`${path}: ${status}${data && data.state ? " → " + data.state : ""}`, false);
   return status;
@@ -352,7 +354,12 @@ function setUpControls() {
   const stop = () => command("/v1/stop");
   $("stop").addEventListener("click", stop);
   // Esc is STOP wherever the focus is (a dialog's Esc closes it too).
-  document.addEventListener("keydown", (event) => { if (event.key === "Escape") { event.preventDefault(); stop(); } });
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    event.preventDefault();
+    model.stopKeyAt = Date.now();  // the browser tests time STOP from here
+    stop();
+  });
   $("estop").addEventListener("click", () => command("/v1/estop"));
   const viewer = model.role !== "operator";
   for (const button of document.querySelectorAll("[data-access=motion]")) button.disabled = viewer;
