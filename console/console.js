@@ -286,7 +286,7 @@ function onStatus(status) {
 
 function onEvent(message) {
   const li = document.createElement("li");
-  li.className = message.name;
+  li.className = "ev-" + message.name;
   const time = message.at.slice(11, 23);
   li.textContent = `${time} ${message.name} ${JSON.stringify(message.data)}`;
   li.title = li.textContent;

@@ -4,10 +4,13 @@ then with N headless Chromium consoles streaming.
 
     python3 tools/console/bench_console.py --sim .build/release/sonod-sim [--seconds 30] [--browsers 3]
 
-For each run: sonod's CPU (user + system, its whole process tree, over the window, as % of one
+Three runs: no console; N raw stream readers (the WebSocket read and dropped: the daemon's cost
+alone, with no browser competing for the CPU); N headless browsers. For each: sonod's CPU (user + system, its whole process tree, over the window, as % of one
 core), the control loop's overruns and cycles over the window (GET /v1/status), and, with
 consoles, each browser's frames/s and image latency (acquisition on the daemon to drawn in the
-page, same clock). The browsers' own CPU is not sonod's and is not counted.
+page, same clock). sonod's whole CPU depends on what the scan is doing (rendering and classifying
+30 frames/s dominate), so the console's own cost is also given as the CPU of sonod's SwiftNIO
+event-loop threads, where all of the streaming runs. The browsers' CPU is given apart.
 """
 
 import argparse
@@ -46,12 +49,73 @@ def tree_cpu_seconds(pid):
     return total / TICKS
 
 
+def event_loop_cpu_seconds(pid):
+    """CPU of sonod's SwiftNIO event-loop threads (NIO-ELT-*): the console's, which does all of
+    the streaming, and the control socket's, idle here but for this tool's two status reads."""
+    total, pids, seen = 0, [pid], set()
+    while pids:
+        p = pids.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/comm") as f:
+                    name = f.read().strip()
+                if name.startswith("NIO-ELT"):
+                    fields = open(f"/proc/{p}/task/{task}/stat").read().rsplit(")", 1)[1].split()
+                    total += int(fields[11]) + int(fields[12])
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    pids.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return total / TICKS
+
+
 def loop(socket_path):
     status, data = request(socket_path, "GET", "/v1/status")
-    return data["loop"]["overruns"], data["loop"]["cycles"], data["state"]
+    state = data["state"] + (f" ({data['latched']['cause']})" if data.get("latched") else "")
+    return data["loop"]["overruns"], data["loop"]["cycles"], state
 
 
-def run(sim, browsers, seconds):
+class StreamReader:
+    """A console's live stream without a browser: the WebSocket handshake with a session's
+    cookie and the console's Origin, then every byte read and dropped (the daemon does the same
+    work as for a page; nothing else competes for the CPU)."""
+
+    def __init__(self, url):
+        import base64
+        import socket
+        import threading
+        import urllib.parse
+        from consoleapi import Session
+        session = Session(url)
+        parts = urllib.parse.urlsplit(session.base)
+        self.sock = socket.create_connection((parts.hostname, parts.port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET /console/live HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                           f"Origin: {session.base}\r\nCookie: {session.cookie}\r\n\r\n").encode())
+        self.bytes = 0
+        self.closed = False
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        while not self.closed:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.bytes += len(data)
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+
+
+def run(sim, browsers, seconds, readers=0):
     work = tempfile.mkdtemp(prefix="sono-console-bench-")
     socket_path = os.path.join(work, "control.sock")
     daemon = SimulatedDaemon(sim, socket_path, os.path.join(work, "sessions"), os.path.join(work, "sonod.log"))
@@ -59,6 +123,7 @@ def run(sim, browsers, seconds):
     try:
         if not daemon.wait_ready():
             sys.exit("sonod-sim did not start")
+        streams = [StreamReader(login_url(socket_path, role="viewer")) for _ in range(readers)]
         for _ in range(browsers):
             driver = chromium()
             driver.get(login_url(socket_path, role="viewer"))
@@ -73,13 +138,23 @@ def run(sim, browsers, seconds):
         time.sleep(3)
         overruns0, cycles0, _ = loop(socket_path)
         cpu0, t0 = tree_cpu_seconds(daemon.process.pid), time.monotonic()
+        nio0 = event_loop_cpu_seconds(daemon.process.pid)
+        bytes0 = sum(r.bytes for r in streams)
+        browser_cpu0 = sum(tree_cpu_seconds(d.service.process.pid) for d in drivers)
         for driver in drivers:
             driver.execute_script("window.sonoConsole.latencies = []; window.sonoConsole.frames0 = window.sonoConsole.frames")
         time.sleep(seconds)
         cpu1, t1 = tree_cpu_seconds(daemon.process.pid), time.monotonic()
+        nio1 = event_loop_cpu_seconds(daemon.process.pid)
+        stream_rate = (sum(r.bytes for r in streams) - bytes0) / (t1 - t0) / max(1, len(streams))
+        for r in streams:
+            r.close()
+        browser_cpu1 = sum(tree_cpu_seconds(d.service.process.pid) for d in drivers)
         overruns1, cycles1, state = loop(socket_path)
-        result = {"cpu_percent": 100 * (cpu1 - cpu0) / (t1 - t0), "overruns": overruns1 - overruns0,
-                  "cycles": cycles1 - cycles0, "state": state, "browsers": []}
+        result = {"cpu_percent": 100 * (cpu1 - cpu0) / (t1 - t0), "nio_percent": 100 * (nio1 - nio0) / (t1 - t0), "overruns": overruns1 - overruns0,
+                  "cycles": cycles1 - cycles0, "state": state, "browsers": [],
+                  "browser_cpu_percent": 100 * (browser_cpu1 - browser_cpu0) / (t1 - t0),
+                  "stream_kb_s": stream_rate / 1024}
         for driver in drivers:
             frames, latencies = driver.execute_script(
                 "const m = window.sonoConsole; return [m.frames - m.frames0, m.latencies.slice()]")
@@ -101,13 +176,17 @@ def main():
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--browsers", type=int, default=3)
     args = parser.parse_args()
-    for browsers in (0, args.browsers):
-        r = run(args.sim, browsers, args.seconds)
-        print(f"{browsers} consoles: sonod CPU {r['cpu_percent']:.1f}% of a core, loop overruns {r['overruns']} "
-              f"in {r['cycles']} cycles over {args.seconds:.0f} s (state at end: {r['state']})")
+    for label, browsers, readers in (("no console", 0, 0), (f"{args.browsers} stream readers (no browser)", 0, args.browsers),
+                                     (f"{args.browsers} browsers", args.browsers, 0)):
+        r = run(args.sim, browsers, args.seconds, readers)
+        print(f"{label}: sonod CPU {r['cpu_percent']:.1f}% of a core (its event-loop threads, which do the "
+              f"streaming: {r['nio_percent']:.2f}%), loop overruns {r['overruns']} "
+              f"in {r['cycles']} cycles over {args.seconds:.0f} s (state at end: {r['state']})"
+              + (f"; {r['stream_kb_s']:.0f} KiB/s to each reader" if readers else "")
+              + (f"; the browsers themselves: {r['browser_cpu_percent']:.1f}% of a core" if browsers else ""), flush=True)
         for i, b in enumerate(r["browsers"]):
             print(f"  browser {i + 1}: {b['fps']:.1f} frames/s, image latency median {b['latency_median_ms']:.1f} ms, "
-                  f"p95 {b['latency_p95_ms']:.1f} ms")
+                  f"p95 {b['latency_p95_ms']:.1f} ms", flush=True)
     return 0
 
 
