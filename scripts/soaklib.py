@@ -1,0 +1,211 @@
+"""What the soak scripts share (scripts/scan-soak.py, soak.py, crash-soak.py): sonod-sim as a
+child process with its own configuration, the control API on its Unix socket, the process's
+resources from /proc, random patients, the problems a scan summary reports, and a least-squares
+trend. Standard library only, but for `recording_span` (the reference MCAP reader,
+tools/record/requirements.txt, installed by scripts/install-deps.sh).
+"""
+import http.client
+import importlib.util
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VIEWS = ["PLAX", "PSAX", "A4C", "A2C"]
+
+
+def summary_problems(summary):
+    """What makes a scan fail a soak: its stops, board faults and any interruption (a soak's scans
+    are never cancelled). The interruption counts on its own: a stop that ends a scan can miss
+    the summary's `stops` (the planner sees the controller's state before the stop event reaches
+    ScanControl.note(stop:), which keeps only stops while the scan runs)."""
+    stops = [s["cause"] for s in summary.get("stops", [])]
+    faults = [f"{f['board']} {f['code']}" for f in summary.get("faults", [])]
+    interruption = summary.get("interruption")
+    return stops + faults + ([interruption] if interruption else [])
+
+
+def random_patients(count, seed, seed_base, prefix, out):
+    """`count` random patients from tools/vision/make_patients.py's population, written to `out`.
+    Their seeds start at `seed_base`: pick one no other set uses (PatientPopulation's table)."""
+    spec = importlib.util.spec_from_file_location("make_patients", os.path.join(ROOT, "tools/vision/make_patients.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--count", str(count), "--seed", str(seed), "--seed-base", str(seed_base),
+                 "--prefix", prefix, "--out", out])
+    return [os.path.join(out, f"{prefix}-{i:03d}.toml") for i in range(count)]
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+class API:
+    """The control API (docs/control-api.yaml) on a Unix socket: one connection per request."""
+
+    def __init__(self, path, timeout=10):
+        self.path = path
+        self.timeout = timeout
+        self.requests = 0
+
+    def call(self, method, route, body=None):
+        """(HTTP status, decoded JSON body); raises OSError when the daemon does not answer."""
+        connection = UnixHTTPConnection(self.path, self.timeout)
+        try:
+            data = None if body is None else json.dumps(body).encode()
+            headers = {"Content-Type": "application/json"} if data is not None else {}
+            connection.request(method, route, body=data, headers=headers)
+            response = connection.getresponse()
+            text = response.read()
+            self.requests += 1
+            return response.status, (json.loads(text) if text else None)
+        except (http.client.HTTPException, ValueError) as error:
+            raise OSError(f"{method} {route}: {error}") from error
+        finally:
+            connection.close()
+
+    def get(self, route):
+        return self.call("GET", route)
+
+    def post(self, route, body=None):
+        return self.call("POST", route, body)
+
+    def wait_ready(self, seconds, alive=lambda: True):
+        """The status once the daemon answers, or None after `seconds` or when `alive()` fails."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and alive():
+            try:
+                status, body = self.get("/v1/status")
+                if status == 200:
+                    return body
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return None
+
+    def start_scan(self, views=VIEWS):
+        """As the command-line scan does, from drives off: enable, allow motion, scan. None, or
+        what was refused."""
+        for route in ("/v1/enable", "/v1/motion/enable"):
+            status, body = self.post(route)
+            if status != 200:
+                return f"{route}: {status} {body}"
+        status, body = self.post("/v1/scan", {"views": views})
+        return None if status == 202 else f"/v1/scan: {status} {body}"
+
+    def drives_off(self):
+        """Drives off, and a latched fault or e-stop reset (once its cause is gone), so that the
+        next scan can start. None, or what was refused."""
+        status, body = self.post("/v1/disable")
+        if status != 200:
+            return f"/v1/disable: {status} {body}"
+        if body.get("state") in ("fault", "emergency_stop"):
+            status, body = self.post("/v1/reset")
+            if status != 200:
+                return f"/v1/reset: {status} {body}"
+        return None
+
+
+class SimDaemon:
+    """sonod-sim on one patient, with its own socket, sessions and recordings folders (a written
+    configuration: the defaults are shared /tmp paths), its output in `folder`/daemon.log."""
+
+    def __init__(self, sim, patient, folder):
+        folder = os.path.abspath(folder)  # the configuration's paths must be absolute
+        self.folder = folder
+        self.socket = os.path.join(folder, "control.sock")
+        self.sessions = os.path.join(folder, "sessions")
+        self.recordings = os.path.join(folder, "recordings")
+        os.makedirs(folder, exist_ok=True)
+        config = os.path.join(folder, "sono.toml")
+        with open(config, "w") as f:
+            f.write(f'[files]\nrobot = "{ROOT}/hardware/arm.toml"\nsafety = "{ROOT}/hardware/safety.toml"\n'
+                    f'scan_prior = "{ROOT}/hardware/scan-prior.toml"\nmodel = "{ROOT}/models/view-classifier.onnx"\n'
+                    f'[recording]\ndirectory = "{self.sessions}"\nmcap_directory = "{self.recordings}"\n'
+                    f'[control]\nsocket = "{self.socket}"\n')
+        self.log = open(os.path.join(folder, "daemon.log"), "w")
+        # umockdev-wrapper execs: the child's pid is the daemon's. The emulated devices' testbed
+        # goes to TMPDIR: in `folder`, a killed daemon's goes with it (it cannot remove its own).
+        environment = dict(os.environ, TMPDIR=folder)
+        self.process = subprocess.Popen([os.path.abspath(sim), os.path.abspath(patient), "--config", config], stdout=self.log, stderr=subprocess.STDOUT,
+                                        cwd=ROOT, env=environment, start_new_session=True)
+        self.pid = self.process.pid
+        self.api = API(self.socket)
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def wait_ready(self, seconds=60):
+        return self.api.wait_ready(seconds, self.alive)
+
+    def terminate(self, seconds=30):
+        """SIGTERM (the daemon stops the arm and closes its recording); the exit status."""
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(seconds)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+        return self.process.returncode
+
+    def kill(self):
+        """SIGKILL, no warning; the monotonic time of the kill, ns (the recordings' log-time clock)."""
+        killed_at = time.monotonic_ns()
+        os.kill(self.pid, signal.SIGKILL)
+        self.process.wait()
+        self.log.close()
+        return killed_at
+
+    def recordings_written(self):
+        return sorted(os.path.join(self.recordings, name) for name in os.listdir(self.recordings)
+                      if name.endswith(".mcap") and not name.endswith("-recovered.mcap")) \
+            if os.path.isdir(self.recordings) else []
+
+
+def process_resources(pid):
+    """Resident memory (KiB), open descriptors and threads of a live process."""
+    rss = threads = None
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+            elif line.startswith("Threads:"):
+                threads = int(line.split()[1])
+    return {"rss_kib": rss, "fds": len(os.listdir(f"/proc/{pid}/fd")), "threads": threads}
+
+
+def recording_span(path):
+    """(messages, first and last log time in ns) of a complete MCAP file, from its summary, by the
+    reference reader (a peer of SonoRecord's)."""
+    from mcap.reader import make_reader
+    with open(path, "rb") as f:
+        statistics = make_reader(f).get_summary().statistics
+    return statistics.message_count, statistics.message_start_time, statistics.message_end_time
+
+
+def trend(points):
+    """Least-squares line through (t, y): slope per unit of t, its standard error, and n."""
+    n = len(points)
+    if n < 3:
+        return None
+    mean_t = sum(t for t, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    stt = sum((t - mean_t) ** 2 for t, _ in points)
+    if stt == 0:
+        return None
+    slope = sum((t - mean_t) * (y - mean_y) for t, y in points) / stt
+    residual = sum((y - mean_y - slope * (t - mean_t)) ** 2 for t, y in points)
+    return slope, math.sqrt(residual / (n - 2) / stt), n
