@@ -88,7 +88,7 @@ def main():
     print(f"crash-soak: {args.kills} SIGKILLs of sonod-sim at random moments 0–{args.window:g} s into a recorded scan; "
           f"a loss of at most one chunk: ≤ {bound:g} s ({CHUNK_SECONDS:g} s chunks + {args.drain_allowance:g} s); files in {args.out}")
     print("  #   killed at  step      recovery                         lost s  restart")
-    counts = {"recovered": 0, "within": 0, "restart_off": 0, "started": 0}
+    counts = {"recovered": 0, "within": 0, "restart_off": 0, "started": 0, "mid_scan": 0}
     losses, failures = [], []
     started = time.monotonic()
 
@@ -104,9 +104,12 @@ def main():
             break
         refused = daemon.api.start_scan()
         if refused:
+            # No kill this cycle (it counts against every total); the next one starts afresh.
             failures.append(f"cycle {index}: {refused}")
+            print(f"  {index:<3} no scan: {refused}   FAILED", flush=True)
             daemon.terminate()
-            break
+            daemon, status = start(index + 1)
+            continue
         counts["started"] += 1
         delay = rng.uniform(0, args.window)
         deadline = time.monotonic() + delay
@@ -115,12 +118,13 @@ def main():
             # The API polled until the kill, as a client would: where the scan is.
             try:
                 _, scan = daemon.api.get("/v1/scan")
-                step = scan.get("step") or "-"
+                step = (scan.get("step") or "-") if scan.get("running") else "ended"
             except OSError:
                 pass
             time.sleep(min(0.25, max(0, deadline - time.monotonic() - 0.1)))
         time.sleep(max(0, deadline - time.monotonic()))
         killed_at = daemon.kill()
+        counts["mid_scan"] += step != "ended"
 
         recordings = daemon.recordings_written()
         lost = None
@@ -154,7 +158,8 @@ def main():
     losses.sort()
     kills = args.kills
     print(f"recovered: {counts['recovered']}/{kills}; lost at most one chunk (≤ {bound:g} s): {counts['within']}/{kills}; "
-          f"drives off on restart: {counts['restart_off']}/{kills}")
+          f"drives off on restart: {counts['restart_off']}/{kills}; killed while the scan ran: {counts['mid_scan']}/{kills} "
+          "(the others after it had ended on its own: still a recorded run)")
     if losses:
         print(f"  lost before the kill: median {losses[len(losses) // 2]:.3f} s, max {losses[-1]:.3f} s; "
               f"{time.monotonic() - started:.0f} s for {counts['started']} cycles; the last daemon exited {exit_status} on SIGTERM")

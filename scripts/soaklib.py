@@ -94,15 +94,29 @@ class API:
             time.sleep(0.05)
         return None
 
-    def start_scan(self, views=VIEWS):
-        """As the command-line scan does, from drives off: enable, allow motion, scan. None, or
-        what was refused."""
-        for route in ("/v1/enable", "/v1/motion/enable"):
-            status, body = self.post(route)
-            if status != 200:
-                return f"{route}: {status} {body}"
-        status, body = self.post("/v1/scan", {"views": views})
-        return None if status == 202 else f"/v1/scan: {status} {body}"
+    def start_scan(self, views=VIEWS, patience=15):
+        """As the command-line scan does, from drives off: enable, allow motion, scan. A refusal
+        (409: e.g. a stale input still present just after start on a loaded machine) is tried
+        again, as an operator would, for up to `patience` seconds. None, or what was refused."""
+        steps = {"disabled": ("/v1/enable", None, 200), "ready": ("/v1/motion/enable", None, 200),
+                 "operator_enabled": ("/v1/scan", {"views": views}, 202)}
+        deadline = time.monotonic() + patience
+        while True:
+            status, body = self.get("/v1/status")
+            state = body.get("state") if status == 200 else None
+            if state not in steps:
+                refused = f"cannot start a scan in state {state}"
+            else:
+                route, request, expected = steps[state]
+                status, body = self.post(route, request)
+                if status == expected:
+                    if route == "/v1/scan":
+                        return None
+                    continue
+                refused = f"{route}: {status} {body}"
+            if time.monotonic() >= deadline:
+                return refused
+            time.sleep(0.25)
 
     def drives_off(self):
         """Drives off, and a latched fault or e-stop reset (once its cause is gone), so that the
