@@ -11,7 +11,8 @@ into the scan. Then:
 - `sonoctl session recover` rewrites the cut recording as a complete one (exit 0 and a file);
 - the recovered file is read with the reference MCAP reader (tools/record/requirements.txt): its
   summary's message count must match the messages it delivers, and its last message's log time
-  (the daemon's monotonic clock, the clock this script reads at the kill) tells what was lost:
+  (or, cut before the first chunk closed, its attachments', written when the recording opened;
+  the daemon's monotonic clock, the clock this script reads at the kill) tells what was lost:
   the recorder closes a chunk `chunkSeconds` (1 s, MCAPWriterOptions) after its first message,
   so the span between the last recovered message and the kill must be at most one chunk plus
   `--drain-allowance` (the closed chunk's compression, write and fdatasync);
@@ -54,7 +55,7 @@ def recover(sonoctl, recording):
     if result.returncode != 0 or not os.path.exists(output):
         return False, f"recover exited {result.returncode}: {(result.stdout + result.stderr).strip()[:200]}", None
     try:
-        messages, _, last = recording_span(output)
+        messages, last = recording_span(output)
         delivered = read_all(output)
     except Exception as error:  # the reference reader's errors are its own types
         return False, f"the recovered file does not read: {error}", None

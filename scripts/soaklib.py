@@ -95,17 +95,26 @@ class API:
         return None
 
     def start_scan(self, views=VIEWS, patience=15):
-        """As the command-line scan does, from drives off: enable, allow motion, scan. A refusal
-        (409: e.g. a stale input still present just after start on a loaded machine) is tried
-        again, as an operator would, for up to `patience` seconds. None, or what was refused."""
-        steps = {"disabled": ("/v1/enable", None, 200), "ready": ("/v1/motion/enable", None, 200),
+        """As the command-line scan does, from drives off: enable, allow motion, scan, once the arm
+        is still. A refusal (409: e.g. a stale input still present just after start on a loaded
+        machine) is tried again, as an operator would, for up to `patience` seconds. None, or what
+        was refused."""
+        # A fault latched just after start (a stale input on a loaded machine) is reset once its
+        # cause is gone, as an operator would.
+        steps = {"fault": ("/v1/reset", None, 200),
+                 "disabled": ("/v1/enable", None, 200), "ready": ("/v1/motion/enable", None, 200),
                  "operator_enabled": ("/v1/scan", {"views": views}, 202)}
         deadline = time.monotonic() + patience
+        first = None  # the first refusal: the last may only follow from it
         while True:
             status, body = self.get("/v1/status")
             state = body.get("state") if status == 200 else None
+            busy = [flag for flag in ("moving", "lifting_off", "retracting", "releasing") if status == 200 and body.get(flag)]
             if state not in steps:
                 refused = f"cannot start a scan in state {state}"
+            elif busy:
+                # The last scan's lift-off is still under way: a scan started now is refused its moves.
+                refused = f"the arm is still {', '.join(busy)}"
             else:
                 route, request, expected = steps[state]
                 status, body = self.post(route, request)
@@ -114,8 +123,9 @@ class API:
                         return None
                     continue
                 refused = f"{route}: {status} {body}"
+            first = first or refused
             if time.monotonic() >= deadline:
-                return refused
+                return refused if refused == first else f"{refused} (first: {first})"
             time.sleep(0.25)
 
     def drives_off(self):
@@ -202,12 +212,17 @@ def process_resources(pid):
 
 
 def recording_span(path):
-    """(messages, first and last log time in ns) of a complete MCAP file, from its summary, by the
-    reference reader (a peer of SonoRecord's)."""
+    """(messages, last log time in ns) of a complete MCAP file, from its summary, by the reference
+    reader (a peer of SonoRecord's). The last time is the latest message's or attachment's: the
+    daemon attaches its files when the recording opens, so a recording cut before its first chunk
+    closed still tells when it began."""
     from mcap.reader import make_reader
     with open(path, "rb") as f:
-        statistics = make_reader(f).get_summary().statistics
-    return statistics.message_count, statistics.message_start_time, statistics.message_end_time
+        summary = make_reader(f).get_summary()
+    attached = max((index.log_time for index in summary.attachment_indexes), default=0)
+    statistics = summary.statistics
+    last = max(attached, statistics.message_end_time if statistics.message_count else 0)
+    return statistics.message_count, last
 
 
 def trend(points):
