@@ -1,20 +1,23 @@
 """What the soak scripts share (scripts/scan-soak.py, soak.py, crash-soak.py): sonod-sim as a
-child process with its own configuration, the control API on its Unix socket, the process's
-resources from /proc, random patients, the problems a scan summary reports, and a least-squares
-trend. Standard library only, but for `recording_span` (the reference MCAP reader,
-tools/record/requirements.txt, installed by scripts/install-deps.sh).
+child process with its own configuration, the control API on its Unix socket (through the
+control-API tools' client, tools/api/sonoapi.py), the process's resources from /proc, random
+patients, the problems a scan summary reports, and a least-squares trend. Standard library only,
+but for `recording_span` (the reference MCAP reader, tools/record/requirements.txt, installed by
+scripts/install-deps.sh).
 """
 import http.client
 import importlib.util
-import json
 import math
 import os
 import signal
-import socket
 import subprocess
+import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools/api"))
+import sonoapi  # noqa: E402  (the control-API tools' client: http.client on the Unix socket)
+
 VIEWS = ["PLAX", "PSAX", "A4C", "A2C"]
 
 
@@ -40,17 +43,6 @@ def random_patients(count, seed, seed_base, prefix, out):
     return [os.path.join(out, f"{prefix}-{i:03d}.toml") for i in range(count)]
 
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout):
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
-
-
 class API:
     """The control API (docs/control-api.yaml) on a Unix socket: one connection per request."""
 
@@ -61,19 +53,12 @@ class API:
 
     def call(self, method, route, body=None):
         """(HTTP status, decoded JSON body); raises OSError when the daemon does not answer."""
-        connection = UnixHTTPConnection(self.path, self.timeout)
         try:
-            data = None if body is None else json.dumps(body).encode()
-            headers = {"Content-Type": "application/json"} if data is not None else {}
-            connection.request(method, route, body=data, headers=headers)
-            response = connection.getresponse()
-            text = response.read()
-            self.requests += 1
-            return response.status, (json.loads(text) if text else None)
-        except (http.client.HTTPException, ValueError) as error:
+            status, answer = sonoapi.request(self.path, method, route, body, timeout=self.timeout)
+        except http.client.HTTPException as error:
             raise OSError(f"{method} {route}: {error}") from error
-        finally:
-            connection.close()
+        self.requests += 1
+        return status, (answer if isinstance(answer, dict) else {"text": answer})
 
     def get(self, route):
         return self.call("GET", route)
