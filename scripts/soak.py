@@ -240,7 +240,11 @@ def main():
         print(f"  after the warm-up: RSS {first['rss_kib'] / 1024:.1f} → {last['rss_kib'] / 1024:.1f} MiB, "
               f"descriptors {first['fds']} → {last['fds']}, threads {first['threads']} → {last['threads']}")
 
-    print("recording:")
+    with open(os.path.join(args.out, "samples.csv"), "w") as f:
+        f.write("seconds,rss_kib,fds,threads\n")
+        for t, r in soak.samples:
+            f.write(f"{t:.1f},{r['rss_kib']},{r['fds']},{r['threads']}\n")
+    print(f"recording (the samples: {args.out}/samples.csv):")
     lines, recorded = check_recording(args.sonoctl, daemon)
     print("\n".join(lines))
     if not recorded:
