@@ -106,7 +106,8 @@ soak: build
 
 # sonod-sim killed with SIGKILL at CRASH_KILLS random moments of recorded scans: every recording
 # recovered (sonoctl session recover) with at most its last chunk lost, and the restarted daemon
-# up with the drives off, as counts (issue 18). Not in make test (100 kills: about 20 minutes).
+# up with the drives off, as counts (issue 18). Not in make test (100 kills: about 25 minutes on
+# the 2-core machine, shared).
 CRASH_KILLS ?= 100
 CRASH_SEED  ?= 0
 crash-soak: build
