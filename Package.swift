@@ -20,6 +20,13 @@ let package = Package(
         .library(name: "SonoProtocol", targets: ["SonoProtocol"]),
         .library(name: "SonoDevices", targets: ["SonoDevices"]),
         .library(name: "SonoRecord", targets: ["SonoRecord"]),
+        // For the fuzz package (Fuzz/Package.swift), whose targets reach each untrusted input's parser.
+        .library(name: "SonoCore", targets: ["SonoCore"]),
+        .library(name: "SonoImaging", targets: ["SonoImaging"]),
+        .library(name: "SonoMotion", targets: ["SonoMotion"]),
+        .library(name: "SonoVision", targets: ["SonoVision"]),
+        .library(name: "SonoSim", targets: ["SonoSim"]),
+        .library(name: "SonoDaemon", targets: ["SonoDaemon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Runs Sono's libFuzzer targets (Fuzz/Sources/*, built into BIN_DIR) one after another and prints
+one summary line per target: executions, executions/s, coverage (edges) and features, corpus size,
+crashes. Each target fuzzes its growing corpus (WORK/corpus/TARGET, kept between runs) seeded with
+Fuzz/corpus/TARGET and its regression inputs (Fuzz/regressions/TARGET, replayed first), with its
+dictionary when the format has one. Crashes land in WORK/artifacts/TARGET; the exit status is 1 if
+any target crashed.
+
+Usage: run_fuzz.py BIN_DIR --seconds N [--work Fuzz/build] [--rss-limit-mb 2048]
+                   [--malloc-limit-mb 1024] [--replay-only] [TARGET …]
+"""
+import argparse
+import pathlib
+import re
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+# target (corpus directory) → (executable, dictionary or None)
+TARGETS = {
+    "frame-decoder": ("FrameDecoderFuzz", None),
+    "stream-chunks": ("StreamChunksFuzz", None),
+    "probe-frame": ("ProbeFrameFuzz", None),
+    "probe-control": ("ProbeControlFuzz", None),
+    "mcap-reader": ("MCAPReaderFuzz", "mcap.dict"),
+    "mcap-recovery": ("MCAPRecoveryFuzz", "mcap.dict"),
+    "onnx-model": ("ONNXModelFuzz", "onnx.dict"),
+    "patient-toml": ("PatientTOMLFuzz", "toml.dict"),
+    "daemon-config": ("DaemonConfigFuzz", "toml.dict"),
+    "png": ("PNGFuzz", "png.dict"),
+    "control-api": ("ControlAPIFuzz", "http-json.dict"),
+    "motion-tape": ("MotionTapeFuzz", None),
+}
+
+
+def run(target, args, bin_dir, work):
+    executable, dictionary = TARGETS[target]
+    binary = bin_dir / executable
+    seeds = ROOT / "Fuzz/corpus" / target
+    regressions = ROOT / "Fuzz/regressions" / target
+    corpus = work / "corpus" / target
+    artifacts = work / "artifacts" / target
+    corpus.mkdir(parents=True, exist_ok=True)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    limits = [f"-rss_limit_mb={args.rss_limit_mb}", f"-malloc_limit_mb={args.malloc_limit_mb}", "-timeout=10"]
+    # The crashes found so far, each replayed once: they must pass now (the bug is fixed at its cause).
+    replays = sorted(p for p in regressions.glob("*") if p.is_file()) if regressions.is_dir() else []
+    if replays:
+        result = subprocess.run([str(binary), *limits, *map(str, replays)], capture_output=True, text=True)
+        if result.returncode != 0:
+            print(result.stderr[-4000:], file=sys.stderr)
+            print(f"{target:14s} REGRESSION: a committed crash input fails again ({len(replays)} replayed)")
+            return False
+    if args.replay_only:
+        print(f"{target:14s} {len(replays)} regression inputs replayed")
+        return True
+    command = [str(binary), *limits, f"-max_total_time={args.seconds}", "-print_final_stats=1",
+               f"-artifact_prefix={artifacts}/", str(corpus), str(seeds)]
+    if regressions.is_dir():
+        command.append(str(regressions))
+    if dictionary:
+        command.insert(1, f"-dict={ROOT / 'Fuzz/dict' / dictionary}")
+    result = subprocess.run(command, capture_output=True, text=True)
+    log = result.stderr
+    (work / f"{target}.log").write_text(log)
+    stats = dict(re.findall(r"^stat::(\w+):\s+(\d+)", log, re.M))
+    progress = re.findall(r"cov: (\d+) ft: (\d+) corp: (\d+)", log)
+    cov, ft, corp = progress[-1] if progress else ("?", "?", "?")
+    crashes = sorted(p.name for p in artifacts.iterdir())
+    status = "ok" if result.returncode == 0 else f"CRASH (exit {result.returncode})"
+    print(f"{target:14s} execs {int(stats.get('number_of_executed_units', 0)):>10,}  "
+          f"execs/s {int(stats.get('average_exec_per_sec', 0)):>6,}  cov {cov:>5}  ft {ft:>6}  corpus {corp:>5}  "
+          f"rss {stats.get('peak_rss_mb', '?'):>4} MB  crashes {len(crashes)}  {status}", flush=True)
+    if result.returncode != 0:
+        summary = [line for line in log.splitlines() if "ERROR" in line or "SUMMARY" in line or "invariant" in line
+                   or "Fatal error" in line or "Test unit written" in line]
+        print("\n".join("    " + line for line in summary[-8:]), file=sys.stderr)
+    return result.returncode == 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("bin_dir")
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--work", default=str(ROOT / "Fuzz/build"))
+    parser.add_argument("--rss-limit-mb", type=int, default=2048)
+    parser.add_argument("--malloc-limit-mb", type=int, default=1024)
+    parser.add_argument("--replay-only", action="store_true")
+    parser.add_argument("targets", nargs="*")
+    args = parser.parse_args()
+    unknown = [t for t in args.targets if t not in TARGETS]
+    if unknown:
+        parser.error(f"unknown targets {unknown}; known: {', '.join(TARGETS)}")
+    work = pathlib.Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    failed = [t for t in (args.targets or TARGETS) if not run(t, args, pathlib.Path(args.bin_dir), work)]
+    if failed:
+        print(f"fuzz: {len(failed)} targets failed: {', '.join(failed)} (inputs in {work}/artifacts/)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
