@@ -63,22 +63,33 @@ public struct ControlAPI: Sendable {
 
     /// Finds the route and checks the peer may use it.
     public func resolve(method: String, target: String, peer: PeerCredentials?) -> Resolution {
-        let path = String(target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-        let matching = Self.routes.filter { $0.path == path }
-        guard !matching.isEmpty else {
-            return .response(Self.error(404, "not_found", "no such endpoint: \(path) (see docs/control-api.yaml)"))
-        }
-        guard let route = matching.first(where: { $0.method == method }) else {
-            var response = Self.error(405, "method_not_allowed",
-                                      "\(method) is not allowed on \(path); use \(matching.map(\.method).joined(separator: ", "))")
-            response.headers.append(("Allow", matching.map(\.method).joined(separator: ", ")))
-            return .response(response)
+        let route: Route
+        switch Self.route(method: method, target: target) {
+        case .success(let found): route = found
+        case .failure(let failure): return .response(failure.response)
         }
         guard let peer else { return .response(Self.error(403, "forbidden", "the peer's credentials could not be read")) }
         if let denial = authorizer.authorize(peer, for: route.access) {
             return .response(Self.error(403, "forbidden", denial.description))
         }
         return .operation(route.operation)
+    }
+
+    /// The route of a request line (the query is ignored), or the 404 / 405 answer. Static, without
+    /// the scanner, so that the fuzz target (Fuzz/Sources/ControlAPIFuzz) reaches it.
+    static func route(method: String, target: String) -> Result<Route, ResponseError> {
+        let path = String(target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+        let matching = routes.filter { $0.path == path }
+        guard !matching.isEmpty else {
+            return .failure(ResponseError(error(404, "not_found", "no such endpoint: \(path) (see docs/control-api.yaml)")))
+        }
+        guard let route = matching.first(where: { $0.method == method }) else {
+            var response = error(405, "method_not_allowed",
+                                 "\(method) is not allowed on \(path); use \(matching.map(\.method).joined(separator: ", "))")
+            response.headers.append(("Allow", matching.map(\.method).joined(separator: ", ")))
+            return .failure(ResponseError(response))
+        }
+        return .success(route)
     }
 
     /// Carries out an operation (not `.events`, which the transport streams).
