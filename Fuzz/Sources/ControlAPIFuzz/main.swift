@@ -70,8 +70,8 @@ public func controlAPIFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                       "\(request.head.method) \(request.head.uri) routed to \(route.method) \(route.path)")
             let body = Data(request.body)
             switch route.operation {
-            case .startScan: checkBody(ScanRequestJSON.self, body, empty: ScanRequestJSON(views: nil))
-            case .startRecording: checkBody(RecordingRequestJSON.self, body, empty: RecordingRequestJSON(name: nil))
+            case .startScan: checkBody(ScanRequestJSON.self, body)
+            case .startRecording: checkBody(RecordingRequestJSON.self, body)
             default: break
             }
         }
@@ -79,8 +79,8 @@ public func controlAPIFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-func checkBody<T: Codable & Equatable>(_ type: T.Type, _ body: Data, empty: T) {
-    switch ControlAPI.decode(type, body, empty: empty) {
+func checkBody<T: RequestBodyJSON>(_ type: T.Type, _ body: Data) {
+    switch ControlAPI.decode(type, body) {
     case .success(let value):
         let encoded = APICoding.encode(value)
         let again = try? APICoding.decoder().decode(type, from: encoded)

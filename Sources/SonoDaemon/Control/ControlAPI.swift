@@ -109,7 +109,7 @@ public struct ControlAPI: Sendable {
             }
         case .startScan:
             let request: ScanRequestJSON
-            switch Self.decode(ScanRequestJSON.self, body, fields: ["views"], empty: ScanRequestJSON(views: nil)) {
+            switch Self.decode(ScanRequestJSON.self, body) {
             case .success(let decoded): request = decoded
             case .failure(let failure): return failure.response
             }
@@ -123,7 +123,7 @@ public struct ControlAPI: Sendable {
             return Self.json(200, scanner.stopScan())
         case .startRecording:
             let request: RecordingRequestJSON
-            switch Self.decode(RecordingRequestJSON.self, body, fields: ["name"], empty: RecordingRequestJSON(name: nil)) {
+            switch Self.decode(RecordingRequestJSON.self, body) {
             case .success(let decoded): request = decoded
             case .failure(let failure): return failure.response
             }
@@ -151,11 +151,12 @@ public struct ControlAPI: Sendable {
     }
 
     /// A request body: empty (whitespace only) for the defaults, else a JSON object whose
-    /// members are among `fields` and not null. Unknown members are refused rather than ignored:
+    /// members are among `T.fields` and not null. Unknown members are refused rather than ignored:
     /// a misspelt `"view"` would otherwise start the default protocol, and move the arm, on a
     /// scan nobody asked for. A member sent as null is refused too (leave it out for its default).
-    static func decode<T: Decodable>(_ type: T.Type, _ body: Data, fields: Set<String>, empty: T) -> Result<T, ResponseError> {
-        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .success(empty) }
+    static func decode<T: RequestBodyJSON>(_ type: T.Type, _ body: Data) -> Result<T, ResponseError> {
+        let fields = T.fields
+        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .success(T.empty) }
         let members: [String: Any]
         do {
             guard let object = try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) as? [String: Any] else {
