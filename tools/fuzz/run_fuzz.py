@@ -129,9 +129,15 @@ def main() -> int:
     unknown = [t for t in args.targets if t not in TARGETS]
     if unknown:
         parser.error(f"unknown targets {unknown}; known: {', '.join(TARGETS)}")
+    targets = args.targets or list(TARGETS)
+    missing = [str(ROOT / "Fuzz/corpus" / t) for t in targets if not (ROOT / "Fuzz/corpus" / t).is_dir()]
+    missing += [str(pathlib.Path(args.bin_dir) / TARGETS[t][0]) for t in targets
+                if not (pathlib.Path(args.bin_dir) / TARGETS[t][0]).is_file()]
+    if missing:
+        parser.error("missing " + ", ".join(missing) + " (make Fuzz/corpus fuzz-build makes the seeds and the targets)")
     work = pathlib.Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    failed = [t for t in (args.targets or TARGETS) if not run(t, args, pathlib.Path(args.bin_dir), work)]
+    failed = [t for t in targets if not run(t, args, pathlib.Path(args.bin_dir), work)]
     if failed:
         print(f"fuzz: {len(failed)} targets failed: {', '.join(failed)} (inputs in {work}/artifacts/)")
         return 1
