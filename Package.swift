@@ -20,6 +20,13 @@ let package = Package(
         .library(name: "SonoProtocol", targets: ["SonoProtocol"]),
         .library(name: "SonoDevices", targets: ["SonoDevices"]),
         .library(name: "SonoRecord", targets: ["SonoRecord"]),
+        // For the fuzz package (Fuzz/Package.swift), whose targets reach each untrusted input's parser.
+        .library(name: "SonoCore", targets: ["SonoCore"]),
+        .library(name: "SonoImaging", targets: ["SonoImaging"]),
+        .library(name: "SonoMotion", targets: ["SonoMotion"]),
+        .library(name: "SonoVision", targets: ["SonoVision"]),
+        .library(name: "SonoSim", targets: ["SonoSim"]),
+        .library(name: "SonoDaemon", targets: ["SonoDaemon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -61,15 +68,19 @@ let package = Package(
         // Value types and interfaces every layer shares: probe frames and their sources.
         .target(name: "SonoCore", swiftSettings: strict),
 
+        // The one door to TOMLKit: TOML text checked for what its bundled parser cannot take
+        // safely, then parsed; one error type with a line and column.
+        .target(name: "SonoTOML", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")], swiftSettings: strict),
+
         // Vectors, rotations and poses shared by the simulator and the motion controller.
-        .target(name: "SonoGeometry", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")],
+        .target(name: "SonoGeometry", dependencies: ["SonoTOML", .product(name: "TOMLKit", package: "TOMLKit")],
                 swiftSettings: strict),
 
         // The motion controller: kinematics, force control, the safety interlocks (a pure state
         // machine) and the 1 kHz loop. Knows its boards only as queues and an output: no
         // serial or USB library is linked into it, its tests or its benchmarks.
         .target(name: "SonoMotion",
-                dependencies: ["SonoGeometry", "SonoProtocol", "SonoSystem", .product(name: "TOMLKit", package: "TOMLKit"),
+                dependencies: ["SonoGeometry", "SonoProtocol", "SonoSystem", "SonoTOML", .product(name: "TOMLKit", package: "TOMLKit"),
                                .product(name: "Histogram", package: "hdrhistogram-swift")],
                 swiftSettings: strict),
 
@@ -83,7 +94,7 @@ let package = Package(
         // The scan planner: scan protocols, the view prior, and the search for each view with
         // the classifier's output. Proposes probe targets; the motion controller decides.
         .target(name: "SonoPlanner",
-                dependencies: ["SonoCore", "SonoGeometry", .product(name: "TOMLKit", package: "TOMLKit")],
+                dependencies: ["SonoCore", "SonoGeometry", "SonoTOML", .product(name: "TOMLKit", package: "TOMLKit")],
                 swiftSettings: strict),
 
         // Session recording: MCAP files (writer, reader, recovery of cut-off files), the session
@@ -105,7 +116,7 @@ let package = Package(
         // contact), the arm and force sensor boards' firmware speaking the real protocol, and
         // the scanner that ties them together.
         .target(name: "SonoSim",
-                dependencies: ["SonoProtocol", "SonoGeometry", "SonoCore", "SonoSystem",
+                dependencies: ["SonoProtocol", "SonoGeometry", "SonoCore", "SonoSystem", "SonoTOML",
                                .product(name: "TOMLKit", package: "TOMLKit")],
                 swiftSettings: strict),
 
@@ -124,7 +135,7 @@ let package = Package(
         // simulation only through `SimulationHost`: no simulator or test bench in it.
         .target(name: "SonoDaemon",
                 dependencies: ["SonoBoards", "SonoCore", "SonoDevices", "SonoGeometry", "SonoImaging", "SonoMotion", "SonoPlanner", "SonoProtocol",
-                               "SonoRecord", "SonoReport", "SonoSystem", "SonoVision",
+                               "SonoRecord", "SonoReport", "SonoSystem", "SonoTOML", "SonoVision",
                                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                .product(name: "TOMLKit", package: "TOMLKit"),
                                .product(name: "NIOCore", package: "swift-nio"),
@@ -194,6 +205,7 @@ let package = Package(
         // The process SonoRecordTests kills with SIGKILL while it writes (crash safety).
         .executableTarget(name: "record-crash-writer", dependencies: ["SonoRecord"],
                           path: "Tests/RecordCrashWriter", swiftSettings: strict),
+        .testTarget(name: "SonoTOMLTests", dependencies: ["SonoTestSupport", "SonoTOML"], swiftSettings: strict),
         .testTarget(name: "SonoGeometryTests", dependencies: ["SonoTestSupport", "SonoGeometry"], swiftSettings: strict),
         .testTarget(name: "SonoSimTests", dependencies: ["SonoTestSupport", "SonoCore", "SonoSim", "SonoProtocol", "SonoGeometry", "SonoTestbed"],
                     swiftSettings: strict),

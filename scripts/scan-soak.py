@@ -4,8 +4,8 @@ path hold its stale-data deadlines? (issue 16, finding 15)
 
 Each scan is `sonod-sim PATIENT --scan PLAX,PSAX,A4C,A2C --exit-when-done`: the simulated boards
 on umockdev, libserialport, the link layer, the 1 kHz loop, the classifier and the planner in
-real time. A scan passes when it ends with no stop, no fault and no contact-lease expiry: the
-inputs stayed fresh and perception kept up. Views acquired are reported too, but how many are
+real time. A scan passes when it ends with no stop, no fault and no interruption (a lease expiry, a
+latched stop): the inputs stayed fresh and perception kept up. Views acquired are reported too, but how many are
 found is the planner's business (issue 17), not this one's.
 
   scripts/scan-soak.py --scans 20                 # quiet
@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 
-STALE = {"stale_force", "stale_joint_state"}
+from soaklib import summary_problems
 
 
 def kworkers():
@@ -139,10 +139,7 @@ def main():
                 print(f"  {index:<3} {name:<29} {error}")
                 continue
             timing = data.get("timing") or {}
-            stops = [s["cause"] for s in data.get("stops", [])]
-            faults = [f"{f['board']} {f['code']}" for f in data.get("faults", [])]
-            interruption = data.get("interruption") or ""
-            problems = stops + faults + (["lease expired"] if "lease expired" in interruption else [])
+            problems = summary_problems(data)
             ok = not problems
             passed += ok
             failed += not ok

@@ -1,4 +1,5 @@
 import Foundation
+import SonoTOML
 import TOMLKit
 
 /// The arm as hardware/arm.toml describes it: where its base stands in the chest frame, its
@@ -61,7 +62,7 @@ extension RobotDescription {
 
     public static func parse(toml: String, source: String) throws(RobotDescriptionError) -> RobotDescription {
         let root: TOMLTable
-        do { root = try TOMLTable(string: toml) } catch {
+        do { root = try TOMLDocument.parse(toml) } catch {
             throw .syntax(source: source, message: "\(error)")
         }
         let file = Fields(source: source)

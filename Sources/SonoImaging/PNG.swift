@@ -13,6 +13,8 @@ import Darwin
 public enum PNGError: Error, Equatable, CustomStringConvertible {
     /// Width or height is not in 1…2³¹−1, or width × height overflows.
     case invalidDimensions(width: Int, height: Int)
+    /// A file's header claims more pixels than the decoder reads (`PNG.maxDecodedPixels`).
+    case tooLarge(width: Int, height: Int, limit: Int)
     /// `pixels` does not hold width × height bytes.
     case pixelCountMismatch(width: Int, height: Int, expected: Int, actual: Int)
     /// zlib failed (its return code).
@@ -34,6 +36,8 @@ public enum PNGError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .invalidDimensions(let width, let height):
             "PNG: invalid image size \(width)×\(height) (each side 1…2147483647)"
+        case .tooLarge(let width, let height, let limit):
+            "PNG: a \(width)×\(height) image is \(width * height) pixels, more than the \(limit) this reader decodes"
         case .pixelCountMismatch(let width, let height, let expected, let actual):
             "PNG: \(width)×\(height) image needs \(expected) pixels, got \(actual)"
         case .zlib(let function, let code):
@@ -66,6 +70,17 @@ public enum PNG {
     /// Largest PNG file `readGray8` reads: far above any frame or contact sheet Sono writes
     /// (a 4096² frame compresses to a few MB), and a bound before anything is allocated for it.
     public static let maxFileBytes = 64 << 20
+    /// Most pixels `decodeGray8` decodes, checked against the header before anything is
+    /// allocated for the image: 2²⁶, an 8192 × 8192 image. The images Sono writes and reads are
+    /// probe frames (hundreds of pixels a side) and contact sheets of them (a few thousand), so
+    /// this is many times the largest; decoding one at the limit holds two buffers of about
+    /// 64 MiB (the inflated rows and the pixels). Without it the header's two 31-bit sides size
+    /// the buffer: a 68-byte file asked for 4.6 × 10¹⁸ bytes (Fuzz/regressions/png).
+    public static let maxDecodedPixels = 1 << 26
+    /// Deflate's best ratio: one 258-byte match per 2 bits at most, 1032:1. Compressed image
+    /// data can inflate to no more than this many times its size (plus the zlib header and a
+    /// final block), so a header claiming more is refused before the buffer is allocated.
+    static let maxDeflateRatio = 1032
 
     /// A complete PNG file: IHDR (8-bit gray, non-interlaced), IDAT (zlib level 6, per-row
     /// adaptive filter), IEND.
@@ -168,6 +183,9 @@ public enum PNG {
                 guard (1...Int(Int32.max)).contains(width), (1...Int(Int32.max)).contains(height) else {
                     throw .corrupt("image size \(width)×\(height)")
                 }
+                guard width * height <= maxDecodedPixels else {  // no overflow: each side < 2³¹
+                    throw .tooLarge(width: width, height: height, limit: maxDecodedPixels)
+                }
                 let (bitDepth, colorType, compression, filter, interlace) = (h[8], h[9], h[10], h[11], h[12])
                 guard colorType == 0 else {
                     throw .unsupported("colour type \(colorType) (only 0, grayscale, is read)")
@@ -182,7 +200,11 @@ public enum PNG {
                 data += chunkData
             case "IEND":
                 guard sawIDAT else { throw .corrupt("no IDAT chunk") }
-                return (width, height, try unfilterRows(width: width, height: height, data: inflate(data, expected: height * (width + 1))))
+                let expected = height * (width + 1)  // each row and its filter-type byte
+                guard expected <= data.count * maxDeflateRatio + 64 else {
+                    throw .corrupt("\(data.count) bytes of compressed image data cannot hold a \(width)×\(height) image (\(expected) bytes)")
+                }
+                return (width, height, try unfilterRows(width: width, height: height, data: inflate(data, expected: expected)))
             default:
                 if sawIDAT { idatEnded = true }
                 // Bit 5 of the first byte: 0 = critical chunk the decoder must understand.

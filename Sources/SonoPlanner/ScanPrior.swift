@@ -1,6 +1,7 @@
 import Foundation
 public import SonoCore
 public import SonoGeometry
+import SonoTOML
 import TOMLKit
 
 /// Where a standard view is expected on an average patient: the planner's starting point.
@@ -48,7 +49,7 @@ public struct ScanPrior: Sendable, Equatable {
             throw .unreadable(path: path, reason: "\(error.localizedDescription)")
         }
         let table: TOMLTable
-        do { table = try TOMLTable(string: text) } catch {
+        do { table = try TOMLDocument.parse(text) } catch {
             throw .unreadable(path: path, reason: "not valid TOML: \(error)")
         }
         guard let viewTables = table["view"]?.table, !viewTables.isEmpty else {

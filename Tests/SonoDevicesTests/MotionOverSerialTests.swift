@@ -114,8 +114,14 @@ struct MotionOverSerialTests {
         Thread.sleep(forTimeInterval: 0.5)
         #expect(rig.controller.status.moving)
         rig.unplugForceSensor()
-        #expect(rig.wait(seconds: 1) { !rig.stops.isEmpty }, "no stop after the force board was unplugged")
-        let stop = try #require(rig.stops.first)
+        // Watch the status, as the scan planner does, not the events: once the status shows the
+        // stop, waiting for event delivery must hand over the stop's event too (the scan summary
+        // names the stop that ended the scan from it).
+        let deadline = Date().addingTimeInterval(1)
+        while rig.controller.status.state == .scanning, Date() < deadline {}
+        #expect(rig.controller.status.state != .scanning, "no stop after the force board was unplugged")
+        #expect(rig.controller.waitForEventDelivery())
+        let stop = try #require(rig.stops.first, "the status shows a stop whose event was not delivered")
         #expect(stop.kind == .category1)
         #expect([SafetyCause.boardLost, .staleForce].contains(stop.breach?.cause), "\(String(describing: stop.breach))")
         // A category 1 stop ends with the drives off and the arm still.

@@ -181,6 +181,32 @@ private func handmadePNG(width: Int, height: Int, scanlines: [UInt8], bitDepth: 
         #expect(throws: PNGError.corrupt("image data is 5 bytes, 6 expected")) { try PNG.decodeGray8(png) }
     }
 
+    /// The header's sides sized the decode buffer before anything was inflated: the fuzzer's
+    /// inputs (Fuzz/regressions/png) are 68-byte files claiming 2147483647² and 30000² pixels.
+    @Test func headerClaimingTooManyPixelsIsRefusedBeforeAllocating() throws {
+        let zeros: [UInt8] = [0, 0]
+        #expect(throws: PNGError.tooLarge(width: 2_147_483_647, height: 2_147_483_647, limit: PNG.maxDecodedPixels)) {
+            try PNG.decodeGray8(handmadePNG(width: 2_147_483_647, height: 2_147_483_647, scanlines: zeros))
+        }
+        #expect(throws: PNGError.tooLarge(width: 8193, height: 8192, limit: 1 << 26)) {
+            try PNG.decodeGray8(handmadePNG(width: 8193, height: 8192, scanlines: zeros))
+        }
+        let error = PNGError.tooLarge(width: 30000, height: 30000, limit: PNG.maxDecodedPixels)
+        #expect(error.description == "PNG: a 30000×30000 image is 900000000 pixels, more than the 67108864 this reader decodes")
+        // Within the limit, but 10 bytes of zlib cannot inflate to 8192 × 8193 bytes.
+        #expect(throws: PNGError.corrupt("10 bytes of compressed image data cannot hold a 8192×8192 image (67117056 bytes)")) {
+            try PNG.decodeGray8(handmadePNG(width: 8192, height: 8192, scanlines: zeros))
+        }
+    }
+
+    /// zlib at its best ratio (an all-zero image, about 1000:1) stays within the deflate bound.
+    @Test func uniformImageAtDeflatesBestRatioDecodes() throws {
+        let pixels = [UInt8](repeating: 0, count: 1024 * 1024)
+        let png = try PNG.encodeGray8(width: 1024, height: 1024, pixels: pixels)
+        #expect(png.count < 2000)
+        #expect(try PNG.decodeGray8(png).pixels == pixels)
+    }
+
     @Test func writeAndReadFile() throws {
         let path = "/tmp/sono-png-test-\(getpid()).png"
         defer { unlink(path) }

@@ -1,6 +1,7 @@
 import Foundation
 @testable import SonoRecord
 import SonoSystem
+import SonoTestSupport
 import Testing
 
 /// Cut-off, corrupt and foreign files: the reader says what is wrong and where (file, byte
@@ -94,6 +95,21 @@ import Testing
             #expect(again.count == survivors)
             sample.expectPrefix(again)
         }
+    }
+
+    /// The mcap-reader fuzz target's input (Fuzz/regressions/mcap-reader): a 3.4 KB file whose
+    /// message index declares about 2.3 GB of entries, for which the reader reserved room before
+    /// reading one. The length is now checked against the record first.
+    @Test func anArrayLongerThanItsRecordIsCorruptNotAnAllocation() throws {
+        let path = Repository.path("Fuzz/regressions/mcap-reader/message-index-length-4gib-reserve")
+        let reader = try MCAPReader(path: path)
+        do {
+            _ = try reader.forEachMessage { _ in }
+            Issue.record("read without an error")
+        } catch {
+            #expect("\(error)".contains("records array needs"), "\(error)")
+        }
+        _ = try reader.forEachMessage(tolerant: true) { _ in }
     }
 
     @Test func flippedByteInsideAChunkNamesTheChunk() throws {

@@ -1,3 +1,4 @@
+import Foundation
 import SonoGeometry
 import SonoSim
 import SonoTestSupport
@@ -203,6 +204,23 @@ private func parseError(_ toml: String, source: String = "hardware/patients/x.to
 
         let duplicate = try #require(parseError("seed = 1\nseed = 2\n"))
         if case .syntax = duplicate {} else { Issue.record("duplicate key: expected syntax, got \(duplicate)") }
+    }
+
+    /// The patient-toml fuzz target's inputs (Fuzz/regressions/patient-toml): mutated shipped
+    /// patients that aborted the TOML parser (toml++ 3.4.0's parse_key and parse_value
+    /// preconditions) are a syntax error naming the file, line and column.
+    @Test func whatAbortedTheTOMLParserIsASyntaxError() throws {
+        let cases: [(file: String, line: Int, column: Int, says: String)] = [
+            ("patient-toml-tomlpp-parse_key-assert", 13, 2, "a table header must start with a key"),
+            ("patient-toml-tomlpp-parse_array-close-brace", 9, 18, "'}' closes no inline table"),
+        ]
+        for (file, line, column, says) in cases {
+            let bytes = try #require(FileManager.default.contents(atPath: Repository.url("Fuzz/regressions/patient-toml/\(file)").path))
+            let error = try #require(parseError(String(decoding: bytes, as: UTF8.self)), "\(file) accepted")
+            #expect(error.description.hasPrefix("hardware/patients/x.toml:\(line):\(column): not valid TOML: \(says)"), "\(file): \(error)")
+        }
+        let header = try #require(parseError("seed = 1\n[[[heart]]]\n"))
+        #expect(header.description == "hardware/patients/x.toml:2:3: not valid TOML: a table header must start with a key (bare: A-Z a-z 0-9 _ -, or quoted), not '['")
     }
 
     @Test func heartInsideTheChestWallIsInconsistent() throws {

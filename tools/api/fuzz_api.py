@@ -39,7 +39,7 @@ except ImportError as exc:  # pragma: no cover
     sys.exit(f"fuzz_api: missing package ({exc}); run: pip install -r tools/api/requirements.txt")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sonoapi import LoopbackBridge, SimulatedDaemon  # noqa: E402
+from sonoapi import LoopbackBridge, SimulatedDaemon, report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "docs/control-api.yaml"
@@ -238,10 +238,7 @@ def main():
     finally:
         daemon.stop()
         shutil.rmtree(scratch, ignore_errors=True)
-    for failure in failures:
-        print(f"fuzz_api: FAIL: {failure}", file=sys.stderr)
-    print(f"fuzz_api: {'passed' if not failures else 'failed'}")
-    return 1 if failures else 0
+    return report("fuzz_api", failures)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -136,6 +137,13 @@ class SimulatedDaemon:
     def peak_rss_kb(self):
         """VmHWM of the daemon: sonod-sim re-executes itself under umockdev-wrapper, so this is
         the largest VmHWM among the process and its descendants."""
+        return self._largest_status_field("VmHWM:")
+
+    def rss_kb(self):
+        """Current VmRSS, the largest among the process and its descendants (see peak_rss_kb)."""
+        return self._largest_status_field("VmRSS:")
+
+    def _largest_status_field(self, field):
         best = 0
         pids = [self.process.pid]
         seen = set()
@@ -147,24 +155,7 @@ class SimulatedDaemon:
             try:
                 with open(f"/proc/{pid}/status") as f:
                     for line in f:
-                        if line.startswith("VmHWM:"):
-                            best = max(best, int(line.split()[1]))
-                with open(f"/proc/{pid}/task/{pid}/children") as f:
-                    pids.extend(int(p) for p in f.read().split())
-            except OSError:
-                pass
-        return best
-
-    def rss_kb(self):
-        """Current VmRSS, the largest among the process and its descendants (see peak_rss_kb)."""
-        best = 0
-        pids = [self.process.pid]
-        while pids:
-            pid = pids.pop()
-            try:
-                with open(f"/proc/{pid}/status") as f:
-                    for line in f:
-                        if line.startswith("VmRSS:"):
+                        if line.startswith(field):
                             best = max(best, int(line.split()[1]))
                 with open(f"/proc/{pid}/task/{pid}/children") as f:
                     pids.extend(int(p) for p in f.read().split())
@@ -181,3 +172,11 @@ class SimulatedDaemon:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
+
+
+def report(tool, failures):
+    """Prints each failure and the verdict; the exit status (1 when anything failed)."""
+    for failure in failures:
+        print(f"{tool}: FAIL: {failure}", file=sys.stderr)
+    print(f"{tool}: {'passed' if not failures else 'failed'}")
+    return 1 if failures else 0

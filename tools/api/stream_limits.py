@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sonoapi import SimulatedDaemon, UnixHTTPConnection, request  # noqa: E402
+from sonoapi import SimulatedDaemon, UnixHTTPConnection, report, request  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 BOUND = 64 * 1024           # ControlServer.maxQueuedBytesPerConnection
@@ -202,10 +202,7 @@ def main():
     finally:
         daemon.stop()
         shutil.rmtree(scratch, ignore_errors=True)
-    for failure in failures:
-        print(f"stream_limits: FAIL: {failure}", file=sys.stderr)
-    print(f"stream_limits: {'passed' if not failures else 'failed'}")
-    return 1 if failures else 0
+    return report("stream_limits", failures)
 
 
 if __name__ == "__main__":

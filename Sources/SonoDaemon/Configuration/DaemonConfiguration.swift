@@ -3,6 +3,7 @@ public import SonoCore
 public import SonoDevices
 import SonoMotion
 public import SonoPlanner
+import SonoTOML
 import TOMLKit
 
 /// sonod's configuration (`/etc/sono/sono.toml`; `systemd/sono.toml.example` documents every
@@ -105,7 +106,7 @@ public struct DaemonConfiguration: Sendable {
 
     public static func parse(_ text: String, path: String) throws(ConfigurationError) -> DaemonConfiguration {
         let table: TOMLTable
-        do { table = try TOMLTable(string: text) } catch {
+        do { table = try TOMLDocument.parse(text) } catch {
             throw .unreadable(path: path, reason: "not valid TOML: \(error)")
         }
         var reader = TableReader(path: path, table: table)

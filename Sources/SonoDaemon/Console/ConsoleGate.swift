@@ -16,7 +16,7 @@ public final class ConsoleGate: Sendable {
     func listening(at url: String) { base.withLock { $0 = url } }
 }
 
-public struct ConsoleLoginRequestJSON: Codable, Sendable, Equatable {
+public struct ConsoleLoginRequestJSON: RequestBodyJSON {
     /// Ask for less than the caller's role (an operator opening a viewer-only screen); never more.
     public var role: String?
     /// Shorter than the configured validity (`[console] login_s`); never longer.
@@ -25,6 +25,8 @@ public struct ConsoleLoginRequestJSON: Codable, Sendable, Equatable {
         self.role = role
         self.expiresInS = expiresInS
     }
+    public static let fields: Set<String> = ["role", "expires_in_s"]
+    public static let empty = ConsoleLoginRequestJSON(role: nil, expiresInS: nil)
 }
 
 public struct ConsoleLoginJSON: Codable, Sendable, Equatable {

@@ -186,14 +186,25 @@ public struct ErrorJSON: Codable, Sendable, Equatable {
     public var code: String
 }
 
-public struct ScanRequestJSON: Codable, Sendable, Equatable {
-    public var views: [String]?
-    public init(views: [String]?) { self.views = views }
+/// A request body: the members it may have (any other is refused, `ControlAPI.decode`) and
+/// what an empty body means.
+public protocol RequestBodyJSON: Codable, Sendable, Equatable {
+    static var fields: Set<String> { get }
+    static var empty: Self { get }
 }
 
-public struct RecordingRequestJSON: Codable, Sendable, Equatable {
+public struct ScanRequestJSON: RequestBodyJSON {
+    public var views: [String]?
+    public init(views: [String]?) { self.views = views }
+    public static let fields: Set<String> = ["views"]
+    public static let empty = ScanRequestJSON(views: nil)
+}
+
+public struct RecordingRequestJSON: RequestBodyJSON {
     public var name: String?
     public init(name: String?) { self.name = name }
+    public static let fields: Set<String> = ["name"]
+    public static let empty = RecordingRequestJSON(name: nil)
 }
 
 /// The JSON coders of the API: snake_case keys, sorted for stable output.

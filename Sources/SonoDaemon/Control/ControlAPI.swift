@@ -74,22 +74,33 @@ public struct ControlAPI: Sendable {
 
     /// Finds the route and checks the peer may use it.
     public func resolve(method: String, target: String, peer: PeerCredentials?) -> Resolution {
-        let path = String(target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-        let matching = Self.routes.filter { $0.path == path }
-        guard !matching.isEmpty else {
-            return .response(Self.error(404, "not_found", "no such endpoint: \(path) (see docs/control-api.yaml)"))
-        }
-        guard let route = matching.first(where: { $0.method == method }) else {
-            var response = Self.error(405, "method_not_allowed",
-                                      "\(method) is not allowed on \(path); use \(matching.map(\.method).joined(separator: ", "))")
-            response.headers.append(("Allow", matching.map(\.method).joined(separator: ", ")))
-            return .response(response)
+        let route: Route
+        switch Self.route(method: method, target: target) {
+        case .success(let found): route = found
+        case .failure(let failure): return .response(failure.response)
         }
         guard let peer else { return .response(Self.error(403, "forbidden", "the peer's credentials could not be read")) }
         if let denial = authorizer.authorize(peer, for: route.access) {
             return .response(Self.error(403, "forbidden", denial.description))
         }
         return .operation(route.operation)
+    }
+
+    /// The route of a request line (the query is ignored), or the 404 / 405 answer. Static, without
+    /// the scanner, so that the fuzz target (Fuzz/Sources/ControlAPIFuzz) reaches it.
+    static func route(method: String, target: String) -> Result<Route, ResponseError> {
+        let path = String(target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+        let matching = routes.filter { $0.path == path }
+        guard !matching.isEmpty else {
+            return .failure(ResponseError(error(404, "not_found", "no such endpoint: \(path) (see docs/control-api.yaml)")))
+        }
+        guard let route = matching.first(where: { $0.method == method }) else {
+            var response = error(405, "method_not_allowed",
+                                 "\(method) is not allowed on \(path); use \(matching.map(\.method).joined(separator: ", "))")
+            response.headers.append(("Allow", matching.map(\.method).joined(separator: ", ")))
+            return .failure(ResponseError(response))
+        }
+        return .success(route)
     }
 
     /// Carries out an operation (not `.events`, which the transport streams). `peer`: who asked
@@ -112,7 +123,7 @@ public struct ControlAPI: Sendable {
             }
         case .startScan:
             let request: ScanRequestJSON
-            switch Self.decode(ScanRequestJSON.self, body, fields: ["views"], empty: ScanRequestJSON(views: nil)) {
+            switch Self.decode(ScanRequestJSON.self, body) {
             case .success(let decoded): request = decoded
             case .failure(let failure): return failure.response
             }
@@ -126,7 +137,7 @@ public struct ControlAPI: Sendable {
             return Self.json(200, scanner.stopScan())
         case .startRecording:
             let request: RecordingRequestJSON
-            switch Self.decode(RecordingRequestJSON.self, body, fields: ["name"], empty: RecordingRequestJSON(name: nil)) {
+            switch Self.decode(RecordingRequestJSON.self, body) {
             case .success(let decoded): request = decoded
             case .failure(let failure): return failure.response
             }
@@ -161,8 +172,7 @@ public struct ControlAPI: Sendable {
         guard let base = console.baseURL else { return Self.error(503, "unavailable", "the web console is not listening yet") }
         guard let peer else { return Self.error(403, "forbidden", "the peer's credentials could not be read") }
         let request: ConsoleLoginRequestJSON
-        switch Self.decode(ConsoleLoginRequestJSON.self, body, fields: ["role", "expires_in_s"],
-                           empty: ConsoleLoginRequestJSON(role: nil, expiresInS: nil)) {
+        switch Self.decode(ConsoleLoginRequestJSON.self, body) {
         case .success(let decoded): request = decoded
         case .failure(let failure): return failure.response
         }
@@ -188,11 +198,12 @@ public struct ControlAPI: Sendable {
     }
 
     /// A request body: empty (whitespace only) for the defaults, else a JSON object whose
-    /// members are among `fields` and not null. Unknown members are refused rather than ignored:
+    /// members are among `T.fields` and not null. Unknown members are refused rather than ignored:
     /// a misspelt `"view"` would otherwise start the default protocol, and move the arm, on a
     /// scan nobody asked for. A member sent as null is refused too (leave it out for its default).
-    static func decode<T: Decodable>(_ type: T.Type, _ body: Data, fields: Set<String>, empty: T) -> Result<T, ResponseError> {
-        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .success(empty) }
+    static func decode<T: RequestBodyJSON>(_ type: T.Type, _ body: Data) -> Result<T, ResponseError> {
+        let fields = T.fields
+        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .success(T.empty) }
         let members: [String: Any]
         do {
             guard let object = try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) as? [String: Any] else {

@@ -197,6 +197,10 @@ final class ScanControl: Sendable {
         recording?.plannerCall(PlannerTapeCoding.encode(PlannerCall(
             call: .end, event: "\(report.outcomes.filter(\.acquired).count)/\(report.outcomes.count) views")))
         if controller.status.state == .scanning { _ = try? controller.perform(.safety(.stopScan)) }
+        // The planner may have seen a stop in the controller's status before the stop's event
+        // reached `note(stop:)`: let it arrive while the scan still counts as running, so the
+        // summary names the stop that ended the scan.
+        controller.waitForEventDelivery()
         let motion = controller.status
         let peak = motion.forcePeakN
         let scanTiming = timing(since: record.withLock { $0.loopAtStart }, motion)

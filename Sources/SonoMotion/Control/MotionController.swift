@@ -69,6 +69,8 @@ public final class MotionController: Sendable {
     private let onEvent: EventHandler
     private let pumpRunning = Atomic<Bool>(false)
     private let pumpFinished = DispatchSemaphore(value: 0)
+    /// Completed passes of the event thread over the event queue (`waitForEventDelivery`).
+    private let drainPasses = Atomic<UInt64>(0)
     private let loop: ControlLoop
     /// The loop's tape (inputs, clock, commands, sent messages) while `taping`; drained by the
     /// event thread into `onTape`. Sized for 16 ms of a busy loop at 1 kHz.
@@ -162,6 +164,7 @@ public final class MotionController: Sendable {
                 ThreadScheduling.nameCurrentThread("sono-motion-events")
                 while pumpRunning.load(ordering: .acquiring) {
                     drainEvents()
+                    drainPasses.add(1, ordering: .releasing)
                     usleep(1_000)
                 }
                 drainEvents()
@@ -228,6 +231,26 @@ public final class MotionController: Sendable {
     @discardableResult
     public func renewContactLease(timeoutMillis: Int = 50) -> Bool {
         (try? perform(.renewContactLease, timeoutMillis: timeoutMillis)) != nil
+    }
+
+    /// Waits until every event the loop has emitted so far (stops, faults, transitions) has been
+    /// handed to `onEvent`: a reader of `status` that saw a stop can then rely on the stop's
+    /// event having been handled. The loop queues a cycle's events before it publishes that
+    /// cycle's status, so a drain pass that starts after this call delivers them.
+    /// - Returns: false when `timeoutMillis` passed first (the event thread is not running or is
+    ///   stuck in a handler).
+    @discardableResult
+    public func waitForEventDelivery(timeoutMillis: Int = 100) -> Bool {
+        assert(core.loopThread.isNotOwnedByCurrentThread(), "the loop must not wait for its own event thread")
+        guard pumpRunning.load(ordering: .acquiring) else { return false }
+        // The pass under way may have started before this call: wait for the one after it.
+        let target = drainPasses.load(ordering: .acquiring) &+ 2
+        let deadline = MonotonicClock.nowMicros() &+ UInt64(max(0, timeoutMillis)) * 1_000
+        while drainPasses.load(ordering: .acquiring) < target {
+            guard MonotonicClock.nowMicros() < deadline else { return false }
+            usleep(200)
+        }
+        return true
     }
 
     /// Tape entries lost because the event thread fell behind (a recording with a gap).

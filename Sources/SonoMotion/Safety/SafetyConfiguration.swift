@@ -1,5 +1,6 @@
 import Foundation
 import SonoGeometry
+import SonoTOML
 import TOMLKit
 
 public enum SafetyConfigurationError: Error, Equatable, CustomStringConvertible {
@@ -49,7 +50,7 @@ extension SafetyLimits {
     /// the emulated serial path's latency is not the hardware's (Scanner.motionConfiguration).
     public static func parse(toml: String, source: String, simulation: Bool = false) throws(SafetyConfigurationError) -> SafetyLimits {
         let root: TOMLTable
-        do { root = try TOMLTable(string: toml) } catch { throw .syntax(source: source, message: "\(error)") }
+        do { root = try TOMLDocument.parse(toml) } catch { throw .syntax(source: source, message: "\(error)") }
         let defaults = SafetyLimits()
         var limits = defaults
         // The profile first: it decides what the other keys may be.

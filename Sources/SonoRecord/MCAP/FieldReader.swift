@@ -34,6 +34,10 @@ struct FieldReader {
         .corrupt(path: path, offset: fileOffset, what: "\(context): \(what)")
     }
 
+    /// Checks that an array of `count` bytes the record declares fits in what remains, before
+    /// room is reserved for its elements: the length is the file's, up to 4 GiB.
+    func needArray(_ count: Int, _ field: StaticString) throws(RecordError) { try need(count, field, " array") }
+
     private func need(_ count: Int, _ field: StaticString, _ part: StaticString = "") throws(RecordError) {
         guard count >= 0, count <= remaining else {
             throw failure("\(field)\(part) needs \(count) bytes at content byte \(position), only \(remaining) remain")
@@ -106,6 +110,7 @@ struct FieldReader {
     mutating func idMap(_ field: StaticString) throws(RecordError) -> [(UInt16, UInt64)] {
         let length = Int(try integer(field, " length") as UInt32)
         guard length % 10 == 0 else { throw failure("\(field) is \(length) bytes, not a multiple of 10") }
+        try needArray(length, field)
         var pairs: [(UInt16, UInt64)] = []
         pairs.reserveCapacity(length / 10)
         for _ in 0..<(length / 10) {

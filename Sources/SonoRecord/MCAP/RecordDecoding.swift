@@ -73,6 +73,7 @@ struct MessageIndexRecord {
         channel = try r.u16("channel_id")
         let length = Int(try r.u32("records length"))
         guard length % 16 == 0 else { throw r.failure("records are \(length) bytes, not a multiple of 16") }
+        try r.needArray(length, "records")
         entries = []
         entries.reserveCapacity(length / 16)
         for _ in 0..<(length / 16) { entries.append((try r.u64("log_time"), try r.u64("offset"))) }

@@ -3,6 +3,7 @@
 
 import SonoGeometry
 import SonoSystem
+import SonoTOML
 import TOMLKit
 
 #if canImport(Glibc)
@@ -101,13 +102,9 @@ extension PatientParameters {
     public static func parse(toml: String, source: String) throws(PatientFileError) -> PatientParameters {
         let root: TOMLTable
         do {
-            root = try TOMLTable(string: toml)
-        } catch let error as TOMLParseError {
-            let line = error.source.begin.line > 0 ? error.source.begin.line : nil
-            let column = error.source.begin.column > 0 ? error.source.begin.column : nil
-            throw .syntax(source: source, line: line, column: column, message: error.description)
+            root = try TOMLDocument.parse(toml)
         } catch {
-            throw .syntax(source: source, line: nil, column: nil, message: "\(error)")
+            throw .syntax(source: source, line: error.line, column: error.column, message: error.message)
         }
 
         let reader = Reader(source: source)

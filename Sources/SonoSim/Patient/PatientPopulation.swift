@@ -14,6 +14,8 @@ import Foundation
 /// | training | make_patients.py `--seed 7` | 100000 + i |
 /// | validation | make_patients.py `--seed 8` | 200000 + i |
 /// | evaluation (`sonoctl sim eval --seed S`) | `PatientPopulation(seed: S)` | 500000 + 1000·S + i, i < 1000 |
+/// | soak (`make soak`, scripts/soak.py `--seed S`) | make_patients.py `--seed 700+S` | 700000 + S |
+/// | crash soak (scripts/crash-soak.py `--seed S`) | make_patients.py `--seed 710+S` | 710000 + 1000·S + i |
 ///
 /// Keep `Sampling` identical to the script's `SAMPLING` (and `PatientKey.all` for the valid ranges).
 public struct PatientPopulation: Sendable {
