@@ -7,13 +7,17 @@ public final class ConsoleGate: Sendable {
     public let sessions: ConsoleSessions
     /// http://HOST:PORT of the bound listener (nil until it listens).
     private let base = Mutex<String?>(nil)
+    /// Why the listener is not up, when it could not start.
+    private let failure = Mutex<String?>(nil)
 
     public init(settings: ConsoleSettings) {
         sessions = ConsoleSessions(loginSeconds: settings.loginSeconds, sessionSeconds: settings.sessionMinutes * 60)
     }
 
     public var baseURL: String? { base.withLock { $0 } }
+    public var failureReason: String? { failure.withLock { $0 } }
     func listening(at url: String) { base.withLock { $0 = url } }
+    func failed(_ reason: String) { failure.withLock { $0 = reason } }
 }
 
 public struct ConsoleLoginRequestJSON: RequestBodyJSON {

@@ -169,7 +169,10 @@ public struct ControlAPI: Sendable {
         guard let console else {
             return Self.error(409, "conflict", "the web console is off ([console] enabled = false in sono.toml)")
         }
-        guard let base = console.baseURL else { return Self.error(503, "unavailable", "the web console is not listening yet") }
+        guard let base = console.baseURL else {
+            return Self.error(503, "unavailable", console.failureReason.map { "the web console could not start: \($0)" }
+                ?? "the web console is not listening yet")
+        }
         guard let peer else { return Self.error(403, "forbidden", "the peer's credentials could not be read") }
         let request: ConsoleLoginRequestJSON
         switch Self.decode(ConsoleLoginRequestJSON.self, body) {

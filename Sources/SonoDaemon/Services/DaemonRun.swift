@@ -116,7 +116,7 @@ public enum DaemonRun {
         // closes right after it.
         if let gate {
             let console = ConsoleServer(settings: configuration.console, gate: gate, api: api, scanner: scanner, logger: logger)
-            stages.append(ConsoleServerStage(server: console))
+            stages.append(ConsoleServerStage(server: console, gate: gate, log: logger))
         }
         stages.append(ControlServerStage(server: server, endpoint: endpoint, scanner: scanner, notifier: notifier, log: logger))
         if let scan { stages.append(CommandLineScanStage(scanner: scanner, scan: scan, log: logger)) }
@@ -167,9 +167,14 @@ struct ControlServerStage: DaemonStage {
     }
 }
 
-/// The operator console's web listener (ConsoleServer).
+/// The operator console's web listener (ConsoleServer). Its configuration is checked with the
+/// rest at start; a listener that then cannot start (the port taken, the page's files missing)
+/// does not stop sonod: the arm is run through the control socket and stopped by the hardware
+/// e-stop without it. The error is logged, and `sonoctl console` answers with it.
 struct ConsoleServerStage: DaemonStage {
     let server: ConsoleServer
+    let gate: ConsoleGate
+    let log: Logger
     var name: String { "web console" }
 
     func start() async throws(StartupError) {
@@ -177,8 +182,8 @@ struct ConsoleServerStage: DaemonStage {
         do {
             try await offloaded { () throws(StartupError) in try server.start() }
         } catch {
-            await offloaded { server.stop() }
-            throw error
+            gate.failed(error.description)
+            log.error("\(error); sonod runs without the console")
         }
     }
 
