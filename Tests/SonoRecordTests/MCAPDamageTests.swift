@@ -112,6 +112,23 @@ import Testing
         _ = try reader.forEachMessage(tolerant: true) { _ in }
     }
 
+    /// The mcap-reader fuzz target's input (Fuzz/regressions/mcap-reader): a chunk whose header
+    /// claims 1 GiB uncompressed, allocated before decompressing. Chunks are capped at 256 MiB,
+    /// and a zstd frame that states its size must agree with the header before anything is
+    /// allocated.
+    @Test func aChunkClaimingAGigabyteIsCorruptNotAnAllocation() throws {
+        let path = Repository.path("Fuzz/regressions/mcap-reader/chunk-claims-1gib-uncompressed")
+        let reader = try MCAPReader(path: path)
+        do {
+            _ = try reader.forEachMessage { _ in }
+            Issue.record("read without an error")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains("more than the 256 MiB a chunk may have") || text.contains("its header says"), "\(text)")
+        }
+        _ = try reader.forEachMessage(tolerant: true) { _ in }
+    }
+
     @Test func flippedByteInsideAChunkNamesTheChunk() throws {
         let path = TestFiles.temporary("flip.mcap"), recovered = TestFiles.temporary("flip-recovered.mcap")
         defer { TestFiles.remove(path, recovered) }
