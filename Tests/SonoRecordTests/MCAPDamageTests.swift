@@ -97,34 +97,24 @@ import Testing
         }
     }
 
-    /// The mcap-reader fuzz target's input (Fuzz/regressions/mcap-reader): a 3.4 KB file whose
-    /// message index declares about 2.3 GB of entries, for which the reader reserved room before
-    /// reading one. The length is now checked against the record first.
-    @Test func anArrayLongerThanItsRecordIsCorruptNotAnAllocation() throws {
-        let path = Repository.path("Fuzz/regressions/mcap-reader/message-index-length-4gib-reserve")
-        let reader = try MCAPReader(path: path)
-        do {
-            _ = try reader.forEachMessage { _ in }
-            Issue.record("read without an error")
-        } catch {
-            #expect("\(error)".contains("records array needs"), "\(error)")
-        }
-        _ = try reader.forEachMessage(tolerant: true) { _ in }
-    }
-
-    /// The mcap-reader fuzz target's input (Fuzz/regressions/mcap-reader): a chunk whose header
-    /// claims 1 GiB uncompressed, allocated before decompressing. Chunks are capped at 256 MiB,
-    /// and a zstd frame that states its size must agree with the header before anything is
-    /// allocated.
-    @Test func aChunkClaimingAGigabyteIsCorruptNotAnAllocation() throws {
-        let path = Repository.path("Fuzz/regressions/mcap-reader/chunk-claims-1gib-uncompressed")
-        let reader = try MCAPReader(path: path)
+    /// The mcap-reader fuzz target's inputs (Fuzz/regressions/mcap-reader), each a size from the
+    /// file that was allocated before anything was checked against it:
+    /// - a 3.4 KB file whose message index declares about 2.3 GB of entries (the length is now
+    ///   checked against the record first);
+    /// - a chunk whose header claims 1 GiB uncompressed (chunks are capped at 256 MiB, and a zstd
+    ///   frame that states its size must agree with the header before anything is allocated).
+    @Test(arguments: [
+        ("message-index-length-4gib-reserve", ["records array needs"]),
+        ("chunk-claims-1gib-uncompressed", ["more than the 256 MiB a chunk may have", "its header says"]),
+    ])
+    func aSizeFromTheFileIsCheckedBeforeItIsAllocated(input: String, reasons: [String]) throws {
+        let reader = try MCAPReader(path: Repository.path("Fuzz/regressions/mcap-reader/" + input))
         do {
             _ = try reader.forEachMessage { _ in }
             Issue.record("read without an error")
         } catch {
             let text = "\(error)"
-            #expect(text.contains("more than the 256 MiB a chunk may have") || text.contains("its header says"), "\(text)")
+            #expect(reasons.contains { text.contains($0) }, "\(text)")
         }
         _ = try reader.forEachMessage(tolerant: true) { _ in }
     }
