@@ -119,6 +119,18 @@ import Testing
         _ = try reader.forEachMessage(tolerant: true) { _ in }
     }
 
+    /// The mcap-reader fuzz target's input whose summary indexes an attachment at a record that
+    /// claims almost 2^64 content bytes: opening it added the record prefix to that length and
+    /// trapped on the overflow. Now the summary is refused (the reader falls back to the data
+    /// section, as for any unreadable summary), and a strict read reports the file as damaged.
+    @Test func anIndexedRecordWhoseLengthOverflowsDoesNotTrap() throws {
+        let reader = try MCAPReader(path: Repository.path("Fuzz/regressions/mcap-reader/summary-index-length-overflows"))
+        #expect(!reader.hasSummary)
+        #expect(throws: RecordError.self) { _ = try reader.forEachMessage { _ in } }
+        let tolerant = try reader.forEachMessage(tolerant: true) { _ in }
+        #expect(!tolerant.complete && tolerant.damage != nil)
+    }
+
     @Test func flippedByteInsideAChunkNamesTheChunk() throws {
         let path = TestFiles.temporary("flip.mcap"), recovered = TestFiles.temporary("flip-recovered.mcap")
         defer { TestFiles.remove(path, recovered) }
