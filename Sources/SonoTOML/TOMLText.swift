@@ -53,6 +53,9 @@ public enum TOMLText {
             TOMLSyntaxError(line: line, column: column(position), message: message)
         }
 
+        /// TOMLKit hands the text on as a C string, which would end at the NUL.
+        func nulByte() -> TOMLSyntaxError { error(at: index, "a NUL byte; TOML text cannot contain one") }
+
         mutating func newline() {
             line += 1
             lineStart = index + 1
@@ -64,7 +67,7 @@ public enum TOMLText {
                 let byte = bytes[index]
                 switch byte {
                 case 0:
-                    throw error(at: index, "a NUL byte; TOML text cannot contain one")
+                    throw nulByte()
                 case UInt8(ascii: "\n"):
                     newline()
                     index += 1
@@ -72,7 +75,7 @@ public enum TOMLText {
                     continue
                 case UInt8(ascii: "#"):
                     while index < bytes.count, bytes[index] != UInt8(ascii: "\n") {
-                        if bytes[index] == 0 { throw error(at: index, "a NUL byte; TOML text cannot contain one") }
+                        if bytes[index] == 0 { throw nulByte() }
                         index += 1
                     }
                     continue
@@ -160,7 +163,7 @@ public enum TOMLText {
             index += multiLine ? 3 : 1
             while index < bytes.count {
                 let byte = bytes[index]
-                if byte == 0 { throw error(at: index, "a NUL byte; TOML text cannot contain one") }
+                if byte == 0 { throw nulByte() }
                 if escapes, byte == UInt8(ascii: "\\") {
                     if index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "\n") {
                         index += 1

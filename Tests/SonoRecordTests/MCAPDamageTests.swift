@@ -97,19 +97,38 @@ import Testing
         }
     }
 
-    /// The mcap-reader fuzz target's input (Fuzz/regressions/mcap-reader): a 3.4 KB file whose
-    /// message index declares about 2.3 GB of entries, for which the reader reserved room before
-    /// reading one. The length is now checked against the record first.
-    @Test func anArrayLongerThanItsRecordIsCorruptNotAnAllocation() throws {
-        let path = Repository.path("Fuzz/regressions/mcap-reader/message-index-length-4gib-reserve")
-        let reader = try MCAPReader(path: path)
+    /// The mcap-reader fuzz target's inputs (Fuzz/regressions/mcap-reader), each a size from the
+    /// file that was allocated before anything was checked against it:
+    /// - a 3.4 KB file whose message index declares about 2.3 GB of entries (the length is now
+    ///   checked against the record first);
+    /// - a chunk whose header claims 1 GiB uncompressed (chunks are capped at 256 MiB, and a zstd
+    ///   frame that states its size must agree with the header before anything is allocated).
+    @Test(arguments: [
+        ("message-index-length-4gib-reserve", ["records array needs"]),
+        ("chunk-claims-1gib-uncompressed", ["more than the 256 MiB a chunk may have", "its header says"]),
+    ])
+    func aSizeFromTheFileIsCheckedBeforeItIsAllocated(input: String, reasons: [String]) throws {
+        let reader = try MCAPReader(path: Repository.path("Fuzz/regressions/mcap-reader/" + input))
         do {
             _ = try reader.forEachMessage { _ in }
             Issue.record("read without an error")
         } catch {
-            #expect("\(error)".contains("records array needs"), "\(error)")
+            let text = "\(error)"
+            #expect(reasons.contains { text.contains($0) }, "\(text)")
         }
         _ = try reader.forEachMessage(tolerant: true) { _ in }
+    }
+
+    /// The mcap-reader fuzz target's input whose summary indexes an attachment at a record that
+    /// claims almost 2^64 content bytes: opening it added the record prefix to that length and
+    /// trapped on the overflow. Now the summary is refused (the reader falls back to the data
+    /// section, as for any unreadable summary), and a strict read reports the file as damaged.
+    @Test func anIndexedRecordWhoseLengthOverflowsDoesNotTrap() throws {
+        let reader = try MCAPReader(path: Repository.path("Fuzz/regressions/mcap-reader/summary-index-length-overflows"))
+        #expect(!reader.hasSummary)
+        #expect(throws: RecordError.self) { _ = try reader.forEachMessage { _ in } }
+        let tolerant = try reader.forEachMessage(tolerant: true) { _ in }
+        #expect(!tolerant.complete && tolerant.damage != nil)
     }
 
     @Test func flippedByteInsideAChunkNamesTheChunk() throws {

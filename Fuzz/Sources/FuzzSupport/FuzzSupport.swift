@@ -36,6 +36,17 @@ public final class ScratchFile: Sendable {
         close(fd)
     }
 
+    /// Writes `bytes` to the file and opens it with `open`; nil when `open` refuses it (its
+    /// error's description is rendered too: that is input-driven code as well).
+    public func opened<T, E: Error & CustomStringConvertible>(_ bytes: UnsafeRawBufferPointer,
+                                                              _ open: (String) throws(E) -> T) -> T? {
+        write(bytes)
+        do { return try open(path) } catch {
+            _ = error.description
+            return nil
+        }
+    }
+
     /// A sibling path (for a reader's output), removed before it is returned.
     public func sibling(_ suffix: String) -> String {
         let other = path + suffix

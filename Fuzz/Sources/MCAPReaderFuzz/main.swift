@@ -14,12 +14,7 @@ let scratch = ScratchFile("reader.mcap")
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func mcapReaderFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    scratch.write(UnsafeRawBufferPointer(start: data, count: size))
-    let reader: MCAPReader
-    do { reader = try MCAPReader(path: scratch.path) } catch {
-        _ = error.description
-        return 0
-    }
+    guard let reader = scratch.opened(UnsafeRawBufferPointer(start: data, count: size), { path throws(RecordError) in try MCAPReader(path: path) }) else { return 0 }
     _ = reader.messageTimeRange
     var strictCount = 0
     var strict: MCAPReadResult?

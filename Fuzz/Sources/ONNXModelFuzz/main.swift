@@ -14,12 +14,7 @@ let frame = [UInt8](repeating: 96, count: 64 * 64)
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func onnxModelFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    scratch.write(UnsafeRawBufferPointer(start: data, count: size))
-    let classifier: ViewClassifier
-    do { classifier = try ViewClassifier(path: scratch.path) } catch {
-        _ = error.description
-        return 0
-    }
+    guard let classifier = scratch.opened(UnsafeRawBufferPointer(start: data, count: size), { path throws(ModelError) in try ViewClassifier(path: path) }) else { return 0 }
     invariant(!classifier.labels.isEmpty, "a model without labels loaded")
     do {
         let prediction = try classifier.classify(frame, width: 64, height: 64)

@@ -41,7 +41,12 @@ final class MotionScanEnvironment: ScanEnvironment, Sendable {
 
     func trueQuality(of view: StandardView, over frames: [ViewObservation]) -> Double? {
         guard let truth, !frames.isEmpty else { return nil }
-        return frames.reduce(0) { $0 + truth(view, $1) } / Double(frames.count)
+        // The simulator's truth costs ray casts per frame; the probe is still on the patient, so
+        // the lease is kept between frames as in every other wait of the planner.
+        return frames.reduce(0) { sum, frame in
+            renewLeaseIfDue()
+            return sum + truth(view, frame)
+        } / Double(frames.count)
     }
 
     func measured() -> (probe: Pose, forceN: Double, seconds: Double) {

@@ -64,20 +64,24 @@ final class SessionStore: Sendable {
         let result: Result<Void, RecordingError> = active.withLock { a in
             if let a { return .failure(.alreadyActive(a.name)) }
             let path = "\(directory)/\(name)"
-            if FileManager.default.fileExists(atPath: path) { return .failure(.exists(name)) }
             do {
                 try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
-                let log = "\(path)/events.jsonl"
-                guard FileManager.default.createFile(atPath: log, contents: nil) else {
-                    return .failure(.io("cannot create \(log)"))
-                }
-                a = Active(name: name, path: path, started: Date(), handle: try FileHandle(forWritingTo: URL(fileURLWithPath: log)))
-                return .success(())
             } catch {
-                // Made by someone else since the check above: still a name clash, not an I/O failure.
+                // The folder is never reused: one that is there already is a name clash, not an
+                // I/O failure (whoever made it, and whenever).
                 if FileManager.default.fileExists(atPath: path) { return .failure(.exists(name)) }
                 return .failure(.io("cannot create session \(path): \(error.localizedDescription)"))
             }
+            let log = "\(path)/events.jsonl"
+            guard FileManager.default.createFile(atPath: log, contents: nil) else {
+                return .failure(.io("cannot create \(log)"))
+            }
+            do {
+                a = Active(name: name, path: path, started: Date(), handle: try FileHandle(forWritingTo: URL(fileURLWithPath: log)))
+            } catch {
+                return .failure(.io("cannot open \(log): \(error.localizedDescription)"))
+            }
+            return .success(())
         }
         try result.get()
         return status

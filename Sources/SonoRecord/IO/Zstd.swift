@@ -29,6 +29,10 @@ final class ZstdCompressor {
 final class ZstdDecompressor {
     private let context: OpaquePointer?
 
+    /// zstd.h's ZSTD_CONTENTSIZE_UNKNOWN and ZSTD_CONTENTSIZE_ERROR (macros Swift does not import).
+    private static let contentSizeUnknown = UInt64.max
+    private static let contentSizeError = UInt64.max - 1
+
     init() { context = ZSTD_createDCtx() }
     deinit { ZSTD_freeDCtx(context) }
 
@@ -36,6 +40,15 @@ final class ZstdDecompressor {
     /// Errors are reported as `what` for the caller to place (file, offset).
     func decompress(_ input: UnsafeRawBufferPointer, expectedSize: Int, into output: ByteBuffer) -> String? {
         output.removeAll()
+        // A frame that states its size must agree with the chunk's header before the header's
+        // size is allocated (ZSTD_CONTENTSIZE_UNKNOWN: a streamed frame, checked after).
+        let stated = ZSTD_getFrameContentSize(input.baseAddress, input.count)
+        if stated == Self.contentSizeError {
+            return "the chunk's data is not a zstd frame"
+        }
+        if stated != Self.contentSizeUnknown, stated != UInt64(expectedSize) {
+            return "the chunk's zstd frame holds \(stated) bytes, its header says \(expectedSize)"
+        }
         let space = output.unsafeSpace(expectedSize)
         let result = ZSTD_decompressDCtx(context, space.baseAddress, space.count, input.baseAddress, input.count)
         if ZSTD_isError(result) != 0 {

@@ -2,8 +2,11 @@ import SonoProtocol
 
 /// Decompresses and checks a chunk, and splits its records.
 final class ChunkDecoder {
-    /// Larger uncompressed sizes are taken as corrupt rather than allocated.
-    static let maxUncompressedSize: UInt64 = 1 << 30
+    /// Larger uncompressed sizes are taken as corrupt rather than allocated: four times the
+    /// largest chunk Sono's writer makes (64 MiB), and far above other MCAP writers' defaults
+    /// (a few MiB). The size comes from the file, and its buffer is allocated before a byte is
+    /// decompressed.
+    static let maxUncompressedSize: UInt64 = 256 << 20
 
     private let decompressor = ZstdDecompressor()
     private let output = ByteBuffer(capacity: 1 << 20)
@@ -22,7 +25,7 @@ final class ChunkDecoder {
         case MCAPCompression.zstd.rawValue:
             guard chunk.uncompressedSize <= Self.maxUncompressedSize else {
                 throw .corrupt(path: path, offset: offset,
-                               what: "chunk claims \(chunk.uncompressedSize) uncompressed bytes, more than the 1 GiB a chunk may have here")
+                               what: "chunk claims \(chunk.uncompressedSize) uncompressed bytes, more than the 256 MiB a chunk may have here")
             }
             if let problem = decompressor.decompress(chunk.records, expectedSize: Int(chunk.uncompressedSize), into: output) {
                 throw .corrupt(path: path, offset: offset, what: problem)

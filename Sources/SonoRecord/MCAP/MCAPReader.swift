@@ -116,9 +116,11 @@ public final class MCAPReader {
         try file.read(at: offset, count: Int(length), into: buffer)
         let found = buffer.bytes[0]
         let content = LittleEndian.load(UInt64.self, from: buffer.bytes, at: 1)
-        guard found == opcode.rawValue, content + UInt64(MCAPFormat.recordPrefix) == length else {
+        // The content length comes from the file: compare it with the index's, never add to it.
+        let indexedContent = length - UInt64(MCAPFormat.recordPrefix)
+        guard found == opcode.rawValue, content == indexedContent else {
             throw .corrupt(path: path, offset: offset,
-                           what: "the summary indexes \(opcode) of \(length) bytes here, the file has \(Opcode.name(found)) of \(content + 9)")
+                           what: "the summary indexes \(opcode) of \(indexedContent) content bytes here, the file has \(Opcode.name(found)) of \(content)")
         }
         return UnsafeRawBufferPointer(rebasing: buffer.bytes[MCAPFormat.recordPrefix...])
     }
