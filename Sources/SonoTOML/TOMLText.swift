@@ -12,6 +12,8 @@
 // - parse_value() takes a value with digits, `-`, `:` and a `T` for a date-time, and
 //   parse_date_time() then calls parse_time() after the date's `T` without checking that a digit
 //   follows (`1979-05-27Tx:00`, or any letters toml++ ignores when it classifies the value).
+//   For a date-time with a space instead of the `T`, it reads the date, the space and one digit,
+//   then scans on without checking that the value goes on (`1979-05-27 0 `).
 //
 // In a debug build a broken precondition is an assertion that aborts the process; in a release
 // build it is a compiler assumption (TOML_ASSERT_ASSUME), so the parse is undefined behaviour.
@@ -161,7 +163,7 @@ public enum TOMLText {
         }
 
         /// At the first byte of a value: a date (`YYYY-MM-DD`) followed by `T` or `t` must go on
-        /// with the time's hour digits.
+        /// with the time's hour digits, and one followed by a space and a digit with a second one.
         func checkValue() throws(TOMLSyntaxError) {
             func isDigit(_ offset: Int) -> Bool {
                 index + offset < bytes.count && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index + offset])
@@ -170,10 +172,15 @@ public enum TOMLText {
                 index + offset < bytes.count && bytes[index + offset] == byte.asciiValue
             }
             guard (0..<4).allSatisfy(isDigit), isByte(4, "-"), isDigit(5), isDigit(6), isByte(7, "-"),
-                  isDigit(8), isDigit(9), isByte(10, "T") || isByte(10, "t"),
-                  index + 11 < bytes.count, !isDigit(11) else { return }
-            throw error(at: index + 11, "a date-time needs the time (HH:MM:SS) right after its '\(Character(Unicode.Scalar(bytes[index + 10])))', "
-                        + "not \(Self.describe(bytes, at: index + 11))")
+                  isDigit(8), isDigit(9) else { return }
+            if isByte(10, "T") || isByte(10, "t"), index + 11 < bytes.count, !isDigit(11) {
+                throw error(at: index + 11, "a date-time needs the time (HH:MM:SS) right after its '\(Character(Unicode.Scalar(bytes[index + 10])))', "
+                            + "not \(Self.describe(bytes, at: index + 11))")
+            }
+            if isByte(10, " "), isDigit(11), index + 12 < bytes.count, !isDigit(12) {
+                throw error(at: index + 12, "a date-time needs the time's two hour digits (HH:MM:SS) after the space, "
+                            + "not one digit and \(Self.describe(bytes, at: index + 12))")
+            }
         }
 
         static func startsKey(_ byte: UInt8) -> Bool {
