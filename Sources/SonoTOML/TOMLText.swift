@@ -12,15 +12,17 @@
 // - parse_value() takes a value with digits, `-`, `:` and a `T` for a date-time, and
 //   parse_date_time() then calls parse_time() after the date's `T` without checking that a digit
 //   follows (`1979-05-27Tx:00`, or any letters toml++ ignores when it classifies the value).
-//   For a date-time with a space instead of the `T`, it reads the date, the space and one digit,
-//   then scans on without checking that the value goes on (`1979-05-27 0 `).
+//   For a date-time with a space instead of the `T` (any value of ten characters besides `_`
+//   with `-` at the fifth and eighth), it reads the space and one digit, then scans on without
+//   checking that the value goes on (`1979-05-27 0 `, `1_978-05-27 0 `).
 //
 // In a debug build a broken precondition is an assertion that aborts the process; in a release
 // build it is a compiler assumption (TOML_ASSERT_ASSUME), so the parse is undefined behaviour.
 //
 // Every such text is invalid TOML (a header is `[` or `[[`, spaces or tabs, then a bare or quoted
 // key; `}` only closes an inline table; lines end with LF or CRLF; a date's `T` is followed by
-// the time's hour), so refusing it refuses nothing valid. Finding them needs a lexer just good
+// the time's hour; a value is followed by a space and one digit nowhere, the hour having two),
+// so refusing it refuses nothing valid. Finding them needs a lexer just good
 // enough to know where a statement starts, where a value starts and which bracket is open: toml++ reads a header only at the start of the document or of a
 // line at the top level, never inside a string, a comment or a multi-line array. Where the text
 // is malformed before, the parser stops at that earlier error and never reaches them.
@@ -163,7 +165,8 @@ public enum TOMLText {
         }
 
         /// At the first byte of a value: a date (`YYYY-MM-DD`) followed by `T` or `t` must go on
-        /// with the time's hour digits, and one followed by a space and a digit with a second one.
+        /// with the time's hour digits, and a value that starts with a digit and is followed by a
+        /// space and a digit must go on with a second one.
         func checkValue() throws(TOMLSyntaxError) {
             func isDigit(_ offset: Int) -> Bool {
                 index + offset < bytes.count && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index + offset])
@@ -171,15 +174,29 @@ public enum TOMLText {
             func isByte(_ offset: Int, _ byte: Character) -> Bool {
                 index + offset < bytes.count && bytes[index + offset] == byte.asciiValue
             }
-            guard (0..<4).allSatisfy(isDigit), isByte(4, "-"), isDigit(5), isDigit(6), isByte(7, "-"),
-                  isDigit(8), isDigit(9) else { return }
-            if isByte(10, "T") || isByte(10, "t"), index + 11 < bytes.count, !isDigit(11) {
+            guard isDigit(0) else { return }
+            if (0..<4).allSatisfy(isDigit), isByte(4, "-"), isDigit(5), isDigit(6), isByte(7, "-"), isDigit(8), isDigit(9),
+               isByte(10, "T") || isByte(10, "t"), index + 11 < bytes.count, !isDigit(11) {
                 throw error(at: index + 11, "a date-time needs the time (HH:MM:SS) right after its '\(Character(Unicode.Scalar(bytes[index + 10])))', "
                             + "not \(Self.describe(bytes, at: index + 11))")
             }
-            if isByte(10, " "), isDigit(11), index + 12 < bytes.count, !isDigit(12) {
-                throw error(at: index + 12, "a date-time needs the time's two hour digits (HH:MM:SS) after the space, "
-                            + "not one digit and \(Self.describe(bytes, at: index + 12))")
+            // Where the value ends for toml++ (at Unicode spaces too, which only make it shorter).
+            var end = index
+            while end < bytes.count, !Self.endsValue(bytes[end]) { end += 1 }
+            let afterSpace = end + 1 - index
+            if isByte(end - index, " "), isDigit(afterSpace), index + afterSpace + 1 < bytes.count, !isDigit(afterSpace + 1) {
+                throw error(at: end + 2, "a value followed by a space and one digit: a date-time's time needs two hour digits "
+                            + "(HH:MM:SS), not one and \(Self.describe(bytes, at: end + 2))")
+            }
+        }
+
+        static func endsValue(_ byte: UInt8) -> Bool {
+            switch byte {
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"),
+                 UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}"), UInt8(ascii: "#"):
+                true
+            default:
+                false
             }
         }
 
@@ -197,6 +214,7 @@ public enum TOMLText {
         static func describe(_ bytes: [UInt8], at position: Int) -> String {
             switch bytes[position] {
             case UInt8(ascii: "\n"), UInt8(ascii: "\r"): "the end of the line"
+            case UInt8(ascii: " "): "a space"
             case 0x21...0x7E: "'\(Character(Unicode.Scalar(bytes[position])))'"
             default: "byte 0x\(String(bytes[position], radix: 16, uppercase: true))"
             }
