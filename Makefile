@@ -98,11 +98,15 @@ scan-soak: build
 # One sonod-sim run of SOAK_MINUTES: whole scans back to back on a random patient through the
 # control API, polled throughout; a row a minute (RSS, descriptors, threads, recording bytes, loop
 # overruns, stops, faults), then the growth slopes after the warm-up against their bounds, and the
-# recording checked complete and replayed identical (issue 18). Not in make test.
+# recording checked complete and replayed identical (issue 18). Not in make test. The release
+# build, as the service ships: a soak is about what runs for weeks.
 SOAK_MINUTES ?= 30
 SOAK_SEED    ?= 0
-soak: build
-	$(PYTHON) scripts/soak.py --minutes $(SOAK_MINUTES) --seed $(SOAK_SEED)
+soak: deps
+	$(SWIFT) build -c release --product sonod-sim
+	$(SWIFT) build -c release --product sonoctl
+	$(PYTHON) scripts/soak.py --minutes $(SOAK_MINUTES) --seed $(SOAK_SEED) \
+		--sim $(RELEASE_BIN)/sonod-sim --sonoctl $(RELEASE_BIN)/sonoctl
 
 # sonod-sim killed with SIGKILL at CRASH_KILLS random moments of recorded scans: every recording
 # recovered (sonoctl session recover) with at most its last chunk lost, and the restarted daemon

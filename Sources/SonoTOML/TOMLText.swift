@@ -9,14 +9,21 @@
 // - parse_array() calls parse_value() on what is not whitespace, a comment, `,` or `]`, which
 //   may still be a character that ends a value: `}` (`[1, }]`), or the Unicode line breaks
 //   U+0085, U+2028 and U+2029 that toml++ counts as whitespace but does not skip.
+// - parse_value() takes a value with digits, `-`, `:` and a `T` for a date-time, and
+//   parse_date_time() then calls parse_time() after the date's `T` without checking that a digit
+//   follows (`1979-05-27Tx:00`, or any letters toml++ ignores when it classifies the value).
+//   For a date-time with a space instead of the `T` (any value of ten characters besides `_`
+//   with `-` at the fifth and eighth), it reads the space and one digit, then scans on without
+//   checking that the value goes on (`1979-05-27 0 `, `1_978-05-27 0 `).
 //
 // In a debug build a broken precondition is an assertion that aborts the process; in a release
 // build it is a compiler assumption (TOML_ASSERT_ASSUME), so the parse is undefined behaviour.
 //
 // Every such text is invalid TOML (a header is `[` or `[[`, spaces or tabs, then a bare or quoted
-// key; `}` only closes an inline table; lines end with LF or CRLF), so refusing it refuses
-// nothing valid. Finding them needs a lexer just good enough to know where a statement starts
-// and which bracket is open: toml++ reads a header only at the start of the document or of a
+// key; `}` only closes an inline table; lines end with LF or CRLF; a date's `T` is followed by
+// the time's hour; a value is followed by a space and one digit nowhere, the hour having two),
+// so refusing it refuses nothing valid. Finding them needs a lexer just good
+// enough to know where a statement starts, where a value starts and which bracket is open: toml++ reads a header only at the start of the document or of a
 // line at the top level, never inside a string, a comment or a multi-line array. Where the text
 // is malformed before, the parser stops at that earlier error and never reaches them.
 //
@@ -25,7 +32,8 @@
 
 public enum TOMLText {
     /// Throws for the first table header that starts no key, `}` that closes no inline table,
-    /// Unicode line break outside a string or comment, or NUL byte.
+    /// Unicode line break outside a string or comment, date-time value without a time after its
+    /// `T`, or NUL byte.
     public static func check(_ text: String) throws(TOMLSyntaxError) {
         var scanner = Scanner(Array(text.utf8))
         try scanner.run()
@@ -41,6 +49,8 @@ public enum TOMLText {
         /// tables, and the brackets of a header while it is read.
         var open: [UInt8] = []
         var atStatementStart = true
+        /// The next token is a value: after `=`, and after an array's `[` or `,`.
+        var expectsValue = false
 
         init(_ bytes: [UInt8]) { self.bytes = bytes }
 
@@ -71,7 +81,7 @@ public enum TOMLText {
                 case UInt8(ascii: "\n"):
                     newline()
                     index += 1
-                    if open.isEmpty { atStatementStart = true }
+                    if open.isEmpty { atStatementStart = true; expectsValue = false }
                     continue
                 case UInt8(ascii: "#"):
                     while index < bytes.count, bytes[index] != UInt8(ascii: "\n") {
@@ -81,6 +91,7 @@ public enum TOMLText {
                     continue
                 case UInt8(ascii: "\""), UInt8(ascii: "'"):
                     atStatementStart = false
+                    expectsValue = false
                     guard try skipString(quote: byte) else { return }  // unterminated: the parser reports it
                     continue
                 case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"):
@@ -91,11 +102,25 @@ public enum TOMLText {
                 }
                 if atStatementStart {
                     atStatementStart = false
-                    if byte == UInt8(ascii: "[") { try checkHeader() }
+                    if byte == UInt8(ascii: "[") {
+                        try openHeader()
+                        continue
+                    }
+                }
+                if expectsValue {
+                    expectsValue = false
+                    try checkValue()
                 }
                 switch byte {
-                case UInt8(ascii: "["), UInt8(ascii: "{"):
+                case UInt8(ascii: "["):
                     open.append(byte)
+                    expectsValue = true
+                case UInt8(ascii: "{"):
+                    open.append(byte)
+                case UInt8(ascii: "="):
+                    expectsValue = true
+                case UInt8(ascii: ","):
+                    expectsValue = open.last == UInt8(ascii: "[")
                 case UInt8(ascii: "]"):
                     _ = open.popLast()
                 case UInt8(ascii: "}"):
@@ -115,9 +140,11 @@ public enum TOMLText {
         }
 
         /// At a header's `[`: what follows `[` or `[[` and any spaces or tabs must start a key
-        /// (or be the `]` of an empty one, which the parser reports itself).
-        func checkHeader() throws(TOMLSyntaxError) {
+        /// (or be the `]` of an empty one, which the parser reports itself). Opens the header's
+        /// brackets and moves to its key, so that a `[[` is not taken for an array.
+        mutating func openHeader() throws(TOMLSyntaxError) {
             var position = index + 1
+            open.append(UInt8(ascii: "["))
             func skipBlanks() -> Bool {
                 let start = position
                 while position < bytes.count, bytes[position] == UInt8(ascii: " ") || bytes[position] == UInt8(ascii: "\t") {
@@ -126,13 +153,51 @@ public enum TOMLText {
                 return position > start
             }
             if !skipBlanks(), position < bytes.count, bytes[position] == UInt8(ascii: "[") {
+                open.append(UInt8(ascii: "["))
                 position += 1
                 _ = skipBlanks()
             }
+            index = position
             guard position < bytes.count else { return }  // end of text: the parser reports it
             let next = bytes[position]
             if next == UInt8(ascii: "]") || Self.startsKey(next) { return }
             throw error(at: position, "a table header must start with a key (bare: A-Z a-z 0-9 _ -, or quoted), not \(Self.describe(bytes, at: position))")
+        }
+
+        /// At the first byte of a value: a date (`YYYY-MM-DD`) followed by `T` or `t` must go on
+        /// with the time's hour digits, and a value that starts with a digit and is followed by a
+        /// space and a digit must go on with a second one.
+        func checkValue() throws(TOMLSyntaxError) {
+            func isDigit(_ offset: Int) -> Bool {
+                index + offset < bytes.count && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index + offset])
+            }
+            func isByte(_ offset: Int, _ byte: Character) -> Bool {
+                index + offset < bytes.count && bytes[index + offset] == byte.asciiValue
+            }
+            guard isDigit(0) else { return }
+            if (0..<4).allSatisfy(isDigit), isByte(4, "-"), isDigit(5), isDigit(6), isByte(7, "-"), isDigit(8), isDigit(9),
+               isByte(10, "T") || isByte(10, "t"), index + 11 < bytes.count, !isDigit(11) {
+                throw error(at: index + 11, "a date-time needs the time (HH:MM:SS) right after its '\(Character(Unicode.Scalar(bytes[index + 10])))', "
+                            + "not \(Self.describe(bytes, at: index + 11))")
+            }
+            // Where the value ends for toml++ (at Unicode spaces too, which only make it shorter).
+            var end = index
+            while end < bytes.count, !Self.endsValue(bytes[end]) { end += 1 }
+            let afterSpace = end + 1 - index
+            if isByte(end - index, " "), isDigit(afterSpace), index + afterSpace + 1 < bytes.count, !isDigit(afterSpace + 1) {
+                throw error(at: end + 2, "a value followed by a space and one digit: a date-time's time needs two hour digits "
+                            + "(HH:MM:SS), not one and \(Self.describe(bytes, at: end + 2))")
+            }
+        }
+
+        static func endsValue(_ byte: UInt8) -> Bool {
+            switch byte {
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"),
+                 UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}"), UInt8(ascii: "#"):
+                true
+            default:
+                false
+            }
         }
 
         static func startsKey(_ byte: UInt8) -> Bool {
@@ -149,6 +214,7 @@ public enum TOMLText {
         static func describe(_ bytes: [UInt8], at position: Int) -> String {
             switch bytes[position] {
             case UInt8(ascii: "\n"), UInt8(ascii: "\r"): "the end of the line"
+            case UInt8(ascii: " "): "a space"
             case 0x21...0x7E: "'\(Character(Unicode.Scalar(bytes[position])))'"
             default: "byte 0x\(String(bytes[position], radix: 16, uppercase: true))"
             }

@@ -1,6 +1,8 @@
+import Foundation
 import SonoGeometry
 import SonoMotion
 import SonoProtocol
+import SonoTestSupport
 import Testing
 
 @Suite struct MotionTapeTests {
@@ -41,5 +43,19 @@ import Testing
             }
         }
         #expect(throws: TapeDecodeError.unknownKind(99)) { try MotionTapeCodec.decode([99]) }
+    }
+
+    /// A sent message's frame is kept as written to the wire, its 0x00 delimiter included. The
+    /// motion-tape fuzz target's input had a frame without it, whose length said so: it decoded,
+    /// and re-encoded one byte longer than it was read.
+    @Test func aSentFrameWithoutItsDelimiterIsRefused() throws {
+        var bytes: [UInt8] = []
+        MotionTapeCodec.encode(.sent(.stop(category: 1), delivered: true), into: &bytes)
+        #expect(bytes.last == 0)
+        var cut = Array(bytes.dropLast())
+        cut[2] -= 1  // the frame's length (u16, little-endian, after kind and delivered)
+        #expect(throws: TapeDecodeError.badFrame("the frame does not end with its 0x00 delimiter")) { try MotionTapeCodec.decode(cut) }
+        let fuzzed = [UInt8](try Data(contentsOf: Repository.url("Fuzz/regressions/motion-tape/sent-frame-without-delimiter")))
+        #expect(throws: TapeDecodeError.badFrame("the frame does not end with its 0x00 delimiter")) { try MotionTapeCodec.decode(fuzzed) }
     }
 }

@@ -1,5 +1,5 @@
 // TOMLText.check and TOMLDocument.parse: what the bundled toml++ 3.4.0 cannot parse safely (the
-// preconditions of its parse_key() and parse_value(); the patient-toml fuzz target's findings) is
+// preconditions of its parse_key(), parse_value() and parse_time(); the TOML fuzz targets' findings) is
 // refused with a line and column before the parser sees it, nothing valid is refused, and NUL is
 // refused.
 
@@ -42,6 +42,47 @@ import Testing
         let error = try #require(refusal(text), "accepted: \(text.debugDescription)")
         #expect(error.line != nil && error.column != nil)
         #expect(throws: TOMLSyntaxError.self) { try TOMLDocument.parse(text) }
+    }
+
+    /// The campaign's inputs that broke toml++'s preconditions in date-times: a mutated patient
+    /// file, `name =1978-05-27T` then four 0xFF bytes, and a mutated sono.toml,
+    /// `protocol =1979-05-27Tforce_sensor07:32:00Z` (toml++ skips the letters when it decides the
+    /// value is a date-time; parse_time() expects a digit), and `seed =1978-05-27 0 #nf` and
+    /// `seed =1` 0xA3 `78-05-27 0 #nf` (the scan after a space and one digit expects the value to
+    /// go on).
+    @Test(arguments: [("Fuzz/regressions/patient-toml/patient-toml-tomlpp-parse_time-after-T", 3),
+                      ("Fuzz/regressions/daemon-config/sono-toml-date-T-then-letters", 4),
+                      ("Fuzz/regressions/patient-toml/patient-toml-tomlpp-date-space-one-digit", 2),
+                      ("Fuzz/regressions/patient-toml/patient-toml-tomlpp-date-like-space-one-digit", 2)])
+    func theFuzzersDateTimeInputsAreRefused(path: String, line: Int) throws {
+        let text = String(decoding: try Data(contentsOf: Repository.url(path)), as: UTF8.self)
+        let error = try #require(refusal(text))
+        #expect(error.line == line)
+        #expect(error.message.contains("date-time") && error.message.contains("HH:MM:SS"))
+        #expect(throws: TOMLSyntaxError.self) { try TOMLDocument.parse(text) }
+    }
+
+    /// A date's `T` not followed by the hour, or a value followed by a space and one digit,
+    /// wherever a value starts: after `=`, in arrays (also on a later line), in inline tables.
+    @Test(arguments: ["a = 1979-05-27Tx:00", "a = 1979-05-27tz:", "a = [1979-05-27T+:]", "a = [1, 1979-05-27T_7:]",
+                      "a = [\n  1,\n  1979-05-27TZ:00\n]", "a = { b = 1979-05-27Tab:0 }", "a=1979-05-27T:",
+                      "a = 1979-05-27 0 ", "a = 1979-05-27 0\n", "a = [1979-05-27 1]", "a = 1979-05-27 0:00:00",
+                      "a = 1_979-05-27 0 ", "a = 1\u{A3}79-05-27 0,", "a = [1, 2 3]"])
+    func aDateTimeWithoutItsTimeIsRefused(text: String) throws {
+        let error = try #require(refusal(text), "accepted: \(text.debugDescription)")
+        #expect(error.message.contains("date-time") && error.message.contains("HH:MM:SS"))
+        #expect(throws: TOMLSyntaxError.self) { try TOMLDocument.parse(text) }
+    }
+
+    /// Date-times, and keys that look like one (bare keys allow digits, `-` and letters),
+    /// including an array-of-tables header's.
+    @Test(arguments: ["a = 1979-05-27T07:32:00Z", "a = 1979-05-27t07:32:00.5+01:00", "a = 1979-05-27 07:32:00",
+                      "a = [1979-05-27T07:32:00, 1979-05-28]", "1979-05-27Tab = 1",
+                      "a = 1979-05-27 # 0 comment", "a = [1979-05-27 , 1]", "a = 1979-05-27 07:32:00Z", "[1979-05-27Tx]\nb = 1",
+                      "[[1979-05-27Tx]]\nb = 1", "t = { 1979-05-27Tx = 1 }", "s = \"1979-05-27Tx:\""])
+    func dateTimesAndDateLikeKeysAreAccepted(text: String) throws {
+        #expect(refusal(text) == nil, "refused: \(text.debugDescription)")
+        _ = try TOMLDocument.parse(text)
     }
 
     /// Each breaks parse_key()'s precondition in toml++ 3.4.0 (an abort in a debug build),

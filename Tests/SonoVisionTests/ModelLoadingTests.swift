@@ -237,6 +237,47 @@ enum TestModel {
         }
     }
 
+    /// Sizes a hostile model file states, each refused with the tensor or node it names before
+    /// anything is sized by it: the onnx-model fuzz target's input (a constant whose dims
+    /// multiply past 2^63), a constant or an activation above 2^26 values, integer attributes
+    /// and Reshape targets that would overflow the shape arithmetic.
+    @Test func sizesFromTheFileAreBoundedBeforeUse() throws {
+        #expect { try ViewClassifier(path: Repository.path("Fuzz/regressions/onnx-model/constant-dims-product-overflows")) } throws: { error in
+            guard case ModelError.badTensor(_, let reason) = error else { return false }
+            return reason.contains("more than the \(TensorSize.maxElements) values")
+        }
+        var huge = TestModel.model()
+        huge.graph.initializer[1] = TestModel.tensor("b", [1 << 20, 1 << 20, 1 << 30], [])
+        var tooManyChannels = TestModel.model(size: 1024)  // 128 channels of 1024²: 2^27 values
+        tooManyChannels.graph.initializer[0] = TestModel.tensor("w", [128, 1, 3, 3], Array(repeating: 0, count: 128 * 9))
+        tooManyChannels.graph.initializer[1] = TestModel.tensor("b", [128], Array(repeating: 0, count: 128))
+        var pads = TestModel.model()
+        pads.graph.node[0] = TestModel.node("Conv", "conv1", ["frame", "w", "b"], ["c"], ints: ["kernel_shape": [3, 3], "pads": [Int.max, 1, 1, 1]])
+        var strides = TestModel.model()
+        strides.graph.node[0] = TestModel.node("Conv", "conv1", ["frame", "w", "b"], ["c"], ints: ["strides": [1 << 40, 1]])
+        var group = TestModel.model()
+        group.graph.node[0] = TestModel.node("Conv", "conv1", ["frame", "w", "b"], ["c"], int: ["group": Int.min])
+        var reshape = TestModel.model()
+        reshape.graph.initializer.append(TestModel.tensor("shape", [3], [1, 1e30, .nan]))
+        reshape.graph.node[4] = TestModel.node("Reshape", "flatten", ["g", "shape"], ["f"])
+        let cases: [(String, Onnx_ModelProto, (ModelError) -> Bool)] = [
+            ("constant of 2^70 values", huge, { if case .badTensor("b", _) = $0 { true } else { false } }),
+            ("128 channels of 1024×1024", tooManyChannels, { if case .shapeMismatch("conv1", let reason) = $0 { reason.contains("would hold more") } else { false } }),
+            ("pads of Int.max", pads, { if case .unsupportedAttribute("conv1", _, "pads", _) = $0 { true } else { false } }),
+            ("strides of 2^40", strides, { if case .unsupportedAttribute("conv1", _, "strides", _) = $0 { true } else { false } }),
+            ("group of Int.min", group, { if case .unsupportedAttribute("conv1", _, "group", _) = $0 { true } else { false } }),
+            ("Reshape to 1e30 and NaN", reshape, { if case .shapeMismatch("flatten", let reason) = $0 { reason.contains("no dimension") } else { false } }),
+        ]
+        for (name, model, expected) in cases {
+            let path = try TestModel.write(model)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            #expect(Comment(rawValue: name)) { try ViewClassifier(path: path) } throws: { error in
+                guard let error = error as? ModelError else { return false }
+                return expected(error)
+            }
+        }
+    }
+
     @Test func theContractIsCheckedKeyByKey() throws {
         let cases: [([String: String]?, [Int]?, String)] = [
             (["sono.input.size": "16", "sono.normalize.mean": "0", "sono.normalize.std": "1"], nil, "sono.labels"),

@@ -180,6 +180,9 @@ public enum MotionTapeCodec {
             let delivered = try reader.u8() != 0
             let count = Int(try reader.u16())
             let frame = try reader.take(count)
+            // The tape keeps the frame as it was written to the wire, delimiter included: without
+            // it the entry is not what `encode` writes (so not one a recording can hold).
+            guard frame.last == 0 else { throw .badFrame("the frame does not end with its 0x00 delimiter") }
             do {
                 return .sent(try FrameCodec.decode(wire: frame).message, delivered: delivered)
             } catch {

@@ -239,11 +239,15 @@ enum Lowering {
                 guard let target = try constant(node, 1) else {
                     throw .shapeMismatch(node: node.name, reason: "the shape must be a constant")
                 }
+                // The target's values come from the file: integers within a tensor's size, -1 or 0.
+                guard target.values.allSatisfy({ $0 >= -1 && $0 <= Float(TensorSize.maxElements) && $0.rounded() == $0 }) else {
+                    throw .shapeMismatch(node: node.name, reason: "the shape \(target.values) holds a value that is no dimension")
+                }
                 var dims = target.values.enumerated().map { index, value in value == 0 && index < shape.count ? shape[index] : Int(value) }
-                let known = dims.filter { $0 > 0 }.reduce(1, *)
-                let total = shape.reduce(1, *)
+                let known = TensorSize.elements(dims.filter { $0 > 0 }) ?? 0
+                let total = TensorSize.elements(shape) ?? 0
                 if let unknown = dims.firstIndex(of: -1) { dims[unknown] = known > 0 ? total / known : 0 }
-                guard dims.allSatisfy({ $0 > 0 }), dims.reduce(1, *) == total else {
+                guard dims.allSatisfy({ $0 > 0 }), TensorSize.elements(dims) == total else {
                     throw .shapeMismatch(node: node.name, reason: "cannot reshape \(shape) to \(target.values.map { Int($0) })")
                 }
                 shapes[output] = dims
@@ -318,6 +322,10 @@ enum Lowering {
 
             default:
                 throw .unsupportedOperator(node: node.name, op: node.op)
+            }
+            // Every activation is a buffer oneDNN allocates: its size is bounded like a constant's.
+            if let shape = shapes[output], TensorSize.elements(shape) == nil {
+                throw .shapeMismatch(node: node.name, reason: "its output \(shape) would hold more than the \(TensorSize.maxElements) values a tensor may have")
             }
         }
         let output = resolve(graph.outputName)

@@ -1,6 +1,27 @@
 import Foundation
 import SwiftProtobuf
 
+/// The bound on every tensor's size, from a model file that may be hostile: dimensions come from
+/// the file, and their product sizes buffers (a constant's values, each activation oneDNN
+/// allocates). 2^26 values (256 MiB of float32) is more than 200 times the shipped model's
+/// largest tensor.
+enum TensorSize {
+    static let maxElements = 1 << 26
+
+    /// The number of values of a tensor with `dims`; nil when a dimension is negative or the
+    /// product exceeds `maxElements` (checked step by step, so it never overflows).
+    static func elements(_ dims: [Int]) -> Int? {
+        var count = 1
+        for dim in dims {
+            guard dim >= 0 else { return nil }
+            let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+            guard !overflow, product <= maxElements else { return nil }
+            count = product
+        }
+        return count
+    }
+}
+
 /// A constant tensor of the graph (an initializer), as float32.
 struct ConstantTensor: Sendable {
     var dims: [Int]
@@ -26,10 +47,17 @@ struct GraphNode: Sendable {
     var outputs: [String]
     var attributes: [String: Attribute]
 
+    /// Every integer attribute Sono's operators read (kernel sizes, strides, pads, dilations,
+    /// groups, axes, flags) is far below this; the bound keeps the shape arithmetic done with
+    /// them from overflowing.
+    static let maxIntegerAttribute: UInt = 1 << 16
+
     func int(_ key: String, default value: Int) throws(ModelError) -> Int {
         switch attributes[key] {
         case nil: return value
-        case .int(let v)?: return v
+        case .int(let v)?:
+            guard v.magnitude <= Self.maxIntegerAttribute else { throw outOfRange(key, v) }
+            return v
         default: throw .unsupportedAttribute(node: name, op: op, attribute: key, reason: "must be an integer")
         }
     }
@@ -45,9 +73,15 @@ struct GraphNode: Sendable {
     func ints(_ key: String) throws(ModelError) -> [Int]? {
         switch attributes[key] {
         case nil: return nil
-        case .ints(let v)?: return v
+        case .ints(let v)?:
+            if let large = v.first(where: { $0.magnitude > Self.maxIntegerAttribute }) { throw outOfRange(key, large) }
+            return v
         default: throw .unsupportedAttribute(node: name, op: op, attribute: key, reason: "must be a list of integers")
         }
+    }
+
+    private func outOfRange(_ key: String, _ value: Int) -> ModelError {
+        .unsupportedAttribute(node: name, op: op, attribute: key, reason: "holds \(value); Sono's operators take integers within ±\(Self.maxIntegerAttribute)")
     }
 
     func string(_ key: String) throws(ModelError) -> String? {
@@ -166,7 +200,9 @@ struct ONNXGraph: Sendable {
         let name = name ?? tensor.name
         let dims = tensor.dims.map { Int($0) }
         guard dims.allSatisfy({ $0 >= 0 }) else { throw .badTensor(name: name, reason: "negative dimension in \(dims)") }
-        let count = dims.reduce(1, *)
+        guard let count = TensorSize.elements(dims) else {
+            throw .badTensor(name: name, reason: "dims \(dims) hold more than the \(TensorSize.maxElements) values a tensor may have")
+        }
         switch Onnx_TensorProto.DataType(rawValue: Int(tensor.dataType)) {
         case .float?:
             if !tensor.rawData.isEmpty {
