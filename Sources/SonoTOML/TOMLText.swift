@@ -21,11 +21,12 @@
 //
 // Every such text is invalid TOML (a header is `[` or `[[`, spaces or tabs, then a bare or quoted
 // key; `}` only closes an inline table; lines end with LF or CRLF; a date's `T` is followed by
-// the time's hour; a value is followed by a space and one digit nowhere, the hour having two),
-// so refusing it refuses nothing valid. Finding them needs a lexer just good
-// enough to know where a statement starts, where a value starts and which bracket is open: toml++ reads a header only at the start of the document or of a
-// line at the top level, never inside a string, a comment or a multi-line array. Where the text
-// is malformed before, the parser stops at that earlier error and never reaches them.
+// the time's hour; no value is followed by a space and one digit, an hour having two), so
+// refusing it refuses nothing valid. Finding them needs a lexer just good enough to know where a
+// statement starts, where a value starts and which bracket is open: toml++ reads a header only at
+// the start of the document or of a line at the top level, never inside a string, a comment or a
+// multi-line array. Where the text is malformed before, the parser stops at that earlier error
+// and never reaches them.
 //
 // The check also refuses NUL: TOMLKit passes the text on as a C string, which would end at the
 // first NUL and parse only what came before it, silently dropping the rest of the file.
@@ -33,7 +34,7 @@
 public enum TOMLText {
     /// Throws for the first table header that starts no key, `}` that closes no inline table,
     /// Unicode line break outside a string or comment, date-time value without a time after its
-    /// `T`, or NUL byte.
+    /// `T`, value followed by a space and a single digit, or NUL byte.
     public static func check(_ text: String) throws(TOMLSyntaxError) {
         var scanner = Scanner(Array(text.utf8))
         try scanner.run()
@@ -168,23 +169,23 @@ public enum TOMLText {
         /// with the time's hour digits, and a value that starts with a digit and is followed by a
         /// space and a digit must go on with a second one.
         func checkValue() throws(TOMLSyntaxError) {
-            func isDigit(_ offset: Int) -> Bool {
-                index + offset < bytes.count && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index + offset])
+            func digit(at position: Int) -> Bool {
+                position < bytes.count && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position])
             }
-            func isByte(_ offset: Int, _ byte: Character) -> Bool {
-                index + offset < bytes.count && bytes[index + offset] == byte.asciiValue
+            func byte(at position: Int, is character: Character) -> Bool {
+                position < bytes.count && bytes[position] == character.asciiValue
             }
-            guard isDigit(0) else { return }
-            if (0..<4).allSatisfy(isDigit), isByte(4, "-"), isDigit(5), isDigit(6), isByte(7, "-"), isDigit(8), isDigit(9),
-               isByte(10, "T") || isByte(10, "t"), index + 11 < bytes.count, !isDigit(11) {
-                throw error(at: index + 11, "a date-time needs the time (HH:MM:SS) right after its '\(Character(Unicode.Scalar(bytes[index + 10])))', "
-                            + "not \(Self.describe(bytes, at: index + 11))")
+            let start = index
+            guard digit(at: start) else { return }
+            if [0, 1, 2, 3, 5, 6, 8, 9].allSatisfy({ digit(at: start + $0) }), byte(at: start + 4, is: "-"), byte(at: start + 7, is: "-"),
+               byte(at: start + 10, is: "T") || byte(at: start + 10, is: "t"), start + 11 < bytes.count, !digit(at: start + 11) {
+                throw error(at: start + 11, "a date-time needs the time (HH:MM:SS) right after its '\(Character(Unicode.Scalar(bytes[start + 10])))', "
+                            + "not \(Self.describe(bytes, at: start + 11))")
             }
             // Where the value ends for toml++ (at Unicode spaces too, which only make it shorter).
-            var end = index
+            var end = start
             while end < bytes.count, !Self.endsValue(bytes[end]) { end += 1 }
-            let afterSpace = end + 1 - index
-            if isByte(end - index, " "), isDigit(afterSpace), index + afterSpace + 1 < bytes.count, !isDigit(afterSpace + 1) {
+            if byte(at: end, is: " "), digit(at: end + 1), end + 2 < bytes.count, !digit(at: end + 2) {
                 throw error(at: end + 2, "a value followed by a space and one digit: a date-time's time needs two hour digits "
                             + "(HH:MM:SS), not one and \(Self.describe(bytes, at: end + 2))")
             }
