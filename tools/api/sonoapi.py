@@ -98,6 +98,23 @@ class LoopbackBridge:
         self.listener.close()
 
 
+def process_tree(pid):
+    """`pid` and its living descendants (the children of each of their threads), each once."""
+    pids, seen = [pid], []
+    while pids:
+        p = pids.pop()
+        if p in seen:
+            continue
+        seen.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    pids.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return seen
+
+
 class SimulatedDaemon:
     """sonod-sim on `socket_path`, its sessions in `sessions`, its log in `log_path`."""
 
@@ -145,20 +162,12 @@ class SimulatedDaemon:
 
     def _largest_status_field(self, field):
         best = 0
-        pids = [self.process.pid]
-        seen = set()
-        while pids:
-            pid = pids.pop()
-            if pid in seen:
-                continue
-            seen.add(pid)
+        for pid in process_tree(self.process.pid):
             try:
                 with open(f"/proc/{pid}/status") as f:
                     for line in f:
                         if line.startswith(field):
                             best = max(best, int(line.split()[1]))
-                with open(f"/proc/{pid}/task/{pid}/children") as f:
-                    pids.extend(int(p) for p in f.read().split())
             except OSError:
                 pass
         return best

@@ -25,51 +25,44 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "api"))
 from consoleapi import chromium, login_url  # noqa: E402
-from sonoapi import SimulatedDaemon, request  # noqa: E402
+from sonoapi import SimulatedDaemon, process_tree, request  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def task_cpu_seconds(stat_path):
+    """utime + stime of a /proc/…/stat file, in seconds (0 once the task is gone)."""
+    try:
+        with open(stat_path) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
 def tree_cpu_seconds(pid):
-    total, pids, seen = 0, [pid], set()
-    while pids:
-        p = pids.pop()
-        if p in seen:
-            continue
-        seen.add(p)
-        try:
-            fields = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    pids.extend(int(c) for c in f.read().split())
-        except OSError:
-            pass
-    return total / TICKS
+    return sum(task_cpu_seconds(f"/proc/{p}/stat") for p in process_tree(pid))
 
 
 def event_loop_cpu_seconds(pid):
     """CPU of sonod's SwiftNIO event-loop threads (NIO-ELT-*): the console's, which does all of
     the streaming, and the control socket's, idle here but for this tool's two status reads."""
-    total, pids, seen = 0, [pid], set()
-    while pids:
-        p = pids.pop()
-        if p in seen:
-            continue
-        seen.add(p)
+    total = 0
+    for p in process_tree(pid):
         try:
-            for task in os.listdir(f"/proc/{p}/task"):
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
                 with open(f"/proc/{p}/task/{task}/comm") as f:
                     name = f.read().strip()
-                if name.startswith("NIO-ELT"):
-                    fields = open(f"/proc/{p}/task/{task}/stat").read().rsplit(")", 1)[1].split()
-                    total += int(fields[11]) + int(fields[12])
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    pids.extend(int(c) for c in f.read().split())
-        except OSError:
-            pass
-    return total / TICKS
+            except OSError:
+                continue
+            if name.startswith("NIO-ELT"):
+                total += task_cpu_seconds(f"/proc/{p}/task/{task}/stat")
+    return total
 
 
 def loop(socket_path):
