@@ -231,10 +231,15 @@ test-vision: deps
 # the page, the live image (>= 10 changes in 1 s), the force chart, STOP (Esc) -> protective stop
 # within 200 ms on the Unix socket, a viewer's disabled controls and 403, no cookie -> 401, no
 # CSRF token or a foreign Origin -> 403, expired and used login URLs refused
-# (tools/console/test_console.py). One simulated daemon at a time, like test-daemon.
+# (tools/console/test_console.py). Then beyond loopback: a non-loopback listen without TLS
+# refused at start, bad certificate/key pairs keep the console shut, and with a fresh
+# self-signed pair the page over https, its live stream over wss, Secure cookies, TLS >= 1.2 and
+# the scheme in the Origin check (tools/console/test_console_tls.py). One simulated daemon at a
+# time, like test-daemon.
 test-console: deps
 	$(SWIFT) build --product sonod-sim $(BUILD_FLAGS)
 	$(PYTHON) tools/console/test_console.py --sim $(DEBUG_BIN)/sonod-sim
+	$(PYTHON) tools/console/test_console_tls.py --sim $(DEBUG_BIN)/sonod-sim
 
 # The console's cost (issue 19): a simulated scan with no console, then with 3 headless browsers
 # streaming: sonod's CPU, the control loop's overruns, frames/s and image latency in each browser.

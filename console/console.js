@@ -72,7 +72,7 @@ function setReachable(up) {
 // ---- the live stream ----------------------------------------------------------------------
 
 function connect() {
-  const ws = new WebSocket(`ws://${location.host}/console/live`);
+  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/console/live`);
   ws.binaryType = "arraybuffer";
   model.ws = ws;
   ws.onopen = () => { setReachable(true); model.lastMessage = performance.now(); };

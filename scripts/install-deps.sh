@@ -17,6 +17,7 @@ packages=(
     chromium              # headless rendering of the session report (make test-report), the console's browser tests
     chromium-driver       # WebDriver for chromium: the console's browser tests (make test-console, Selenium)
     fonts-liberation      # the report's font (Arial metrics); a Recommends of chromium, not pulled in here
+    openssl               # the console's HTTPS test makes its certificate and keys (make test-console)
 )
 
 missing=()

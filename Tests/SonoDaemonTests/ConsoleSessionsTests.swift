@@ -47,16 +47,27 @@ import Testing
         #expect(set.console.host == "127.0.0.1" && set.console.port == 9000 && set.console.loginSeconds == 30)
         let v6 = try DaemonConfiguration.parse("[console]\nlisten = \"[::1]:9000\"\n", path: "s.toml")
         #expect(v6.console.host == "::1")
-        for text in ["[console]\nlisten = \"0.0.0.0:8470\"\n",
-                     "[console]\nlisten = \"192.168.1.5:8470\"\ntls_certificate = \"/c\"\ntls_key = \"/k\"\n",
-                     "[console]\nlisten = \"8470\"\n"] {
+        for (text, key) in [("[console]\nlisten = \"0.0.0.0:8470\"\n", "console.listen"),
+                            ("[console]\nlisten = \"192.168.1.5:8470\"\n", "console.listen"),
+                            ("[console]\nlisten = \"8470\"\n", "console.listen"),
+                            ("[console]\nlisten = \"0.0.0.0:8470\"\ntls_certificate = \"/c\"\ntls_key = \"/k\"\n", "every address"),
+                            ("[console]\nlisten = \"[::]:8470\"\ntls_certificate = \"/c\"\ntls_key = \"/k\"\n", "every address"),
+                            ("[console]\nlisten = \"192.168.1.5:8470\"\ntls_certificate = \"/c\"\n", "console.tls_key"),
+                            ("[console]\ntls_key = \"/k\"\n", "console.tls_certificate"),
+                            ("[console]\nlisten = \"192.168.1.5:8470\"\ntls_certificate = \"c.pem\"\ntls_key = \"/k\"\n",
+                             "console.tls_certificate")] {
             do {
                 _ = try DaemonConfiguration.parse(text, path: "s.toml")
                 Issue.record("accepted: \(text)")
             } catch {
-                #expect(error.description.contains("console.listen"), "\(error)")
+                #expect(error.description.contains(key), "\(error)")
             }
         }
+        // With a certificate and key, any address: served over HTTPS.
+        let tls = try DaemonConfiguration.parse("[console]\nlisten = \"192.168.1.5:8470\"\ntls_certificate = \"/c\"\ntls_key = \"/k\"\n",
+                                                path: "s.toml")
+        #expect(tls.console.usesTLS && tls.console.host == "192.168.1.5")
+        #expect(!set.console.usesTLS)
         // Off, the address does not matter.
         #expect(throws: Never.self) { try DaemonConfiguration.parse("[console]\nenabled = false\nlisten = \"0.0.0.0:1\"\n", path: "s.toml") }
     }

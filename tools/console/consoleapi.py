@@ -23,10 +23,16 @@ def login_url(socket_path, role=None, expires=None):
     return data["url"]
 
 
-def http(url, method="GET", path=None, headers=None, body=None):
-    """One request to the console: (status, headers dict (lower-case), body bytes)."""
+def http(url, method="GET", path=None, headers=None, body=None, tls=None):
+    """One request to the console: (status, headers dict (lower-case), body bytes). An https
+    URL needs `tls`, the ssl.SSLContext that trusts the console's certificate."""
     parts = urllib.parse.urlsplit(url)
-    connection = httpclient.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    if parts.scheme == "https":
+        if tls is None:
+            raise ValueError(f"{url}: an https console needs an ssl context that trusts its certificate")
+        connection = httpclient.HTTPSConnection(parts.hostname, parts.port, timeout=10, context=tls)
+    else:
+        connection = httpclient.HTTPConnection(parts.hostname, parts.port, timeout=10)
     try:
         target = path if path is not None else (parts.path + ("?" + parts.query if parts.query else ""))
         data = json.dumps(body).encode() if body is not None else None
@@ -43,15 +49,16 @@ def http(url, method="GET", path=None, headers=None, body=None):
 class Session:
     """A console session opened from a login URL without a browser: its cookie and CSRF token."""
 
-    def __init__(self, url):
+    def __init__(self, url, tls=None):
         parts = urllib.parse.urlsplit(url)
         self.base = f"{parts.scheme}://{parts.netloc}"
-        status, headers, _ = http(url)
+        self.tls = tls
+        status, headers, _ = http(url, tls=tls)
         if status != 303 or "set-cookie" not in headers:
             raise RuntimeError(f"login: {status} {headers}")
         self.cookie = headers["set-cookie"].split(";")[0]
         self.set_cookie = headers["set-cookie"]
-        status, _, body = http(self.base, path="/console/session", headers={"Cookie": self.cookie})
+        status, _, body = http(self.base, path="/console/session", headers={"Cookie": self.cookie}, tls=tls)
         if status != 200:
             raise RuntimeError(f"/console/session: {status} {body}")
         info = json.loads(body)
@@ -67,7 +74,7 @@ class Session:
         elif origin:
             headers["Origin"] = origin
         headers.update(extra or {})
-        status, _, raw = http(self.base, method, path, headers=headers, body=body)
+        status, _, raw = http(self.base, method, path, headers=headers, body=body, tls=self.tls)
         try:
             return status, json.loads(raw)
         except ValueError:
@@ -93,13 +100,15 @@ def _niced_chromium():
     return _NICE_CHROMIUM
 
 
-def chromium(width=1280, height=800):
-    """Headless Debian chromium through chromium-driver (/usr/bin/chromedriver)."""
+def chromium(width=1280, height=800, accept_insecure_certs=False):
+    """Headless Debian chromium through chromium-driver (/usr/bin/chromedriver). The TLS test
+    accepts its own self-signed certificate (the page's checks then verify it in Python)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = _niced_chromium()
+    options.accept_insecure_certs = accept_insecure_certs
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                      f"--window-size={width},{height}", "--disable-background-timer-throttling",
                      "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"):

@@ -208,8 +208,8 @@ public struct DaemonConfiguration: Sendable {
             where !value.hasPrefix("/") {
             throw .invalid(path: path, key: key, reason: "must be an absolute path, got '\(value)'")
         }
-        if let problem = c.console.listenProblem {
-            throw .invalid(path: path, key: "console.listen", reason: problem)
+        if let problem = c.console.problem {
+            throw .invalid(path: path, key: problem.key, reason: problem.reason)
         }
         return c
     }

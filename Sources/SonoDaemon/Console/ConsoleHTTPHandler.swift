@@ -99,7 +99,7 @@ final class ConsoleHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         case ("POST", "/console/logout"):
             shared.policy.sessions.end(session.id)
             var response = Response.json(ControlAPI.json(200, ["logged_out": true]))
-            response.headers.append(("Set-Cookie", "\(ConsolePolicy.cookieName)=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"))
+            response.headers.append(("Set-Cookie", "\(ConsolePolicy.cookieName)=; \(shared.policy.cookieAttributes); Max-Age=0"))
             return respond(response, head, context)
         default:
             break
@@ -133,7 +133,7 @@ final class ConsoleHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             let maxAge = Int(session.expires.timeIntervalSinceNow.rounded())
             return Response(status: 303, type: "text/plain", body: Data("logged in\n".utf8), headers: [
                 ("Location", "/"),
-                ("Set-Cookie", "\(ConsolePolicy.cookieName)=\(session.id); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(maxAge)"),
+                ("Set-Cookie", "\(ConsolePolicy.cookieName)=\(session.id); \(shared.policy.cookieAttributes); Max-Age=\(maxAge)"),
             ])
         }
     }

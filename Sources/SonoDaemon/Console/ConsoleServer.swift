@@ -3,11 +3,12 @@ public import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 import Synchronization
 
-/// The operator console's web listener (docs/CONSOLE.md): TCP on loopback, separate from the
-/// control socket. It serves the page, opens sessions from the socket's one-time login URLs,
+/// The operator console's web listener (docs/CONSOLE.md): TCP, separate from the control socket;
+/// plain HTTP on loopback, or HTTPS on any address when sono.toml names a certificate and key. It serves the page, opens sessions from the socket's one-time login URLs,
 /// passes the page's API requests to the same `ControlAPI` with the credentials of the Unix user
 /// who asked for the login (the socket's own authoriser decides, then the session's role caps
 /// it), and streams the live image, telemetry and events over a WebSocket.
@@ -37,12 +38,17 @@ public final class ConsoleServer: @unchecked Sendable {
     }
 
     public func start() throws(StartupError) {
-        if let problem = settings.listenProblem { throw .console(problem) }
+        if let problem = settings.problem { throw .console("\(problem.key): \(problem.reason)") }
         let assets = try ConsoleAssets.load(directory: settings.assetsDirectory)
-        let policy = ConsolePolicy(sessions: gate.sessions)
+        var tls: NIOSSLContext?
+        if let certificate = settings.tlsCertificate, let key = settings.tlsKey {
+            tls = try ConsoleTLS.serverContext(certificateFile: certificate, keyFile: key)
+        }
+        let policy = ConsolePolicy(sessions: gate.sessions, secure: tls != nil)
         let context = ConsoleHTTPHandler.Shared(api: api, policy: policy, assets: assets, live: live, work: work, logger: logger,
                                                 sessionsDirectory: api.scanner.sessions.directory)
         let live = self.live
+        let secureContext = tls
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 32)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -62,7 +68,11 @@ public final class ConsoleServer: @unchecked Sendable {
                                 try channel.pipeline.syncOperations.addHandler(ConsoleLiveHandler(live: live, sessionID: session.id))
                             }
                         })
+                    // Idle before TLS: a client that stalls mid-handshake is timed out too.
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
+                    if let secureContext {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: secureContext))
+                    }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
                             context.pipeline.syncOperations.removeHandler(http, promise: nil)
@@ -77,8 +87,8 @@ public final class ConsoleServer: @unchecked Sendable {
             let port = bound.localAddress?.port ?? settings.port
             let host = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
             policy.allow(port: port, listenHost: host)
-            gate.listening(at: "http://\(host):\(port)")
-            logger.info("console: http://\(host):\(port) (login: sonoctl console)")
+            gate.listening(at: "\(policy.scheme)://\(host):\(port)")
+            logger.info("console: \(policy.scheme)://\(host):\(port) (login: sonoctl console)")
         } catch {
             throw .console("cannot listen on \(settings.host):\(settings.port): \(error)")
         }
@@ -123,9 +133,20 @@ final class ConsolePolicy: Sendable {
     static let cookieName = "sono_console"
     static let csrfHeader = "X-CSRF-Token"
     let sessions: ConsoleSessions
+    /// Served over TLS: the page's origin is https, and the session cookie is `Secure`.
+    let secure: Bool
     private let hosts = Mutex<Set<String>>([])
 
-    init(sessions: ConsoleSessions) { self.sessions = sessions }
+    init(sessions: ConsoleSessions, secure: Bool) {
+        self.sessions = sessions
+        self.secure = secure
+    }
+
+    var scheme: String { secure ? "https" : "http" }
+
+    /// The session cookie's attributes: never readable by the page's script, never sent with
+    /// another site's requests, and under TLS never sent in clear.
+    var cookieAttributes: String { "Path=/; HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "") }
 
     func allow(port: Int, listenHost: String) {
         hosts.withLock { $0 = ["127.0.0.1:\(port)", "localhost:\(port)", "[::1]:\(port)", "\(listenHost):\(port)"] }
@@ -144,7 +165,8 @@ final class ConsolePolicy: Sendable {
 
     func originAllowed(_ origin: String) -> Bool {
         let lowered = origin.lowercased()
-        return hosts.withLock { $0.contains { lowered == "http://\($0)" } }
+        let scheme = scheme
+        return hosts.withLock { $0.contains { lowered == "\(scheme)://\($0)" } }
     }
 
     /// The request's session, from its cookie.

@@ -9,8 +9,8 @@ public struct ConsoleSettings: Sendable, Equatable {
     public var port = 8470
     /// The page's HTML, CSS and JavaScript (installed by `make install`).
     public var assetsDirectory = "/usr/share/sono/console"
-    /// Certificate and key (PEM) for serving the console beyond loopback. Such an address is
-    /// refused without them, and with them too while this sonod has no TLS built in.
+    /// Certificate chain and private key (PEM files): with both set the console is served over
+    /// HTTPS (TLS 1.2 or later), on any address; without them, on loopback only.
     public var tlsCertificate: String?
     public var tlsKey: String?
     /// How long a login URL stays valid (it also works only once).
@@ -37,14 +37,30 @@ public struct ConsoleSettings: Sendable, Equatable {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
-    /// Why the listen address cannot be used, or nil.
-    var listenProblem: String? {
-        guard enabled, !Self.isLoopback(host) else { return nil }
-        guard tlsCertificate != nil, tlsKey != nil else {
-            return "\(host) is not a loopback address: the console listens beyond this machine only with TLS "
-                + "(set console.tls_certificate and console.tls_key), or keep it on 127.0.0.1"
+    /// Whether `host` means every address of the machine.
+    static func isWildcard(_ host: String) -> Bool {
+        host == "0.0.0.0" || (host.contains(":") && host.allSatisfy { $0 == ":" || $0 == "0" })
+    }
+
+    /// Whether the console is served over HTTPS.
+    public var usesTLS: Bool { tlsCertificate != nil && tlsKey != nil }
+
+    /// The setting that cannot be used and why, or nil.
+    var problem: (key: String, reason: String)? {
+        guard enabled else { return nil }
+        if (tlsCertificate == nil) != (tlsKey == nil) {
+            return (tlsCertificate == nil ? "console.tls_certificate" : "console.tls_key",
+                    "console.tls_certificate and console.tls_key go together: set both (HTTPS) or neither (HTTP on loopback)")
         }
-        return "\(host) is not a loopback address, and this sonod serves the console over plain HTTP only "
-            + "(no TLS library is built in): keep it on 127.0.0.1 and reach it through an SSH tunnel or a TLS proxy on the cart"
+        for (key, path) in [("console.tls_certificate", tlsCertificate), ("console.tls_key", tlsKey)] {
+            if let path, !path.hasPrefix("/") { return (key, "must be an absolute path, got '\(path)'") }
+        }
+        if Self.isWildcard(host) {
+            return ("console.listen", "\(host) is every address: name the one the console is reached at "
+                + "(the login URL and the Host check use it, and a certificate is issued for it), e.g. 127.0.0.1:8470")
+        }
+        guard !Self.isLoopback(host), !usesTLS else { return nil }
+        return ("console.listen", "\(host) is not a loopback address: the console listens beyond this machine only with TLS "
+            + "(set console.tls_certificate and console.tls_key), or keep it on 127.0.0.1")
     }
 }

@@ -1,0 +1,64 @@
+import Foundation
+import NIOSSL
+
+/// The console's HTTPS: `[console] tls_certificate` and `tls_key` read once at start into one
+/// server context (BoringSSL, through swift-nio-ssl), TLS 1.2 or later. Every problem stops the
+/// console at start with the file and what to do, never the first browser that connects.
+enum ConsoleTLS {
+    /// A PEM chain or key is a few KiB; a larger file is not one.
+    static let largestFile = 1 << 20
+
+    /// Reads the certificate chain and key and checks they belong together.
+    ///
+    /// - Throws: `StartupError.console` when a file cannot be read, is over 1 MiB or is not PEM,
+    ///   the chain is empty, the leaf has expired, the key is readable by every user, or the key
+    ///   does not match the leaf certificate.
+    static func serverContext(certificateFile: String, keyFile: String, now: Date = Date()) throws(StartupError) -> NIOSSLContext {
+        let chain: [NIOSSLCertificate]
+        do { chain = try NIOSSLCertificate.fromPEMBytes(try read(certificateFile, key: "console.tls_certificate")) } catch let error as StartupError {
+            throw error
+        } catch {
+            throw .console("console.tls_certificate \(certificateFile) is not a PEM certificate chain (-----BEGIN CERTIFICATE-----): \(error)")
+        }
+        guard let leaf = chain.first else {
+            throw .console("console.tls_certificate \(certificateFile) holds no certificate (expected PEM: -----BEGIN CERTIFICATE-----)")
+        }
+        let expires = Date(timeIntervalSince1970: TimeInterval(leaf.notValidAfter))
+        guard expires > now else {
+            throw .console("console.tls_certificate \(certificateFile) expired at \(expires) (browsers would refuse it): issue a new one")
+        }
+        let keyBytes = try read(keyFile, key: "console.tls_key")
+        // Like sshd with a host key: a key every user can read is no longer a secret.
+        if let mode = (try? FileManager.default.attributesOfItem(atPath: keyFile))?[.posixPermissions] as? Int, mode & 0o004 != 0 {
+            throw .console("console.tls_key \(keyFile) is readable by every user (mode \(String(mode, radix: 8))): "
+                + "chmod 600 it, or 640 with sonod's group")
+        }
+        let key: NIOSSLPrivateKey
+        do { key = try NIOSSLPrivateKey(bytes: keyBytes, format: .pem) } catch {
+            throw .console("console.tls_key \(keyFile) is not an unencrypted PEM private key (sonod cannot ask for a passphrase): \(error)")
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) },
+                                                                     privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        do { return try NIOSSLContext(configuration: configuration) } catch {
+            throw .console("console.tls_key \(keyFile) does not fit console.tls_certificate \(certificateFile) "
+                + "(the key must be the certificate's own): \(error)")
+        }
+    }
+
+    private static func read(_ path: String, key: String) throws(StartupError) -> [UInt8] {
+        let handle: FileHandle
+        do { handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path)) } catch {
+            throw .console("cannot read \(key) \(path): \((error as NSError).localizedFailureReason ?? error.localizedDescription)")
+        }
+        defer { try? handle.close() }
+        let data: Data
+        do { data = try handle.read(upToCount: largestFile + 1) ?? Data() } catch {
+            throw .console("cannot read \(key) \(path): \(error.localizedDescription)")
+        }
+        guard data.count <= largestFile else {
+            throw .console("\(key) \(path) is larger than 1 MiB: not a PEM certificate or key")
+        }
+        return [UInt8](data)
+    }
+}
