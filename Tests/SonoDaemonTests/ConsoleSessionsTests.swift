@@ -42,6 +42,19 @@ import Testing
                 && !ConsoleSessions.constantTimeEqual("abc", "ab"))
     }
 
+    @Test func overTLSTheOriginsSchemeIsHttpsAndTheCookieSecure() {
+        let sessions = ConsoleSessions(loginSeconds: 60, sessionSeconds: 600)
+        let tls = ConsolePolicy(sessions: sessions, secure: true)
+        tls.allow(port: 8470, listenHost: "Cart-3.Local")
+        #expect(tls.originAllowed("https://cart-3.local:8470") && tls.originAllowed("https://127.0.0.1:8470"))
+        #expect(!tls.originAllowed("http://cart-3.local:8470") && !tls.originAllowed("https://cart-3.local:8471"))
+        #expect(tls.cookieAttributes.hasSuffix("; Secure"))
+        let plain = ConsolePolicy(sessions: sessions, secure: false)
+        plain.allow(port: 8470, listenHost: "127.0.0.1")
+        #expect(plain.originAllowed("http://127.0.0.1:8470") && !plain.originAllowed("https://127.0.0.1:8470"))
+        #expect(!plain.cookieAttributes.contains("Secure"))
+    }
+
     @Test func consoleSettingsAreReadAndANonLoopbackListenIsRefused() throws {
         let set = try DaemonConfiguration.parse("[console]\nlisten = \"127.0.0.1:9000\"\nlogin_s = 30\n", path: "s.toml")
         #expect(set.console.host == "127.0.0.1" && set.console.port == 9000 && set.console.loginSeconds == 30)

@@ -7,11 +7,12 @@ import NIOSSL
 import NIOWebSocket
 import Synchronization
 
-/// The operator console's web listener (docs/CONSOLE.md): TCP, separate from the control socket;
-/// plain HTTP on loopback, or HTTPS on any address when sono.toml names a certificate and key. It serves the page, opens sessions from the socket's one-time login URLs,
-/// passes the page's API requests to the same `ControlAPI` with the credentials of the Unix user
-/// who asked for the login (the socket's own authoriser decides, then the session's role caps
-/// it), and streams the live image, telemetry and events over a WebSocket.
+/// The operator console's web listener (docs/CONSOLE.md): TCP, separate from the control
+/// socket; plain HTTP on loopback, or HTTPS on any address when sono.toml names a certificate
+/// and key. It serves the page, opens sessions from the socket's one-time login URLs, passes
+/// the page's API requests to the same `ControlAPI` with the credentials of the Unix user who
+/// asked for the login (the socket's own authoriser decides, then the session's role caps it),
+/// and streams the live image, telemetry and events over a WebSocket.
 public final class ConsoleServer: @unchecked Sendable {
     // @unchecked: `channel` is written by `start` and read by `stop`, which its stage runs one after the other.
     let settings: ConsoleSettings
@@ -40,15 +41,15 @@ public final class ConsoleServer: @unchecked Sendable {
     public func start() throws(StartupError) {
         if let problem = settings.problem { throw .console("\(problem.key): \(problem.reason)") }
         let assets = try ConsoleAssets.load(directory: settings.assetsDirectory)
-        var tls: NIOSSLContext?
+        var secureContext: NIOSSLContext?
         if let certificate = settings.tlsCertificate, let key = settings.tlsKey {
-            tls = try ConsoleTLS.serverContext(certificateFile: certificate, keyFile: key)
+            secureContext = try ConsoleTLS.serverContext(certificateFile: certificate, keyFile: key)
         }
+        let tls = secureContext
         let policy = ConsolePolicy(sessions: gate.sessions, secure: tls != nil)
         let context = ConsoleHTTPHandler.Shared(api: api, policy: policy, assets: assets, live: live, work: work, logger: logger,
                                                 sessionsDirectory: api.scanner.sessions.directory)
         let live = self.live
-        let secureContext = tls
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 32)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -70,8 +71,8 @@ public final class ConsoleServer: @unchecked Sendable {
                         })
                     // Idle before TLS: a client that stalls mid-handshake is timed out too.
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: Self.idleTimeout))
-                    if let secureContext {
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: secureContext))
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
                     }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
@@ -148,8 +149,9 @@ final class ConsolePolicy: Sendable {
     /// another site's requests, and under TLS never sent in clear.
     var cookieAttributes: String { "Path=/; HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "") }
 
+    /// The Host values (and, with the scheme, Origins) this listener answers to; compared in lower case.
     func allow(port: Int, listenHost: String) {
-        hosts.withLock { $0 = ["127.0.0.1:\(port)", "localhost:\(port)", "[::1]:\(port)", "\(listenHost):\(port)"] }
+        hosts.withLock { $0 = ["127.0.0.1:\(port)", "localhost:\(port)", "[::1]:\(port)", "\(listenHost.lowercased()):\(port)"] }
     }
 
     struct Refusal: Error {
