@@ -241,8 +241,10 @@ test-console: deps
 	$(PYTHON) tools/console/test_console.py --sim $(DEBUG_BIN)/sonod-sim
 	$(PYTHON) tools/console/test_console_tls.py --sim $(DEBUG_BIN)/sonod-sim
 
-# The console's cost (issue 19): a simulated scan with no console, then with 3 headless browsers
-# streaming: sonod's CPU, the control loop's overruns, frames/s and image latency in each browser.
+# The console's cost (issue 19): a simulated scan with no console, with 3 raw stream readers, the
+# same over HTTPS, then with 3 headless browsers streaming: sonod's CPU (and its event-loop
+# threads', which do the streaming), the control loop's overruns, frames/s and image latency in
+# each browser.
 bench-console: deps
 	$(SWIFT) build -c release --product sonod-sim
 	$(PYTHON) tools/console/bench_console.py --sim $(RELEASE_BIN)/sonod-sim --seconds 30 --browsers 3

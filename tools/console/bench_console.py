@@ -4,8 +4,10 @@ then with N headless Chromium consoles streaming.
 
     python3 tools/console/bench_console.py --sim .build/release/sonod-sim [--seconds 30] [--browsers 3]
 
-Three runs: no console; N raw stream readers (the WebSocket read and dropped: the daemon's cost
-alone, with no browser competing for the CPU); N headless browsers. For each: sonod's CPU (user + system, its whole process tree, over the window, as % of one
+Four runs: no console; N raw stream readers (the WebSocket read and dropped: the daemon's cost
+alone, with no browser competing for the CPU); the same N readers over HTTPS (the console
+configured with a fresh self-signed certificate, on loopback: what TLS adds); N headless
+browsers. For each: sonod's CPU (user + system, its whole process tree, over the window, as % of one
 core), the control loop's overruns and cycles over the window (GET /v1/status), and, with
 consoles, each browser's frames/s and image latency (acquisition on the daemon to drawn in the
 page, same clock). sonod's whole CPU depends on what the scan is doing (rendering and classifying
@@ -24,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "api"))
-from consoleapi import chromium, login_url  # noqa: E402
+from consoleapi import chromium, console_configuration, login_url, make_certificate  # noqa: E402
 from sonoapi import SimulatedDaemon, process_tree, request  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,15 +78,17 @@ class StreamReader:
     cookie and the console's Origin, then every byte read and dropped (the daemon does the same
     work as for a page; nothing else competes for the CPU)."""
 
-    def __init__(self, url):
+    def __init__(self, url, tls=None):
         import base64
         import socket
         import threading
         import urllib.parse
         from consoleapi import Session
-        session = Session(url)
+        session = Session(url, tls=tls)
         parts = urllib.parse.urlsplit(session.base)
         self.sock = socket.create_connection((parts.hostname, parts.port))
+        if tls:
+            self.sock = tls.wrap_socket(self.sock, server_hostname=parts.hostname)
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall((f"GET /console/live HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
                            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
@@ -108,15 +112,22 @@ class StreamReader:
         self.sock.close()
 
 
-def run(sim, browsers, seconds, readers=0):
+def run(sim, browsers, seconds, readers=0, tls=False):
     work = tempfile.mkdtemp(prefix="sono-console-bench-")
     socket_path = os.path.join(work, "control.sock")
-    daemon = SimulatedDaemon(sim, socket_path, os.path.join(work, "sessions"), os.path.join(work, "sonod.log"))
+    extra, context = [], None
+    if tls:
+        import ssl
+        certificate, key = make_certificate(work, "127.0.0.1")
+        config = console_configuration(os.path.join(work, "sono.toml"),
+                                       f'listen = "127.0.0.1:0"\ntls_certificate = "{certificate}"\ntls_key = "{key}"\n')
+        extra, context = ["--config", config], ssl.create_default_context(cafile=certificate)
+    daemon = SimulatedDaemon(sim, socket_path, os.path.join(work, "sessions"), os.path.join(work, "sonod.log"), extra=extra)
     drivers = []
     try:
         if not daemon.wait_ready():
             sys.exit("sonod-sim did not start")
-        streams = [StreamReader(login_url(socket_path, role="viewer")) for _ in range(readers)]
+        streams = [StreamReader(login_url(socket_path, role="viewer"), tls=context) for _ in range(readers)]
         for _ in range(browsers):
             driver = chromium()
             driver.get(login_url(socket_path, role="viewer"))
@@ -169,9 +180,11 @@ def main():
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--browsers", type=int, default=3)
     args = parser.parse_args()
-    for label, browsers, readers in (("no console", 0, 0), (f"{args.browsers} stream readers (no browser)", 0, args.browsers),
-                                     (f"{args.browsers} browsers", args.browsers, 0)):
-        r = run(args.sim, browsers, args.seconds, readers)
+    for label, browsers, readers, tls in (("no console", 0, 0, False),
+                                          (f"{args.browsers} stream readers (no browser)", 0, args.browsers, False),
+                                          (f"{args.browsers} stream readers over HTTPS (no browser)", 0, args.browsers, True),
+                                          (f"{args.browsers} browsers", args.browsers, 0, False)):
+        r = run(args.sim, browsers, args.seconds, readers, tls)
         print(f"{label}: sonod CPU {r['cpu_percent']:.1f}% of a core (its event-loop threads, which do the "
               f"streaming: {r['nio_percent']:.2f}%), loop overruns {r['overruns']} "
               f"in {r['cycles']} cycles over {args.seconds:.0f} s (state at end: {r['state']})"

@@ -4,11 +4,15 @@ sonod's Unix socket, HTTP against the console's listener, and headless Chromium 
 import http.client as httpclient
 import json
 import os
+import subprocess
 import sys
 import urllib.parse
+from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "api"))
 from sonoapi import request  # noqa: E402,F401
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def login_url(socket_path, role=None, expires=None):
@@ -21,6 +25,29 @@ def login_url(socket_path, role=None, expires=None):
     if status != 201:
         raise RuntimeError(f"POST /v1/console/login: {status} {data}")
     return data["url"]
+
+
+def make_certificate(work, address):
+    """A self-signed P-256 certificate for `address` (and 127.0.0.1), valid one day, made by the
+    openssl command, and its key (mode 600): (certificate path, key path)."""
+    certificate, key = os.path.join(work, "console.crt"), os.path.join(work, "console.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", key, "-out", certificate, "-days", "1", "-subj", "/CN=sono-console",
+                    "-addext", f"subjectAltName=IP:{address},IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    return certificate, key
+
+
+def console_configuration(path, console):
+    """Writes a sono.toml for `sonod-sim --config` to `path`: the repository's hardware files and
+    this [console] section (TOML lines after `assets`)."""
+    hardware = ROOT / "hardware"
+    with open(path, "w") as out:
+        out.write(f'[files]\nrobot = "{hardware}/arm.toml"\nsafety = "{hardware}/safety.toml"\n'
+                  f'scan_prior = "{hardware}/scan-prior.toml"\nmodel = "{ROOT}/models/view-classifier.onnx"\n'
+                  f'[console]\nassets = "{ROOT}/console"\n{console}')
+    return path
 
 
 def http(url, method="GET", path=None, headers=None, body=None, tls=None):

@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "api"))
-from consoleapi import Session, chromium, http, login_url  # noqa: E402
+from consoleapi import Session, chromium, console_configuration, http, login_url, make_certificate  # noqa: E402
 from sonoapi import SimulatedDaemon, request  # noqa: E402
 from test_console import COUNT_IMAGE_CHANGES, wait_for  # noqa: E402
 
@@ -69,31 +69,13 @@ def non_loopback_address():
     return None
 
 
-def make_certificate(work, address):
-    """A self-signed P-256 certificate for `address` (and 127.0.0.1), valid one day, and its key (mode 600)."""
-    certificate, key = os.path.join(work, "console.crt"), os.path.join(work, "console.key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-keyout", key, "-out", certificate, "-days", "1", "-subj", "/CN=sono-console",
-                    "-addext", f"subjectAltName=IP:{address},IP:127.0.0.1"],
-                   check=True, capture_output=True)
-    os.chmod(key, 0o600)
-    return certificate, key
-
-
-def configuration(work, name, console):
-    """A sono.toml with the repository's hardware files and this [console] section."""
-    hardware = ROOT / "hardware"
-    path = os.path.join(work, f"{name}.toml")
-    with open(path, "w") as out:
-        out.write(f'[files]\nrobot = "{hardware}/arm.toml"\nsafety = "{hardware}/safety.toml"\n'
-                  f'scan_prior = "{hardware}/scan-prior.toml"\nmodel = "{ROOT}/models/view-classifier.onnx"\n'
-                  f'[console]\nassets = "{ROOT}/console"\n{console}')
-    return path
-
-
 def daemon(args, work, name, config):
     return SimulatedDaemon(args.sim, os.path.join(work, f"{name}.sock"), os.path.join(work, "sessions"),
                            os.path.join(work, f"{name}.log"), extra=["--config", config])
+
+
+def configuration(work, name, console):
+    return console_configuration(os.path.join(work, f"{name}.toml"), console)
 
 
 def refused_at_start(args, work, name, console, key):
