@@ -27,6 +27,26 @@ def login_url(socket_path, role=None, expires=None):
     return data["url"]
 
 
+class Checks:
+    """A test tool's checks: each printed as PASS/FAIL as it is made, then the verdict."""
+
+    def __init__(self):
+        self.results = []
+
+    def __call__(self, name, ok, detail=""):
+        self.results.append((name, bool(ok)))
+        print(f"{'PASS' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+
+    @property
+    def failed(self):
+        return [name for name, ok in self.results if not ok]
+
+    def verdict(self):
+        """Prints the counts; the exit status (1 when any check failed)."""
+        print(f"{len(self.results) - len(self.failed)} passed, {len(self.failed)} failed")
+        return 1 if self.failed else 0
+
+
 def make_certificate(work, address):
     """A self-signed P-256 certificate for `address` (and 127.0.0.1), valid one day, made by the
     openssl command, and its key (mode 600): (certificate path, key path)."""

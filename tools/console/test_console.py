@@ -33,16 +33,11 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "api"))
-from consoleapi import Session, chromium, http, login_url  # noqa: E402
+from consoleapi import Checks, Session, chromium, http, login_url  # noqa: E402
 from sonoapi import SimulatedDaemon, request  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-results = []
-
-
-def check(name, ok, detail=""):
-    results.append((name, bool(ok)))
-    print(f"{'PASS' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+check = Checks()
 
 
 def state(socket_path):
@@ -273,15 +268,13 @@ def main():
         if browser:
             browser.quit()
         daemon.stop()
-        if any(not ok for _, ok in results):
+        if check.failed:
             lines = open(os.path.join(work, "sonod.log")).read().splitlines()
             print("sonod's log, stops, faults and console lines:")
             for line in lines[-40:]:
                 print("  " + line[:300])
         shutil.rmtree(work, ignore_errors=True)
-    failed = [name for name, ok in results if not ok]
-    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
+    return check.verdict()
 
 
 if __name__ == "__main__":

@@ -35,18 +35,13 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "api"))
-from consoleapi import Session, chromium, console_configuration, http, login_url, make_certificate  # noqa: E402
+from consoleapi import Checks, Session, chromium, console_configuration, http, login_url, make_certificate  # noqa: E402
 from sonoapi import SimulatedDaemon, request  # noqa: E402
 from test_console import COUNT_IMAGE_CHANGES, wait_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGURATION_EXIT = 78
-results = []
-
-
-def check(name, ok, detail=""):
-    results.append((name, bool(ok)))
-    print(f"{'PASS' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+check = Checks()
 
 
 def non_loopback_address():
@@ -243,16 +238,14 @@ def main():
             browser.quit()
         if sim:
             sim.stop()
-        if any(not ok for _, ok in results):
+        if check.failed:
             for name in sorted(os.listdir(work)):
                 if name.endswith(".log"):
                     print(f"{name}, last lines:")
                     for line in open(os.path.join(work, name)).read().splitlines()[-15:]:
                         print("  " + line[:300])
         shutil.rmtree(work, ignore_errors=True)
-    failed = [name for name, ok in results if not ok]
-    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
+    return check.verdict()
 
 
 if __name__ == "__main__":
