@@ -78,6 +78,9 @@ def main():
     parser.add_argument("--out", default=".build/crash-soak")
     parser.add_argument("--keep", action="store_true", help="keep every cycle's files (default: only failing ones)")
     args = parser.parse_args()
+    for name, value in (("--kills", args.kills), ("--window", args.window), ("--drain-allowance", args.drain_allowance)):
+        if not value >= 0 or (name != "--drain-allowance" and value == 0):
+            parser.error(f"{name} must be {'at least 0' if name == '--drain-allowance' else 'positive'}, got {value}")
     for binary in (args.sim, args.sonoctl):
         if not os.access(binary, os.X_OK):
             sys.exit(f"crash-soak: {binary} is not built (make build)")
