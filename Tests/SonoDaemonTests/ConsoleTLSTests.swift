@@ -1,6 +1,10 @@
 import Foundation
 @testable import SonoDaemon
+import SonoSystem
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The console's certificate and key, read at start: every way they can be wrong stops the
 /// console with the file named (the browser test, tools/console/test_console_tls.py, serves
@@ -48,9 +52,9 @@ import Testing
     }
 
     /// The console's message when the pair is refused, or nil when a context is made.
-    func refusal(certificate: String, key: String, now: Date = Date()) -> String? {
+    func refusal(certificate: String, key: String, peopleGroups: [String] = [], now: Date = Date()) -> String? {
         do {
-            _ = try ConsoleTLS.serverContext(certificateFile: certificate, keyFile: key, now: now)
+            _ = try ConsoleTLS.serverContext(certificateFile: certificate, keyFile: key, peopleGroups: peopleGroups, now: now)
             return nil
         } catch {
             return error.description
@@ -59,8 +63,17 @@ import Testing
 
     @Test func aCertificateAndItsOwnKeyMakeAContext() throws {
         #expect(refusal(certificate: try file(Self.certificate), key: try file(Self.key)) == nil)
-        // Group-readable (sonod's group) is allowed; only world-readable is refused.
+        // Group-readable by a group of its own (Debian's ssl-cert, say) is allowed.
         #expect(refusal(certificate: try file(Self.certificate), key: try file(Self.key, mode: 0o640)) == nil)
+    }
+
+    @Test func aKeyItsGroupOfPeopleCanReadIsRefused() throws {
+        // The file's group is this process's; make that the "socket group" of the check.
+        let group = try #require(UserDatabase.groupName(gid: UInt32(getegid())))
+        let key = try file(Self.key, mode: 0o640)
+        let message = refusal(certificate: try file(Self.certificate), key: key, peopleGroups: ["no-such-group-\(UUID())", group])
+        #expect(message?.contains("readable by group \(group)") == true, "\(message ?? "accepted")")
+        #expect(refusal(certificate: try file(Self.certificate), key: try file(Self.key, mode: 0o600), peopleGroups: [group]) == nil)
     }
 
     @Test func everyBadPairIsRefusedNamingTheFile() throws {

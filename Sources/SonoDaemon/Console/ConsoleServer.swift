@@ -43,7 +43,8 @@ public final class ConsoleServer: @unchecked Sendable {
         let assets = try ConsoleAssets.load(directory: settings.assetsDirectory)
         var secureContext: NIOSSLContext?
         if let certificate = settings.tlsCertificate, let key = settings.tlsKey {
-            secureContext = try ConsoleTLS.serverContext(certificateFile: certificate, keyFile: key)
+            secureContext = try ConsoleTLS.serverContext(certificateFile: certificate, keyFile: key,
+                                                         peopleGroups: [api.authorizer.socketGroup, api.authorizer.operatorGroup])
         }
         let tls = secureContext
         let policy = ConsolePolicy(sessions: gate.sessions, secure: tls != nil)

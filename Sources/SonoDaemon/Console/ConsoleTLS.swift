@@ -1,5 +1,9 @@
 import Foundation
 import NIOSSL
+import SonoSystem
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The console's HTTPS: `[console] tls_certificate` and `tls_key` read once at start into one
 /// server context (BoringSSL, through swift-nio-ssl), TLS 1.2 or later. Every problem stops the
@@ -10,10 +14,14 @@ enum ConsoleTLS {
 
     /// Reads the certificate chain and key and checks they belong together.
     ///
+    /// - Parameter peopleGroups: groups whose members are people, not services: the control
+    ///   socket's and the operators'. A key its group lets them read is refused (a site's own
+    ///   key group, Debian's `ssl-cert` for one, is fine).
     /// - Throws: `StartupError.console` when a file cannot be read, is over 1 MiB or is not PEM,
-    ///   the chain is empty, the leaf has expired, the key is readable by every user, or the key
-    ///   does not match the leaf certificate.
-    static func serverContext(certificateFile: String, keyFile: String, now: Date = Date()) throws(StartupError) -> NIOSSLContext {
+    ///   the chain is empty, the leaf has expired, the key is readable by every user or by one of
+    ///   `peopleGroups`, or the key does not match the leaf certificate.
+    static func serverContext(certificateFile: String, keyFile: String, peopleGroups: [String] = [],
+                              now: Date = Date()) throws(StartupError) -> NIOSSLContext {
         let chain: [NIOSSLCertificate]
         do { chain = try NIOSSLCertificate.fromPEMBytes(try read(certificateFile, key: "console.tls_certificate")) } catch let error as StartupError {
             throw error
@@ -28,11 +36,7 @@ enum ConsoleTLS {
             throw .console("console.tls_certificate \(certificateFile) expired at \(expires) (browsers would refuse it): issue a new one")
         }
         let keyBytes = try read(keyFile, key: "console.tls_key")
-        // Like sshd with a host key: a key every user can read is no longer a secret.
-        if let mode = (try? FileManager.default.attributesOfItem(atPath: keyFile))?[.posixPermissions] as? Int, mode & 0o004 != 0 {
-            throw .console("console.tls_key \(keyFile) is readable by every user (mode \(String(mode, radix: 8))): "
-                + "chmod 600 it, or 640 with sonod's group")
-        }
+        try checkKeyIsPrivate(keyFile, peopleGroups: peopleGroups)
         let key: NIOSSLPrivateKey
         do { key = try NIOSSLPrivateKey(bytes: keyBytes, format: .pem) } catch {
             throw .console("console.tls_key \(keyFile) is not an unencrypted PEM private key (sonod cannot ask for a passphrase): \(error)")
@@ -43,6 +47,22 @@ enum ConsoleTLS {
         do { return try NIOSSLContext(configuration: configuration) } catch {
             throw .console("console.tls_key \(keyFile) does not fit console.tls_certificate \(certificateFile) "
                 + "(the key must be the certificate's own): \(error)")
+        }
+    }
+
+    /// Like sshd with a host key: a key that every user, or a group of people, can read is no
+    /// longer the console's secret.
+    private static func checkKeyIsPrivate(_ path: String, peopleGroups: [String]) throws(StartupError) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return }  // read just now; a race is caught by the read's own error
+        let mode = info.st_mode & 0o777
+        if mode & 0o004 != 0 {
+            throw .console("console.tls_key \(path) is readable by every user (mode \(String(mode, radix: 8))): "
+                + "chmod 600 it, owned by sonod's user")
+        }
+        if mode & 0o040 != 0, let group = peopleGroups.first(where: { UserDatabase.groupID(named: $0) == UInt32(info.st_gid) }) {
+            throw .console("console.tls_key \(path) is readable by group \(group), whose members are people using the "
+                + "control socket or the console (mode \(String(mode, radix: 8))): chmod 600 it, owned by sonod's user")
         }
     }
 
