@@ -31,9 +31,10 @@ struct RigOptions: ParsableArguments {
 func printLoop(_ stats: ControlLoopStatistics, _ report: RealTimeReport?) {
     print("""
           loop:     \(report.map { "\($0)" } ?? "not started")
-          cycles:   \(stats.cycles) (\(stats.overruns) overruns)
+          cycles:   \(stats.cycles) (\(stats.overruns) overruns, \(stats.overrunsLongBody) of them a body longer than the period)
           period:   p50 \(stats.periodP50) µs, p99 \(stats.periodP99) µs, p99.9 \(stats.periodP999) µs, max \(stats.periodMax) µs
           lateness: p99 \(stats.jitterP99) µs, max \(stats.jitterMax) µs (cycle start after its deadline)
+          body:     p99 \(stats.bodyP99) µs, max \(stats.bodyMax) µs (the cycle's own work)
         """)
 }
 

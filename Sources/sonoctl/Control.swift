@@ -356,7 +356,9 @@ struct ScanSummarize: ParsableCommand {
                          + "loop overruns %llu in %llu cycles",
                          timings.map(\.forceAgeMaxMs).max() ?? 0, timings.map(\.jointAgeMaxMs).max() ?? 0,
                          worst.forceDeadlineMs, worst.jointDeadlineMs,
-                         timings.reduce(0) { $0 + $1.loopOverruns }, timings.reduce(0) { $0 + $1.loopCycles }))
+                         timings.reduce(0) { $0 + $1.loopOverruns }, timings.reduce(0) { $0 + $1.loopCycles })
+                  + String(format: " (%llu of them a cycle body longer than the period)",
+                           timings.reduce(0) { $0 + ($1.loopOverrunsLongBody ?? 0) }))
         }
         let times = summaries.flatMap { $0.results.filter(\.acquired).map(\.seconds) }.sorted()
         if !times.isEmpty {

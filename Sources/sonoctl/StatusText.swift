@@ -20,8 +20,10 @@ enum StatusText {
                 lines.append("\(name.padding(toLength: 8, withPad: " ", startingAt: 0)) \(device.connected ? "connected" : "NOT CONNECTED")  \(device.source)"
                     + (device.detail.map { "  (\($0))" } ?? ""))
             }
-            lines.append("loop     \(s.loop.cycles) cycles, \(s.loop.overruns) overruns, period p50 \(Int(s.loop.periodP50Us)) µs "
-                + "p99 \(Int(s.loop.periodP99Us)) µs max \(Int(s.loop.periodMaxUs)) µs; \(s.loop.realtime.scheduler)"
+            lines.append("loop     \(s.loop.cycles) cycles, \(s.loop.overruns) overruns (\(s.loop.overrunsLongBody) a long body), "
+                + "period p50 \(Int(s.loop.periodP50Us)) µs p99 \(Int(s.loop.periodP99Us)) µs max \(Int(s.loop.periodMaxUs)) µs, "
+                + "start late p99 \(Int(s.loop.startLatenessP99Us)) µs max \(Int(s.loop.startLatenessMaxUs)) µs, "
+                + "body p99 \(Int(s.loop.bodyP99Us)) µs max \(Int(s.loop.bodyMaxUs)) µs; \(s.loop.realtime.scheduler)"
                 + (s.loop.realtime.priority > 0 ? " \(s.loop.realtime.priority)" : "")
                 + (s.loop.realtime.memoryLocked ? ", memory locked" : "") + (s.loop.realtime.note.map { " (\($0))" } ?? ""))
             lines.append("record   " + (s.recording.active ? "\(s.recording.session ?? "") in \(s.recording.path ?? "")" : "off"))

@@ -21,7 +21,8 @@ enum ScanSummaryText {
         if let t = s.timing {
             lines.append(String(format: "  inputs at most %.1f ms (force) and %.1f ms (joints) old against %.0f / %.0f ms deadlines; "
                                 + "loop %llu overruns in %llu cycles",
-                                t.forceAgeMaxMs, t.jointAgeMaxMs, t.forceDeadlineMs, t.jointDeadlineMs, t.loopOverruns, t.loopCycles))
+                                t.forceAgeMaxMs, t.jointAgeMaxMs, t.forceDeadlineMs, t.jointDeadlineMs, t.loopOverruns, t.loopCycles)
+                         + (t.loopOverrunsLongBody.map { String(format: " (%llu of them a cycle body longer than the period)", $0) } ?? ""))
         }
         for stop in s.stops { lines.append("  stop: \(stop.kind), \(stop.cause)") }
         for fault in s.faults { lines.append("  fault: \(fault.board) \(fault.code) \(fault.detail)") }

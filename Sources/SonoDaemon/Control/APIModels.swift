@@ -117,6 +117,11 @@ public struct LoopJSON: Codable, Sendable, Equatable {
     public var periodP50Us: Double
     public var periodP99Us: Double
     public var periodMaxUs: Double
+    public var overrunsLongBody: UInt64
+    public var startLatenessP99Us: Double
+    public var startLatenessMaxUs: Double
+    public var bodyP99Us: Double
+    public var bodyMaxUs: Double
     public var realtime: RealTimeJSON
 }
 
@@ -304,6 +309,9 @@ public struct ScanTimingJSON: Codable, Sendable, Equatable {
     public var jointDeadlineMs: Double
     public var loopCycles: UInt64
     public var loopOverruns: UInt64
+    /// Of those, the overruns of a cycle body that alone took longer than a period (absent from
+    /// summaries written before it was counted).
+    public var loopOverrunsLongBody: UInt64?
 
     /// The smaller margin to a deadline, as a fraction of it (1: the inputs were always fresh;
     /// 0 or less: a deadline was reached).

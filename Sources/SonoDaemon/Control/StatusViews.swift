@@ -64,6 +64,8 @@ extension Scanner {
             view: view,
             loop: LoopJSON(cycles: loop.cycles, overruns: loop.overruns, periodP50Us: Double(loop.periodP50),
                            periodP99Us: Double(loop.periodP99), periodMaxUs: Double(loop.periodMax),
+                           overrunsLongBody: loop.overrunsLongBody, startLatenessP99Us: Double(loop.jitterP99),
+                           startLatenessMaxUs: Double(loop.jitterMax), bodyP99Us: Double(loop.bodyP99), bodyMaxUs: Double(loop.bodyMax),
                            realtime: RealTimeJSON(scheduler: rt?.fifoPriority != nil ? "SCHED_FIFO" : "SCHED_OTHER",
                                                   priority: Int(rt?.fifoPriority ?? 0), memoryLocked: rt?.memoryLocked ?? false,
                                                   note: rt.flatMap { [$0.fifoError, $0.lockError].compactMap { $0 }.first })),

@@ -155,7 +155,8 @@ final class ScanControl: Sendable {
                               forceDeadlineMs: Double(limits.forceDeadlineMicros) / 1_000,
                               jointDeadlineMs: Double(limits.jointStateDeadlineMicros) / 1_000,
                               loopCycles: now.cycles &- (start?.cycles ?? 0),
-                              loopOverruns: now.overruns &- (start?.overruns ?? 0))
+                              loopOverruns: now.overruns &- (start?.overruns ?? 0),
+                              loopOverrunsLongBody: now.overrunsLongBody &- (start?.overrunsLongBody ?? 0))
     }
 
     private func summary(of s: Record) -> ScanSummaryJSON {

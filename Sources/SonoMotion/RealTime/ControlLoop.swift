@@ -27,6 +27,9 @@ public struct RealTimeReport: Sendable, Equatable, CustomStringConvertible {
 public struct ControlLoopStatistics: Sendable, Equatable {
     public var cycles: UInt64
     public var overruns: UInt64
+    /// The overruns of cycles whose body alone took longer than a period; the rest started so
+    /// late (the scheduler, or on a VM the hypervisor) that a body of normal length ran past.
+    public var overrunsLongBody: UInt64
     /// Measured period between cycle starts, µs.
     public var periodP50: UInt64
     public var periodP99: UInt64
@@ -35,10 +38,14 @@ public struct ControlLoopStatistics: Sendable, Equatable {
     /// Lateness of cycle starts against their deadlines, µs.
     public var jitterP99: UInt64
     public var jitterMax: UInt64
+    /// Time the cycle body took, µs.
+    public var bodyP99: UInt64
+    public var bodyMax: UInt64
 }
 
 /// A fixed-rate control thread (default 1 kHz): sleeps to absolute deadlines (no drift), runs
-/// the cycle body, counts overruns and records period and jitter in HDR histograms. Asks for
+/// the cycle body, counts overruns (and which of them a long body caused) and records period,
+/// start lateness and body time in HDR histograms. Asks for
 /// SCHED_FIFO and mlockall and runs without them when not permitted, saying so once.
 ///
 /// The body must not allocate, lock or log: it is the real-time path.
@@ -104,8 +111,10 @@ public final class ControlLoop: Sendable {
         // Everything the hot path touches is allocated here, before the first cycle.
         var period = Histogram<UInt64>(highestTrackableValue: 10_000_000, numberOfSignificantValueDigits: .three)
         var jitter = Histogram<UInt64>(highestTrackableValue: 10_000_000, numberOfSignificantValueDigits: .three)
+        var bodyTime = Histogram<UInt64>(highestTrackableValue: 10_000_000, numberOfSignificantValueDigits: .three)
         var cycle: UInt64 = 0
         var overruns: UInt64 = 0
+        var overrunsLongBody: UInt64 = 0
         var deadline = MonotonicClock.nowNanos() + periodNanos
         var previousStart: UInt64 = 0
         while running.load(ordering: .relaxed) {
@@ -118,14 +127,19 @@ public final class ControlLoop: Sendable {
             cycle += 1
             deadline += periodNanos
             let end = MonotonicClock.nowNanos()
+            bodyTime.record((end - start) / 1_000)
             if end > deadline {
                 // The body ran past the next deadline: count it and re-phase rather than burst.
-                overruns += (end - deadline) / periodNanos + 1
+                let missed = (end - deadline) / periodNanos + 1
+                overruns += missed
+                if end - start > periodNanos { overrunsLongBody += missed }
                 deadline = end - (end - deadline) % periodNanos + periodNanos
             }
-            if cycle % 1_000 == 0 { published.write(cycles: cycle, overruns: overruns, period: period, jitter: jitter) }
+            if cycle % 1_000 == 0 {
+                published.write(cycles: cycle, overruns: overruns, overrunsLongBody: overrunsLongBody, period: period, jitter: jitter, body: bodyTime)
+            }
         }
-        published.write(cycles: cycle, overruns: overruns, period: period, jitter: jitter)
+        published.write(cycles: cycle, overruns: overruns, overrunsLongBody: overrunsLongBody, period: period, jitter: jitter, body: bodyTime)
     }
 }
 
@@ -134,28 +148,37 @@ public final class ControlLoop: Sendable {
 final class PublishedStatistics: Sendable {
     private let cycles = Atomic<UInt64>(0)
     private let overruns = Atomic<UInt64>(0)
+    private let overrunsLongBody = Atomic<UInt64>(0)
     private let p50 = Atomic<UInt64>(0)
     private let p99 = Atomic<UInt64>(0)
     private let p999 = Atomic<UInt64>(0)
     private let max = Atomic<UInt64>(0)
     private let jitter99 = Atomic<UInt64>(0)
     private let jitterMax = Atomic<UInt64>(0)
+    private let body99 = Atomic<UInt64>(0)
+    private let bodyMax = Atomic<UInt64>(0)
 
-    func write(cycles: UInt64, overruns: UInt64, period: Histogram<UInt64>, jitter: Histogram<UInt64>) {
+    func write(cycles: UInt64, overruns: UInt64, overrunsLongBody: UInt64, period: Histogram<UInt64>, jitter: Histogram<UInt64>,
+               body: Histogram<UInt64>) {
         self.cycles.store(cycles, ordering: .relaxed)
         self.overruns.store(overruns, ordering: .relaxed)
+        self.overrunsLongBody.store(overrunsLongBody, ordering: .relaxed)
         p50.store(period.valueAtPercentile(50), ordering: .relaxed)
         p99.store(period.valueAtPercentile(99), ordering: .relaxed)
         p999.store(period.valueAtPercentile(99.9), ordering: .relaxed)
         max.store(period.max, ordering: .relaxed)
         jitter99.store(jitter.valueAtPercentile(99), ordering: .relaxed)
         jitterMax.store(jitter.max, ordering: .relaxed)
+        body99.store(body.valueAtPercentile(99), ordering: .relaxed)
+        bodyMax.store(body.max, ordering: .relaxed)
     }
 
     func read() -> ControlLoopStatistics {
         ControlLoopStatistics(cycles: cycles.load(ordering: .relaxed), overruns: overruns.load(ordering: .relaxed),
+                              overrunsLongBody: overrunsLongBody.load(ordering: .relaxed),
                               periodP50: p50.load(ordering: .relaxed), periodP99: p99.load(ordering: .relaxed),
                               periodP999: p999.load(ordering: .relaxed), periodMax: max.load(ordering: .relaxed),
-                              jitterP99: jitter99.load(ordering: .relaxed), jitterMax: jitterMax.load(ordering: .relaxed))
+                              jitterP99: jitter99.load(ordering: .relaxed), jitterMax: jitterMax.load(ordering: .relaxed),
+                              bodyP99: body99.load(ordering: .relaxed), bodyMax: bodyMax.load(ordering: .relaxed))
     }
 }
