@@ -28,7 +28,6 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 import warnings
 from pathlib import Path

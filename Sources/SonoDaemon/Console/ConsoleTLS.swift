@@ -22,10 +22,9 @@ enum ConsoleTLS {
     ///   `peopleGroups`, or the key does not match the leaf certificate.
     static func serverContext(certificateFile: String, keyFile: String, peopleGroups: [String] = [],
                               now: Date = Date()) throws(StartupError) -> NIOSSLContext {
+        let certificateBytes = try read(certificateFile, key: "console.tls_certificate")
         let chain: [NIOSSLCertificate]
-        do { chain = try NIOSSLCertificate.fromPEMBytes(try read(certificateFile, key: "console.tls_certificate")) } catch let error as StartupError {
-            throw error
-        } catch {
+        do { chain = try NIOSSLCertificate.fromPEMBytes(certificateBytes) } catch {
             throw .console("console.tls_certificate \(certificateFile) is not a PEM certificate chain (-----BEGIN CERTIFICATE-----): \(error)")
         }
         guard let leaf = chain.first else {

@@ -29,6 +29,8 @@ public struct ControlLoopStatistics: Sendable, Equatable {
     public var overruns: UInt64
     /// The overruns of cycles whose body alone took longer than a period; the rest started so
     /// late (the scheduler, or on a VM the hypervisor) that a body of normal length ran past.
+    /// The body's time is wall time, so a thread stalled mid-body counts here too: this bounds
+    /// the loop's own share from above.
     public var overrunsLongBody: UInt64
     /// Measured period between cycle starts, µs.
     public var periodP50: UInt64
@@ -45,8 +47,8 @@ public struct ControlLoopStatistics: Sendable, Equatable {
 
 /// A fixed-rate control thread (default 1 kHz): sleeps to absolute deadlines (no drift), runs
 /// the cycle body, counts overruns (and which of them a long body caused) and records period,
-/// start lateness and body time in HDR histograms. Asks for
-/// SCHED_FIFO and mlockall and runs without them when not permitted, saying so once.
+/// start lateness and body time in HDR histograms. Asks for SCHED_FIFO and mlockall and runs
+/// without them when not permitted, saying so once.
 ///
 /// The body must not allocate, lock or log: it is the real-time path.
 public final class ControlLoop: Sendable {
