@@ -20,6 +20,9 @@ public enum RecordError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidUse(path: String, what: String)
     /// zstd refused to compress or decompress.
     case compression(path: String, offset: UInt64, what: String)
+    /// The recording's file system has less free space than the recorder's floor: it closed the
+    /// file (complete and readable up to here) rather than fill the disk the machine runs on.
+    case diskLow(path: String, freeBytes: UInt64, floorBytes: UInt64)
 
     public var description: String {
         switch self {
@@ -41,6 +44,9 @@ public enum RecordError: Error, Sendable, Equatable, CustomStringConvertible {
             "\(path): \(what)"
         case .compression(let path, let offset, let what):
             "\(path) byte \(offset): \(what)"
+        case .diskLow(let path, let free, let floor):
+            "stopped recording \(path): its file system has \(free >> 20) MiB free, below the \(floor >> 20) MiB floor "
+                + "(the file is closed and complete up to here; free space, or lower [recording] min_free_mib, and restart sonod)"
         }
     }
 }

@@ -27,6 +27,9 @@ enum StatusText {
                 + (s.loop.realtime.priority > 0 ? " \(s.loop.realtime.priority)" : "")
                 + (s.loop.realtime.memoryLocked ? ", memory locked" : "") + (s.loop.realtime.note.map { " (\($0))" } ?? ""))
             lines.append("record   " + (s.recording.active ? "\(s.recording.session ?? "") in \(s.recording.path ?? "")" : "off"))
+            if let run = s.runRecording {
+                lines.append("mcap     \(run.path)" + (run.active ? "" : "  STOPPED: \(run.error ?? "unknown")"))
+            }
             lines.append("safety   profile \(s.safetyProfile.name)" + (s.safetyProfile.path.map { " (\($0))" } ?? "")
                 + (s.safetyProfile.simulation ? ", simulation only" : ""))
         }

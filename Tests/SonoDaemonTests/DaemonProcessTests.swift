@@ -1,5 +1,6 @@
 import Foundation
 import SonoDaemon
+import SonoRecord
 import SonoTestSupport
 import Testing
 #if canImport(Glibc)
@@ -20,7 +21,8 @@ struct DaemonProcessTests {
     static func temporary(_ name: String) -> String { Temporary.path(name) }
 
     /// A configuration pointing at the repository's files.
-    static func configuration(socket: String, extra: String = "") throws -> String {
+    static func configuration(socket: String, extra: String = "", recording: String = "",
+                              mcapDirectory: String = temporary("recordings")) throws -> String {
         let path = temporary("sono.toml")
         let text = """
             [files]
@@ -30,7 +32,8 @@ struct DaemonProcessTests {
             model = "\(root.path)/models/view-classifier.onnx"
             [recording]
             directory = "\(temporary("sessions"))"
-            mcap_directory = "\(temporary("recordings"))"
+            mcap_directory = "\(mcapDirectory)"
+            \(recording)
             [control]
             socket = "\(socket)"
             \(extra)
@@ -268,6 +271,56 @@ struct DaemonProcessTests {
         let (_, log) = daemon.terminate()
         #expect(status == 78, "EX_CONFIG: \(log)")
         #expect(log.contains("safety-simulation.toml is the simulation safety profile") && log.contains("[files] safety"), "\(log)")
+    }
+
+    /// A recording disk already below `[recording] min_free_mib`: sonod does not start (a run it
+    /// could not record), and says which directory and which key.
+    @Test func refusesToStartWithTheRecordingDiskBelowItsFloor() throws {
+        let largestFloorMiB: UInt64 = 1_048_576  // min_free_mib's upper bound
+        let free = try #require(SessionRecorder.freeBytes(at: "/tmp")) >> 20
+        try #require(free < largestFloorMiB, "/tmp has more free space (\(free) MiB) than the largest floor")
+        let socketPath = Self.temporary("floor.sock")
+        let config = try Self.configuration(socket: socketPath, recording: "min_free_mib = \(largestFloorMiB)")
+        let daemon = try Daemon(Self.sonodSim, ["--config", config])
+        let status = daemon.exitStatus(seconds: 60)
+        let (_, log) = daemon.terminate()
+        #expect(status != nil && status != 0, "\(log)")
+        #expect(log.contains("below [recording] min_free_mib (\(largestFloorMiB) MiB)"), "\(log)")
+    }
+
+    /// The recording's disk reaches its floor mid-run (a 24 MiB tmpfs with 10 MiB free and a
+    /// floor of 4 MiB): the run's MCAP closes, complete up to there; sonod says so once in its
+    /// log and for as long as it lasts in its status, and runs on: the recording is not what
+    /// keeps the patient safe.
+    @Test func stopsRecordingCompleteAtTheFreeSpaceFloorAndRunsOn() throws {
+        let disk = Self.temporary("floor-disk")
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        let mount = try ChildProcess(["/bin/mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", disk],
+                                     stdout: .file(Self.temporary("mount.log")), stderr: .stdout)
+        try #require(mount.wait(seconds: 10) == 0, "mounting a tmpfs needs root (make test runs as root): \(mount.output)")
+        defer { _ = try? ChildProcess(["/bin/umount", disk], stdout: .null, stderr: .stdout).wait(seconds: 10) }
+        // Leave 10 MiB free: a few seconds of the simulated probe's frames.
+        try Data(count: 14 << 20).write(to: URL(fileURLWithPath: "\(disk)/ballast"))
+        let socketPath = Self.temporary("floor.sock")
+        let config = try Self.configuration(socket: socketPath, recording: "min_free_mib = 4", mcapDirectory: disk)
+        let daemon = try Daemon(Self.sonodSim, ["--config", config])
+        #expect(Self.waitForSocket(socketPath))
+        #expect(daemon.waitForLog("ready (simulation)"))
+        #expect(daemon.waitForLog("recording stopped: stopped recording", seconds: 60))
+        let status = try APICoding.decoder().decode(StatusJSON.self, from: Data(try Self.curl(socketPath, "GET", "/v1/status").body.utf8))
+        let run = try #require(status.runRecording)
+        #expect(!run.active && run.error?.contains("below the 4 MiB floor") == true, "\(run)")
+        #expect(run.path.hasPrefix(disk))
+        #expect(try Self.curl(socketPath, "POST", "/v1/enable").status == 200, "sonod runs on without its recording")
+        let (exit, log) = daemon.terminate()
+        #expect(exit == 0, "\(log)")
+        #expect(log.components(separatedBy: "recording stopped:").count == 2, "said once: \(log)")
+        #expect((SessionRecorder.freeBytes(at: disk) ?? 0) >= 3 << 20, "the floor held (within a second's writing)")
+        // Closed at the floor with its summary and footer: complete, not a crash's leftover.
+        let reader = try MCAPReader(path: run.path)
+        #expect(reader.hasSummary)
+        let result = try reader.forEachMessage { _ in }
+        #expect(result.complete && result.messages > 0, "\(result)")
     }
 
     @Test func stopsTheArmBeforeExitingOnSIGTERM() throws {

@@ -185,4 +185,42 @@ import Testing
         #expect(short.withUnsafeBytes { recorder.offerMono8Frame(channel: image, sequence: 0, logTime: 0, width: 64, height: 48, pixels: $0) } == false)
         try recorder.finish()
     }
+
+    /// A disk at the free-space floor: the writer closes the file, complete and readable with
+    /// what it held, and everything later is counted as lost, never written past the floor.
+    @Test func aDiskBelowTheFloorClosesTheFileCompleteAndStops() throws {
+        let path = TestFiles.temporary("floor.mcap")
+        defer { TestFiles.remove(path) }
+        // A floor no file system here meets (half of 2⁶⁴ bytes): the first check stops it.
+        let recorder = try SessionRecorder(path: path, options: Self.options(), minimumFreeBytes: UInt64.max / 2)
+        let events = try recorder.channel(topic: "/events", messageEncoding: "json", schema: nil)
+        recorder.record(channel: events, sequence: 0, logTime: 1, data: Array(#"{"n":0}"#.utf8))
+        // The writer checks once it has written a batch; wait for it to stop.
+        let deadline = Date().addingTimeInterval(10)
+        while recorder.counters.writeError == nil, Date() < deadline { usleep(10_000) }
+        guard case .diskLow(let stoppedPath, let free, let floor)? = recorder.counters.writeError else {
+            Issue.record("no diskLow error: \(String(describing: recorder.counters.writeError))")
+            return
+        }
+        #expect(stoppedPath == path && free < floor && floor == UInt64.max / 2)
+        #expect(recorder.counters.writeError?.description.contains("min_free_mib") == true)
+        recorder.record(channel: events, sequence: 1, logTime: 2, data: Array(#"{"n":1}"#.utf8))
+        #expect(throws: RecordError.self) { _ = try recorder.finish() }
+        #expect(recorder.counters.lostAfterError >= 1, "the message after the stop is counted as lost")
+        // Complete (summary and footer written at the stop), with the message before it.
+        let messages = try Self.byTopic(path)["/events"] ?? []
+        #expect(messages.map(\.sequence) == [0])
+    }
+
+    @Test func aDiskAboveTheFloorRecordsOn() throws {
+        let path = TestFiles.temporary("floor-ok.mcap")
+        defer { TestFiles.remove(path) }
+        let recorder = try SessionRecorder(path: path, options: Self.options(), minimumFreeBytes: 1)
+        let events = try recorder.channel(topic: "/events", messageEncoding: "json", schema: nil)
+        for sequence in 0..<10 {
+            recorder.record(channel: events, sequence: UInt32(sequence), logTime: UInt64(sequence), data: Array(#"{"n":0}"#.utf8))
+        }
+        let counters = try recorder.finish()
+        #expect(counters.writeError == nil && counters.messages == 10)
+    }
 }

@@ -34,6 +34,9 @@ public struct DaemonConfiguration: Sendable {
     /// Every daemon run is recorded as one MCAP file here (docs/RECORDING.md), unless turned off.
     public var recordingsDirectory = "/var/lib/sono/recordings"
     public var recordSessions = true
+    /// Free space the recording leaves on its file system, MiB: below it the recording closes
+    /// its file (complete up to there) and stops, rather than fill the disk. 0: no floor.
+    public var recordingMinimumFreeMiB = 1024
     /// The file this configuration was read from (attached to recordings).
     public var sourcePath: String?
     public var socketPath = "/run/sono/control.sock"
@@ -140,10 +143,11 @@ public struct DaemonConfiguration: Sendable {
             c.priorPath = try r.string("scan_prior") ?? c.priorPath
             c.modelPath = try r.string("model") ?? c.modelPath
         }
-        try reader.section("recording", keys: ["directory", "mcap_directory", "mcap"]) { r throws(ConfigurationError) in
+        try reader.section("recording", keys: ["directory", "mcap_directory", "mcap", "min_free_mib"]) { r throws(ConfigurationError) in
             c.sessionsDirectory = try r.string("directory") ?? c.sessionsDirectory
             c.recordingsDirectory = try r.string("mcap_directory") ?? c.recordingsDirectory
             c.recordSessions = try r.bool("mcap") ?? c.recordSessions
+            if let floor = try r.int("min_free_mib", 0...1_048_576) { c.recordingMinimumFreeMiB = floor }
         }
         try reader.section("control", keys: ["socket", "socket_group", "operator_group"]) { r throws(ConfigurationError) in
             c.socketPath = try r.string("socket") ?? c.socketPath

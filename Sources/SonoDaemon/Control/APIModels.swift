@@ -66,6 +66,14 @@ public struct RecordingStatusJSON: Codable, Sendable, Equatable {
     @Nullable public var startedAt: String?
 }
 
+/// The daemon run's MCAP recording: where, and whether it still records (it stops early only on
+/// a write error or when its disk reaches `[recording] min_free_mib`, and then says why).
+public struct RunRecordingJSON: Codable, Sendable, Equatable {
+    public var path: String
+    public var active: Bool
+    @Nullable public var error: String?
+}
+
 public struct DeviceJSON: Codable, Sendable, Equatable {
     public var connected: Bool
     public var source: String
@@ -147,6 +155,8 @@ public struct StatusJSON: Codable, Sendable, Equatable {
     public var loop: LoopJSON
     public var scan: ScanStatusJSON
     public var recording: RecordingStatusJSON
+    /// The daemon run's MCAP recording; null when `recording.mcap` is off.
+    @Nullable public var runRecording: RunRecordingJSON?
     /// The safety profile whose limits the interlocks enforce.
     public var safetyProfile: SafetyProfileJSON
 }

@@ -69,7 +69,12 @@ extension Scanner {
                            realtime: RealTimeJSON(scheduler: rt?.fifoPriority != nil ? "SCHED_FIFO" : "SCHED_OTHER",
                                                   priority: Int(rt?.fifoPriority ?? 0), memoryLocked: rt?.memoryLocked ?? false,
                                                   note: rt.flatMap { [$0.fifoError, $0.lockError].compactMap { $0 }.first })),
-            scan: scanStatus(), recording: sessions.status, safetyProfile: safetyProfileJSON)
+            scan: scanStatus(), recording: sessions.status,
+            runRecording: recording.map { run in
+                let error = run.counters.writeError
+                return RunRecordingJSON(path: run.path, active: error == nil, error: error?.description)
+            },
+            safetyProfile: safetyProfileJSON)
     }
 
     var safetyProfileJSON: SafetyProfileJSON {

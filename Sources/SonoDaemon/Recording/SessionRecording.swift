@@ -38,13 +38,13 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
     }
 
     /// `base`.mcap, or `base`-2.mcap, `base`-3.mcap… when that exists.
-    private static func createRecorder(base: String,
-                                       options: MCAPWriterOptions) throws(RecordError) -> (SessionRecorder, String) {
+    private static func createRecorder(base: String, options: MCAPWriterOptions,
+                                       minimumFreeBytes: UInt64) throws(RecordError) -> (SessionRecorder, String) {
         var attempt = 1
         while true {
             let path = attempt == 1 ? "\(base).mcap" : "\(base)-\(attempt).mcap"
             do throws(RecordError) {
-                return (try SessionRecorder(path: path, options: options), path)
+                return (try SessionRecorder(path: path, options: options, minimumFreeBytes: minimumFreeBytes), path)
             } catch .io(_, .fileExists, _) where attempt < 100 {
                 attempt += 1
             }
@@ -55,7 +55,7 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
     /// define the run attached (configuration, robot, limits, prior, patient) and the facts
     /// about it as metadata.
     init(directory: String, mode: String, labels: [String], attachments: [(name: String, path: String)],
-         metadata: [String: String]) throws(StartupError) {
+         metadata: [String: String], minimumFreeBytes: UInt64 = 0) throws(StartupError) {
         let stamp = ISO8601DateFormatter.string(from: Date(), timeZone: TimeZone(identifier: "UTC") ?? .current,
                                                 formatOptions: [.withFullDate, .withTime, .withTimeZone])
             .replacingOccurrences(of: ":", with: "")
@@ -66,9 +66,13 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
         self.labels = labels
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            if minimumFreeBytes > 0, let free = SessionRecorder.freeBytes(at: directory), free < minimumFreeBytes {
+                throw StartupError.file("recording: \(directory) has \(free >> 20) MiB free, below [recording] min_free_mib "
+                    + "(\(minimumFreeBytes >> 20) MiB): free space there, lower the floor, or turn recording off ([recording] mcap = false)")
+            }
             var options = MCAPWriterOptions()
             options.library = "sono \(metadata["version"] ?? "")"
-            let (recorder, created) = try Self.createRecorder(base: base, options: options)
+            let (recorder, created) = try Self.createRecorder(base: base, options: options, minimumFreeBytes: minimumFreeBytes)
             chosen = created
             path = created
             self.recorder = recorder
@@ -97,6 +101,8 @@ final class SessionRecording: FrameRecorder, @unchecked Sendable {
             recorder.metadata(name: "sono", metadata)
         } catch let error as RecordError {
             throw .file("recording \(chosen): \(error)")
+        } catch let error as StartupError {
+            throw error
         } catch {
             throw .file("recording \(chosen): \(error)")
         }

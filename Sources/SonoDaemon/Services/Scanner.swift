@@ -141,7 +141,8 @@ public final class Scanner: Sendable {
             if let simulation { metadata["patient"] = simulation.patientPath }
             if let source { metadata["frames_per_second"] = "\(source.format.framesPerSecond)" }
             recording = try SessionRecording(directory: configuration.recordingsDirectory, mode: mode.name, labels: labels,
-                                             attachments: attachments, metadata: metadata)
+                                             attachments: attachments, metadata: metadata,
+                                             minimumFreeBytes: UInt64(configuration.recordingMinimumFreeMiB) << 20)
         } else {
             recording = nil
         }

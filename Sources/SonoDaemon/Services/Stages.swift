@@ -37,6 +37,25 @@ struct RecordingStage: DaemonStage {
         if let recording { log.info("recording: \(recording.path)") }
     }
 
+    /// Says once, in the log, when the recording stops before the run does (a write error, or
+    /// its disk at the free-space floor); `GET /v1/status` says it for as long as it lasts.
+    func run() async {
+        guard let recording else { return await waitForShutdown() }
+        let log = self.log
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                if let error = recording.counters.writeError {
+                    log.error("recording stopped: \(error)")
+                    break
+                }
+            }
+            await waitForShutdown()
+        }
+    }
+
+    private func waitForShutdown() async { try? await gracefulShutdown() }
+
     func stop() async {
         if let id = subscription.id { events.unsubscribe(id) }
         sessions.stop()

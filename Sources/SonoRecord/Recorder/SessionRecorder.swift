@@ -66,17 +66,31 @@ public final class SessionRecorder: @unchecked Sendable {
     private let encoder = RawImageEncoder()
     /// Test hook: the writer sleeps this long per bulk item, like a disk that cannot keep up.
     private let bulkWriteDelayMicros: UInt32
+    /// Free space (bytes) the recording leaves on its file system: below it the writer closes
+    /// the file and stops (`RecordError.diskLow`). 0: no floor.
+    public let minimumFreeBytes: UInt64
+    /// How often the writer thread looks at the free space.
+    static let spaceCheckNanos: UInt64 = 1_000_000_000
 
     /// Creates the file (never overwriting one) and starts the writer thread.
-    public convenience init(path: String, options: MCAPWriterOptions = .init(), bulkCapacity: Int = 120) throws(RecordError) {
-        try self.init(path: path, options: options, bulkCapacity: bulkCapacity, bulkWriteDelayMicros: 0)
+    ///
+    /// - Parameter minimumFreeBytes: stop recording, with the file closed and complete, when its
+    ///   file system has less free space than this (checked by the writer thread once a second).
+    /// - Throws: `RecordError.io` when the file cannot be created (`.fileExists`: one is there),
+    ///   `.invalidUse` for a `bulkCapacity` below 1.
+    public convenience init(path: String, options: MCAPWriterOptions = .init(), bulkCapacity: Int = 120,
+                            minimumFreeBytes: UInt64 = 0) throws(RecordError) {
+        try self.init(path: path, options: options, bulkCapacity: bulkCapacity, bulkWriteDelayMicros: 0,
+                      minimumFreeBytes: minimumFreeBytes)
     }
 
-    init(path: String, options: MCAPWriterOptions, bulkCapacity: Int, bulkWriteDelayMicros: UInt32) throws(RecordError) {
+    init(path: String, options: MCAPWriterOptions, bulkCapacity: Int, bulkWriteDelayMicros: UInt32,
+         minimumFreeBytes: UInt64 = 0) throws(RecordError) {
         guard bulkCapacity > 0 else { throw .invalidUse(path: path, what: "bulkCapacity must be at least 1") }
         self.path = path
         self.bulkCapacity = bulkCapacity
         self.bulkWriteDelayMicros = bulkWriteDelayMicros
+        self.minimumFreeBytes = minimumFreeBytes
         writer = try MCAPWriter(path: path, options: options)
         shared.control.reserveCapacity(4096)
         shared.bulk.reserveCapacity(bulkCapacity)
@@ -230,6 +244,7 @@ public final class SessionRecorder: @unchecked Sendable {
         var returned: [[UInt8]] = []
         returned.reserveCapacity(bulkCapacity)
         var failure: RecordError?
+        var nextSpaceCheck: UInt64 = 0
         while true {
             lock.lock()
             if shared.control.isEmpty && shared.bulk.isEmpty && !shared.finishing {
@@ -256,6 +271,15 @@ public final class SessionRecorder: @unchecked Sendable {
                         written += 1
                     }
                     try writer.flushIfDue()
+                    if minimumFreeBytes > 0, MonotonicClock.nowNanos() >= nextSpaceCheck {
+                        nextSpaceCheck = MonotonicClock.nowNanos() + Self.spaceCheckNanos
+                        if let free = freeBytes(), free < minimumFreeBytes {
+                            // Close now, while there is room for the summary and footer: the
+                            // file stays complete, and the disk keeps its margin.
+                            try writer.close()
+                            throw RecordError.diskLow(path: path, freeBytes: free, floorBytes: minimumFreeBytes)
+                        }
+                    }
                 } catch {
                     failure = error
                 }
@@ -301,6 +325,17 @@ public final class SessionRecorder: @unchecked Sendable {
     }
 
     /// Writes one item; returns its message payload size (0 for other records).
+    private func freeBytes() -> UInt64? { Self.freeBytes(at: path) }
+
+    /// Bytes an unprivileged writer may still use on the file system holding `path`, or nil
+    /// when statvfs cannot say (then no floor is enforced rather than a wrong one).
+    public static func freeBytes(at path: String) -> UInt64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        let (bytes, overflow) = UInt64(info.f_bavail).multipliedReportingOverflow(by: UInt64(info.f_frsize))
+        return overflow ? UInt64.max : bytes
+    }
+
     private func write(_ item: ControlItem) throws(RecordError) -> Int {
         switch item {
         case .register(let schema, let schemaID, let newSchema, let topic, let encoding, let metadata, let channel):
