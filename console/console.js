@@ -250,6 +250,11 @@ function drawView(view) {
 
 function onStatus(status) {
   if (status.recording.session) model.session = status.recording.session;
+  // The run's MCAP stops early only on a write error or at its disk's free-space floor.
+  const run = status.run_recording;
+  const stopped = $("recording-stopped");
+  stopped.hidden = !run || run.active;
+  if (run && !run.active) stopped.textContent = `This run is no longer recorded: ${run.error}`;
   const scan = status.scan;
   $("scan-step").textContent = scan.running ? `running${scan.step ? ": " + scan.step : ""}` : (scan.views.length ? "finished" : "no scan yet");
   const list = $("views");
