@@ -46,7 +46,7 @@ public enum RecordError: Error, Sendable, Equatable, CustomStringConvertible {
             "\(path) byte \(offset): \(what)"
         case .diskLow(let path, let free, let floor):
             "stopped recording \(path): its file system has \(free >> 20) MiB free, below the \(floor >> 20) MiB floor "
-                + "(the file is closed and complete up to here; free space, or lower [recording] min_free_mib, and restart sonod)"
+                + "(the file is closed and complete up to here; free some space, or lower [recording] min_free_mib, and restart sonod)"
         }
     }
 }

@@ -315,6 +315,7 @@ struct DaemonProcessTests {
         let (exit, log) = daemon.terminate()
         #expect(exit == 0, "\(log)")
         #expect(log.components(separatedBy: "recording stopped:").count == 2, "said once: \(log)")
+        #expect(log.contains("closed at the free-space floor, complete;") && !log.contains("did not close cleanly"), "\(log)")
         #expect((SessionRecorder.freeBytes(at: disk) ?? 0) >= 3 << 20, "the floor held (within a second's writing)")
         // Closed at the floor with its summary and footer: complete, not a crash's leftover.
         let reader = try MCAPReader(path: run.path)

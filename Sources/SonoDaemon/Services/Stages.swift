@@ -66,6 +66,12 @@ struct RecordingStage: DaemonStage {
             let text = "recording \(recording.path): \(counters.messages) messages, \(megabytes) MB in \(counters.chunks) chunks, "
                 + "\(counters.bulkDropped) of \(counters.bulkOffered) frames dropped, \(controller.tapeOverflows) tape entries lost"
             log.notice("\(text)")
+        } catch .diskLow {
+            // Closed complete at the floor, and said so then; only the loss is news.
+            let counters = recording.counters
+            let text = "recording \(recording.path): closed at the free-space floor, complete; "
+                + "\(counters.lostAfterError) items offered after it were not recorded"
+            log.notice("\(text)")
         } catch {
             let text = "recording \(recording.path) did not close cleanly: \(error) "
                 + "(everything up to its last complete chunk is readable; `sonoctl session recover` rewrites it)"
