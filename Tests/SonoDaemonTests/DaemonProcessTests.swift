@@ -304,6 +304,7 @@ struct DaemonProcessTests {
         let socketPath = Self.temporary("floor.sock")
         let config = try Self.configuration(socket: socketPath, recording: "min_free_mib = 4", mcapDirectory: disk)
         let daemon = try Daemon(Self.sonodSim, ["--config", config])
+        defer { _ = daemon.terminate() }  // before the unmount, should a check below end the test early
         #expect(Self.waitForSocket(socketPath))
         #expect(daemon.waitForLog("ready (simulation)"))
         #expect(daemon.waitForLog("recording stopped: stopped recording", seconds: 60))
