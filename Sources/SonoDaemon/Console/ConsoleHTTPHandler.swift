@@ -39,26 +39,13 @@ final class ConsoleHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
     }
 
     private let shared: Shared
-    private var head: HTTPRequestHead?
-    private var body = ByteBuffer()
-    private var tooLarge = false
+    private var request = RequestAssembly()
     private var inFlight = 0
 
     init(shared: Shared) { self.shared = shared }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            self.head = head
-            body.clear()
-            tooLarge = false
-        case .body(var chunk):
-            if body.readableBytes + chunk.readableBytes > ControlAPI.maxBodyBytes { tooLarge = true } else { body.writeBuffer(&chunk) }
-        case .end:
-            guard let head else { return }
-            self.head = nil
-            handle(head, context: context)
-        }
+        if let head = request.take(unwrapInboundIn(data)) { handle(head, context: context) }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -73,7 +60,7 @@ final class ConsoleHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
         let path = String(head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
         let method = head.method.rawValue
         let policy = shared.policy
-        if tooLarge { return respond(.error(413, "payload_too_large", "request bodies are limited to \(ControlAPI.maxBodyBytes) bytes"), head, context) }
+        if let refusal = request.tooLargeRefusal { return respond(.json(refusal), head, context) }
 
         // The page itself holds no data: served to anyone who reaches the listener by its own name.
         if method == "GET", let asset = shared.assets.byPath[path] {
@@ -219,10 +206,8 @@ final class ConsoleHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             return respond(.error(403, "forbidden", "this console session is a viewer's (\(session.user)): \(access.rawValue) requests need an operator's"),
                            head, context)
         }
-        if body.readableBytes > 0, let type = head.headers.first(name: "content-type"), !type.lowercased().hasPrefix("application/json") {
-            return respond(.error(415, "unsupported_media_type", "send JSON (Content-Type: application/json), not \(type)"), head, context)
-        }
-        let data = Data(body.readableBytesView)
+        if let refusal = request.mediaTypeRefusal(head) { return respond(.json(refusal), head, context) }
+        let data = request.data
         let api = shared.api
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop

@@ -99,9 +99,7 @@ final class ControlHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     private let events: EventBus
     private let work: DispatchQueue
     private let logger: Logger
-    private var head: HTTPRequestHead?
-    private var body = ByteBuffer()
-    private var tooLarge = false
+    private var request = RequestAssembly()
     private var peer: PeerCredentials?
     private var subscription: UInt64?
     private var keepAlive: RepeatedTask?
@@ -128,22 +126,7 @@ final class ControlHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            self.head = head
-            body.clear()
-            tooLarge = false
-        case .body(var chunk):
-            if body.readableBytes + chunk.readableBytes > ControlAPI.maxBodyBytes {
-                tooLarge = true
-            } else {
-                body.writeBuffer(&chunk)
-            }
-        case .end:
-            guard let head else { return }
-            self.head = nil
-            handle(head, context: context)
-        }
+        if let head = request.take(unwrapInboundIn(data)) { handle(head, context: context) }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -156,9 +139,8 @@ final class ControlHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func handle(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        if tooLarge {
-            respond(ControlAPI.error(413, "payload_too_large", "request bodies are limited to \(ControlAPI.maxBodyBytes) bytes"),
-                    head: head, context: context)
+        if let refusal = request.tooLargeRefusal {
+            respond(refusal, head: head, context: context)
             return
         }
         let operation: ControlAPI.Operation
@@ -170,17 +152,15 @@ final class ControlHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         case .operation(let resolved):
             operation = resolved
         }
-        if body.readableBytes > 0, let type = head.headers.first(name: "content-type"),
-           !type.lowercased().hasPrefix("application/json") {
-            respond(ControlAPI.error(415, "unsupported_media_type", "send JSON (Content-Type: application/json), not \(type)"),
-                    head: head, context: context)
+        if let refusal = request.mediaTypeRefusal(head) {
+            respond(refusal, head: head, context: context)
             return
         }
         if operation == .events {
             startEventStream(head: head, context: context)
             return
         }
-        let data = Data(body.readableBytesView)
+        let data = request.data
         let api = self.api
         let peer = self.peer
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
