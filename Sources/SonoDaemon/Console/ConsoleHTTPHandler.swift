@@ -160,10 +160,11 @@ final class ConsoleHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, 
             } catch {
                 response = .error(500, "internal", "cannot build the report from \(recording): \(error)")
             }
+            let answer = response
             eventLoop.execute {
                 let (handler, context) = loopBound.value
                 handler.inFlight -= 1
-                handler.respond(response, head, context)
+                handler.respond(answer, head, context)
             }
         }
     }
