@@ -66,18 +66,11 @@ enum ConsoleTLS {
     }
 
     private static func read(_ path: String, key: String) throws(StartupError) -> [UInt8] {
-        let handle: FileHandle
-        do { handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path)) } catch {
-            throw .console("cannot read \(key) \(path): \((error as NSError).localizedFailureReason ?? error.localizedDescription)")
+        do { return try FileContents.read(path: path, limitBytes: largestFile) } catch {
+            switch error {
+            case .tooLarge: throw .console("\(key) \(path) is larger than 1 MiB: not a PEM certificate or key")
+            case .system(let errno): throw .console("cannot read \(key) \(path): \(errno)")
+            }
         }
-        defer { try? handle.close() }
-        let data: Data
-        do { data = try handle.read(upToCount: largestFile + 1) ?? Data() } catch {
-            throw .console("cannot read \(key) \(path): \(error.localizedDescription)")
-        }
-        guard data.count <= largestFile else {
-            throw .console("\(key) \(path) is larger than 1 MiB: not a PEM certificate or key")
-        }
-        return [UInt8](data)
     }
 }
