@@ -79,20 +79,14 @@ class StreamReader:
     work as for a page; nothing else competes for the CPU)."""
 
     def __init__(self, url, tls=None):
-        import base64
-        import socket
         import threading
-        import urllib.parse
-        from consoleapi import Session
+        from consoleapi import Session, open_live_stream
         session = Session(url, tls=tls)
-        parts = urllib.parse.urlsplit(session.base)
-        self.sock = socket.create_connection((parts.hostname, parts.port))
-        if tls:
-            self.sock = tls.wrap_socket(self.sock, server_hostname=parts.hostname)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((f"GET /console/live HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                           f"Origin: {session.base}\r\nCookie: {session.cookie}\r\n\r\n").encode())
+        status, self.sock = open_live_stream(session.base, session.base, session.cookie, tls)
+        if status != 101:
+            self.sock.close()
+            raise RuntimeError(f"the live stream answered {status}, not 101")
+        self.sock.settimeout(None)
         self.bytes = 0
         self.closed = False
         threading.Thread(target=self._read, daemon=True).start()

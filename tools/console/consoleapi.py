@@ -27,6 +27,36 @@ def login_url(socket_path, role=None, expires=None):
     return data["url"]
 
 
+def open_live_stream(base, origin, cookie, tls=None):
+    """The console's WebSocket upgrade (`/console/live`) sent raw, with this Origin and Cookie:
+    (status of the answer, 0 if none; the connection, left open for the caller to read or close).
+    An https `base` needs `tls`, the ssl.SSLContext that trusts the console's certificate."""
+    import base64
+    import socket
+    parts = urllib.parse.urlsplit(base)
+    conn = socket.create_connection((parts.hostname, parts.port), timeout=5)
+    if parts.scheme == "https":
+        if tls is None:
+            conn.close()
+            raise ValueError(f"{base}: an https console needs an ssl context that trusts its certificate")
+        conn = tls.wrap_socket(conn, server_hostname=parts.hostname)
+    key = base64.b64encode(os.urandom(16)).decode()
+    conn.sendall((f"GET /console/live HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\nCookie: {cookie}\r\n\r\n").encode())
+    try:
+        line = conn.recv(4096).split(b"\r\n", 1)[0].decode(errors="replace").split()
+    except OSError:
+        line = []
+    return (int(line[1]) if len(line) > 1 and line[1].isdigit() else 0), conn
+
+
+def websocket_status(base, origin, cookie, tls=None):
+    """The status the console answers a live-stream upgrade with (101 when accepted)."""
+    status, conn = open_live_stream(base, origin, cookie, tls)
+    conn.close()
+    return status
+
+
 class Checks:
     """A test tool's checks: each printed as PASS/FAIL as it is made, then the verdict."""
 

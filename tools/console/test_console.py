@@ -20,10 +20,8 @@ Also prints the page's frames/s and image latency (acquisition to drawn) as meas
 """
 
 import argparse
-import base64
 import os
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -33,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "api"))
-from consoleapi import Checks, Session, chromium, http, login_url  # noqa: E402
+from consoleapi import Checks, Session, chromium, http, login_url, websocket_status  # noqa: E402
 from sonoapi import SimulatedDaemon, request  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,21 +88,6 @@ CANVAS_HASH = """
 const d = document.getElementById(arguments[0]).getContext('2d').getImageData(0, 0, 520, 190).data;
 let h = 0; for (let i = 0; i < d.length; i += 4) h = (h * 31 + d[i] + d[i + 2]) | 0; return h;
 """
-
-
-def websocket_handshake(base, origin, cookie):
-    parts = urllib.parse.urlsplit(base)
-    sock = socket.create_connection((parts.hostname, parts.port), timeout=5)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /console/live HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\nCookie: {cookie}\r\n\r\n").encode())
-    try:
-        line = sock.recv(4096).split(b"\r\n", 1)[0].decode()
-    except OSError:
-        line = ""
-    sock.close()
-    parts = line.split()
-    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
 
 
 def main():
@@ -238,9 +221,9 @@ def main():
         check("the same POST with token and own Origin → 200", status == 200, f"{status} {body}")
         status, _, _ = http(base, path="/v1/status", headers={"Cookie": operator.cookie, "Host": "evil.example:80"})
         check("foreign Host (DNS rebinding) → 403", status == 403, f"{status}")
-        check("WebSocket from a foreign Origin refused", websocket_handshake(base, "http://evil.example", operator.cookie) != 101)
-        check("WebSocket from the console's Origin accepted", websocket_handshake(base, base, operator.cookie) == 101)
-        check("WebSocket without a cookie refused", websocket_handshake(base, base, "sono_console=nothing") != 101)
+        check("WebSocket from a foreign Origin refused", websocket_status(base, "http://evil.example", operator.cookie) != 101)
+        check("WebSocket from the console's Origin accepted", websocket_status(base, base, operator.cookie) == 101)
+        check("WebSocket without a cookie refused", websocket_status(base, base, "sono_console=nothing") != 101)
         status, _ = operator.call("POST", "/v1/console/login")
         check("a console session cannot mint login URLs → 403", status == 403, f"{status}")
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "api"))
-from consoleapi import Checks, Session, chromium, console_configuration, http, login_url, make_certificate  # noqa: E402
+from consoleapi import Checks, Session, chromium, console_configuration, http, login_url, make_certificate, websocket_status  # noqa: E402
 from sonoapi import SimulatedDaemon, request  # noqa: E402
 from test_console import COUNT_IMAGE_CHANGES, wait_for  # noqa: E402
 
@@ -140,16 +140,6 @@ def plain_http_answer(address, port):
             return b""
 
 
-def websocket_status(address, port, tls, origin, cookie):
-    import base64
-    with socket.create_connection((address, port), timeout=5) as raw, tls.wrap_socket(raw, server_hostname=address) as conn:
-        key = base64.b64encode(os.urandom(16)).decode()
-        conn.sendall((f"GET /console/live HTTP/1.1\r\nHost: {address}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\nCookie: {cookie}\r\n\r\n").encode())
-        line = conn.recv(4096).split(b"\r\n", 1)[0].decode(errors="replace").split()
-    return int(line[1]) if len(line) > 1 and line[1].isdigit() else 0
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sim", default=str(ROOT / ".build/debug/sonod-sim"))
@@ -213,9 +203,9 @@ def main():
         status, body = operator.call("POST", "/v1/stop")
         check("POST from the console's https origin with its token → 200", status == 200, f"{status} {body}")
         check("WebSocket from the http:// twin origin refused",
-              websocket_status(host, parts.port, trusted, f"http://{parts.netloc}", operator.cookie) != 101)
+              websocket_status(base, f"http://{parts.netloc}", operator.cookie, trusted) != 101)
         check("WebSocket from the https origin accepted",
-              websocket_status(host, parts.port, trusted, base, operator.cookie) == 101)
+              websocket_status(base, base, operator.cookie, trusted) == 101)
 
         browser = chromium(accept_insecure_certs=True)
         browser.get(login_url(sim.socket_path))
